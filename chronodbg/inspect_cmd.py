@@ -1,0 +1,184 @@
+"""`chronodbg info` and `chronodbg dump`: what a recording holds, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import Any, TextIO
+
+from chronodbg import kinds, values
+from chronodbg.errors import UsageError
+from chronodbg.logfile.reader import Event, Recording, read_log
+
+
+def add_parsers(sub: Any) -> None:
+    info = sub.add_parser("info", help="summary of a recording")
+    info.add_argument("path")
+    info.add_argument("--json", action="store_true", help="one JSON object")
+    info.set_defaults(run=run_info)
+
+    dump = sub.add_parser("dump", help="the events of a recording")
+    dump.add_argument("path")
+    dump.add_argument("--thread", action="append", help="thread id or name (repeatable)")
+    dump.add_argument("--kind", action="append", help="event kind or glob such as lock.* (repeatable)")
+    dump.add_argument("--from", dest="first", type=int, metavar="SEQ", help="first seq to show")
+    dump.add_argument("--to", dest="last", type=int, metavar="SEQ", help="last seq to show")
+    dump.add_argument("--locals", action="store_true", help="show sampled locals in text output")
+    dump.add_argument("--json", action="store_true", help="one JSON object per event")
+    dump.set_defaults(run=run_dump)
+
+
+def _open(path: str) -> Recording:
+    rec = read_log(path)
+    if rec.recovery is not None:
+        sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
+    return rec
+
+
+def info_dict(rec: Recording) -> dict[str, Any]:
+    header = rec.header
+    counts = Counter(event.kind for event in rec.events)
+    footer = rec.footer or {}
+    return {
+        "path": rec.path,
+        "format_version": header.get("format_version"),
+        "chronodbg": header.get("chronodbg"),
+        "program": header.get("program"),
+        "argv": header.get("argv"),
+        "python": header.get("python"),
+        "backend": header.get("backend"),
+        "start_time": header.get("start_time"),
+        "options": header.get("options"),
+        "events": len(rec.events),
+        "duration_ns": rec.events[-1].t_ns if rec.events else 0,
+        "complete": rec.complete,
+        "recovery": rec.recovery,
+        "exit_code": footer.get("exit_code"),
+        "exit_how": footer.get("exit_how"),
+        "dropped": footer.get("dropped"),
+        "threads": [{"id": t.id, "name": t.name, "parent": t.parent, "events": t.events} for t in rec.threads.values()],
+        "objects": [{"id": o.id, "label": o.label, "kind": o.kind, "site": _site_text(rec, o.site)} for o in rec.objects.values()],
+        "kinds": dict(sorted(counts.items())),
+    }
+
+
+def _site_text(rec: Recording, site_id: int | None) -> str | None:
+    site = rec.sites.get(site_id) if site_id is not None else None
+    return f"{site.file}:{site.line}" if site is not None else None
+
+
+def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    rec = _open(ns.path)
+    data = info_dict(rec)
+    if ns.json:
+        out.write(json.dumps(data) + "\n")
+        return 0
+    state = "complete" if rec.complete else f"recovered, {rec.recovery}"
+    lines = [
+        f"recording   {rec.path}  (format {data['format_version']}, {state})",
+        f"program     {' '.join(str(a) for a in data['argv'] or [data['program']])}",
+        f"python      {data['python']}  backend {data['backend']}",
+        f"events      {data['events']} over {data['duration_ns'] / 1e9:.6f}s",
+    ]
+    if rec.complete:
+        lines.append(f"exit        {data['exit_code']} ({data['exit_how']}), {data['dropped']} dropped")
+    lines.append(f"threads     {len(rec.threads)}")
+    for t in rec.threads.values():
+        parent = f", started by T{t.parent}" if t.parent else ""
+        lines.append(f"  T{t.id:<4} {t.name!r}: {t.events} events{parent}")
+    lines.append(f"objects     {len(rec.objects)}")
+    for o in rec.objects.values():
+        where = _site_text(rec, o.site)
+        lines.append(f"  {o.label:<20} created at {where}" if where else f"  {o.label}")
+    lines.append("kinds")
+    for name, count in data["kinds"].items():
+        lines.append(f"  {name:<16} {count}")
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+class EventFilter:
+    def __init__(self, rec: Recording, ns: argparse.Namespace) -> None:
+        self.threads: set[int] | None = None
+        if ns.thread:
+            self.threads = set()
+            for value in ns.thread:
+                matched = {t.id for t in rec.threads.values() if str(t.id) == value or f"T{t.id}" == value or t.name == value}
+                if not matched:
+                    raise UsageError(f"dump: no thread {value!r} in {rec.path}")
+                self.threads |= matched
+        self.kinds: set[str] | None = None
+        if ns.kind:
+            self.kinds = set()
+            for pattern in ns.kind:
+                for part in pattern.split(","):
+                    matched = kinds.match_kinds(part.strip())
+                    if not matched:
+                        raise UsageError(f"dump: no event kind matches {part!r} (try lock.*, queue.put, thread.*)")
+                    self.kinds |= matched
+        self.first = ns.first
+        self.last = ns.last
+
+    def __call__(self, event: Event) -> bool:
+        return (
+            (self.first is None or event.seq >= self.first)
+            and (self.last is None or event.seq <= self.last)
+            and (self.threads is None or event.thread in self.threads)
+            and (self.kinds is None or event.kind in self.kinds)
+        )
+
+
+def event_json(rec: Recording, event: Event) -> dict[str, Any]:
+    site = rec.site_of(event)
+    obj = rec.objects.get(event.obj) if event.obj is not None else None
+    thread = rec.threads.get(event.thread)
+    return {
+        "seq": event.seq,
+        "t_ns": event.t_ns,
+        "thread": event.thread,
+        "thread_name": thread.name if thread else None,
+        "task": event.task,
+        "kind": event.kind,
+        "obj": event.obj,
+        "obj_label": obj.label if obj else None,
+        "file": site.file if site else None,
+        "line": site.line if site else None,
+        "func": site.func if site else None,
+        "data": {name: values.to_json(value) for name, value in rec.data_dict(event).items()},
+        "locals": None if event.locals is None else {name: values.to_json(value) for name, value in event.locals},
+    }
+
+
+def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
+    site = rec.site_of(event)
+    obj = rec.objects.get(event.obj) if event.obj is not None else None
+    thread = rec.threads.get(event.thread)
+    where = f"{_short(site.file)}:{site.line} {site.func}" if site else "-"
+    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items() if v is not None)
+    tname = thread.name if thread else "?"
+    line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {event.kind:<15} {obj.label if obj else '':<14} {where}  {data}".rstrip()
+    if with_locals and event.locals:
+        line += "\n" + " " * 9 + "locals: " + ", ".join(f"{n}={values.to_text(v)}" for n, v in event.locals)
+    return line
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def run_dump(ns: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    rec = _open(ns.path)
+    keep = EventFilter(rec, ns)
+    write = out.write
+    for event in rec.events:
+        if keep(event):
+            if ns.json:
+                write(json.dumps(event_json(rec, event)) + "\n")
+            else:
+                write(event_text(rec, event, ns.locals) + "\n")
+    out.flush()
+    return 0

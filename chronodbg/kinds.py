@@ -1,0 +1,167 @@
+"""The event vocabulary: every kind of event and the names of its data fields.
+
+This is the one place that knows them. The recorder builds each event's data
+as a tuple in the order given here, the log header carries this table so a
+recording decodes even after kinds are renumbered, and the reader, `dump
+--json`, breakpoints and exports turn the tuple back into named fields.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+
+
+class Kind(enum.IntEnum):
+    """Event kinds. Values are written to logs: never reuse a retired one."""
+
+    THREAD_START = 1
+    THREAD_END = 2
+    THREAD_JOIN = 3
+    THREAD_JOINED = 4
+    LOCK_ACQUIRE = 10
+    LOCK_WAIT = 11
+    LOCK_FAIL = 12
+    LOCK_RELEASE = 13
+    COND_WAIT = 20
+    COND_WAKE = 21
+    COND_NOTIFY = 22
+    SEM_WAIT = 30
+    SEM_ACQUIRE = 31
+    SEM_FAIL = 32
+    SEM_RELEASE = 33
+    EVENT_SET = 40
+    EVENT_CLEAR = 41
+    EVENT_WAIT = 42
+    EVENT_WAKE = 43
+    BARRIER_WAIT = 50
+    BARRIER_PASS = 51
+    BARRIER_BROKEN = 52
+    QUEUE_WAIT = 60
+    QUEUE_PUT = 61
+    QUEUE_GET = 62
+    QUEUE_FULL = 63
+    QUEUE_EMPTY = 64
+    QUEUE_TASK_DONE = 65
+    QUEUE_JOIN = 66
+    QUEUE_JOINED = 67
+    FUTURE_WAIT = 70
+    FUTURE_WAKE = 71
+    FUTURE_SET = 72
+    EXCEPTION = 80
+    OUTPUT = 81
+    MARK = 82
+    PROCESS_EXIT = 83
+
+
+#: The event kind's public name (what users type and `dump --json` prints).
+NAMES: dict[Kind, str] = {
+    Kind.THREAD_START: "thread.start",
+    Kind.THREAD_END: "thread.end",
+    Kind.THREAD_JOIN: "thread.join",
+    Kind.THREAD_JOINED: "thread.joined",
+    Kind.LOCK_ACQUIRE: "lock.acquire",
+    Kind.LOCK_WAIT: "lock.wait",
+    Kind.LOCK_FAIL: "lock.fail",
+    Kind.LOCK_RELEASE: "lock.release",
+    Kind.COND_WAIT: "cond.wait",
+    Kind.COND_WAKE: "cond.wake",
+    Kind.COND_NOTIFY: "cond.notify",
+    Kind.SEM_WAIT: "sem.wait",
+    Kind.SEM_ACQUIRE: "sem.acquire",
+    Kind.SEM_FAIL: "sem.fail",
+    Kind.SEM_RELEASE: "sem.release",
+    Kind.EVENT_SET: "event.set",
+    Kind.EVENT_CLEAR: "event.clear",
+    Kind.EVENT_WAIT: "event.wait",
+    Kind.EVENT_WAKE: "event.wake",
+    Kind.BARRIER_WAIT: "barrier.wait",
+    Kind.BARRIER_PASS: "barrier.pass",
+    Kind.BARRIER_BROKEN: "barrier.broken",
+    Kind.QUEUE_WAIT: "queue.wait",
+    Kind.QUEUE_PUT: "queue.put",
+    Kind.QUEUE_GET: "queue.get",
+    Kind.QUEUE_FULL: "queue.full",
+    Kind.QUEUE_EMPTY: "queue.empty",
+    Kind.QUEUE_TASK_DONE: "queue.task_done",
+    Kind.QUEUE_JOIN: "queue.join",
+    Kind.QUEUE_JOINED: "queue.joined",
+    Kind.FUTURE_WAIT: "future.wait",
+    Kind.FUTURE_WAKE: "future.wake",
+    Kind.FUTURE_SET: "future.set",
+    Kind.EXCEPTION: "exception",
+    Kind.OUTPUT: "output",
+    Kind.MARK: "mark",
+    Kind.PROCESS_EXIT: "process.exit",
+}
+
+#: Field names of each kind's data tuple, in order.
+FIELDS: dict[Kind, tuple[str, ...]] = {
+    # `thread` is the started/ended thread's id; the event's own thread is the
+    # parent for start and the thread itself for end.
+    Kind.THREAD_START: ("thread", "name", "target", "daemon"),
+    Kind.THREAD_END: ("thread", "name", "exception"),
+    Kind.THREAD_JOIN: ("thread", "timeout"),
+    Kind.THREAD_JOINED: ("thread", "alive", "waited_ns"),
+    Kind.LOCK_ACQUIRE: ("waited_ns", "depth"),
+    Kind.LOCK_WAIT: ("timeout",),
+    Kind.LOCK_FAIL: ("waited_ns", "timeout"),
+    Kind.LOCK_RELEASE: ("depth",),
+    Kind.COND_WAIT: ("timeout", "lock"),
+    Kind.COND_WAKE: ("notified", "waited_ns"),
+    Kind.COND_NOTIFY: ("n", "waiters"),
+    Kind.SEM_WAIT: ("value", "timeout"),
+    Kind.SEM_ACQUIRE: ("value", "waited_ns"),
+    Kind.SEM_FAIL: ("value", "waited_ns"),
+    Kind.SEM_RELEASE: ("value", "n"),
+    Kind.EVENT_SET: ("waiters",),
+    Kind.EVENT_CLEAR: (),
+    Kind.EVENT_WAIT: ("flag", "timeout"),
+    Kind.EVENT_WAKE: ("result", "waited_ns"),
+    Kind.BARRIER_WAIT: ("arrived", "parties", "timeout"),
+    Kind.BARRIER_PASS: ("index", "waited_ns"),
+    Kind.BARRIER_BROKEN: ("waited_ns",),
+    Kind.QUEUE_WAIT: ("op", "size", "maxsize", "timeout"),
+    Kind.QUEUE_PUT: ("item", "size"),
+    Kind.QUEUE_GET: ("item", "size"),
+    Kind.QUEUE_FULL: ("size", "maxsize"),
+    Kind.QUEUE_EMPTY: ("size",),
+    Kind.QUEUE_TASK_DONE: ("unfinished",),
+    Kind.QUEUE_JOIN: ("unfinished",),
+    Kind.QUEUE_JOINED: ("waited_ns",),
+    Kind.FUTURE_WAIT: ("timeout",),
+    Kind.FUTURE_WAKE: ("state", "waited_ns"),
+    Kind.FUTURE_SET: ("state", "value"),
+    Kind.EXCEPTION: ("type", "args", "traceback"),
+    Kind.OUTPUT: ("stream", "text", "length"),
+    Kind.MARK: ("name", "data"),
+    Kind.PROCESS_EXIT: ("code", "how"),
+}
+
+#: Kinds after which the thread may sleep: the log is flushed before them so a
+#: program that deadlocks still leaves its last events on disk.
+BLOCKING: frozenset[Kind] = frozenset(
+    {
+        Kind.THREAD_JOIN,
+        Kind.LOCK_WAIT,
+        Kind.COND_WAIT,
+        Kind.SEM_WAIT,
+        Kind.EVENT_WAIT,
+        Kind.BARRIER_WAIT,
+        Kind.QUEUE_WAIT,
+        Kind.QUEUE_JOIN,
+        Kind.FUTURE_WAIT,
+    }
+)
+
+BY_NAME: dict[str, Kind] = {name: kind for kind, name in NAMES.items()}
+
+
+def kind_table() -> list[list[object]]:
+    """The table written into every log header: [code, name, [fields]]."""
+    return [[int(k), NAMES[k], list(FIELDS[k])] for k in Kind]
+
+
+def match_kinds(pattern: str) -> set[str]:
+    """Kind names matching a glob such as `lock.*`; empty if none do."""
+    return {name for name in BY_NAME if fnmatch.fnmatchcase(name, pattern)}

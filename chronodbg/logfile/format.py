@@ -1,0 +1,37 @@
+"""Byte layout of a .cgr file, shared by the writer and the reader.
+
+    file    := MAGIC frame(HEAD) frame(CHNK)* [frame(FOOT) TRAILER]
+    frame   := tag:4s length:u32le crc32:u32le body[length]   (body is msgpack)
+    TRAILER := footer_offset:u64le b"CEND"
+
+FORMAT_VERSION changes whenever a reader of the previous version could
+misread a new file. Change log:
+    1 (2026-11-26): first format: header, chunks with interned strings, sites,
+      objects, threads and per-chunk locals snapshots, footer with chunk index.
+"""
+
+from __future__ import annotations
+
+import struct
+
+FORMAT_VERSION = 1
+
+MAGIC = b"\x89CGR\r\n\x1a\n"
+FRAME = struct.Struct("<4sII")
+TRAILER = struct.Struct("<Q4s")
+TRAILER_TAG = b"CEND"
+
+TAG_HEADER = b"HEAD"
+TAG_CHUNK = b"CHNK"
+TAG_FOOTER = b"FOOT"
+
+#: Upper bounds the reader enforces; the writer stays far below them.
+MAX_HEADER = 1 << 20
+MAX_FRAME = 64 << 20
+MAX_EVENTS_PER_CHUNK = 1 << 20
+#: Events per chunk the writer aims for (a chunk is also cut by time).
+CHUNK_EVENTS = 4096
+
+#: Positions inside an event record on disk.
+EV_DT, EV_THREAD, EV_TASK, EV_KIND, EV_OBJ, EV_SITE, EV_DATA, EV_LOCALS = range(8)
+EVENT_LEN = 8

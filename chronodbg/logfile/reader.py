@@ -1,0 +1,302 @@
+"""Reads a .cgr log safely: every length is bounded, nothing is evaluated.
+
+A log without a footer (the recording process was killed) is recovered by
+scanning its complete chunks; an incomplete last chunk is what a kill leaves
+behind and is ignored, saying so. Anything else that does not fit the format
+raises `LogError` with the byte offset where it went wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import msgpack
+
+from chronodbg.errors import LogError
+from chronodbg.logfile import format as fmt
+
+
+@dataclass(frozen=True)
+class Site:
+    file: str
+    line: int
+    func: str
+
+
+@dataclass
+class ThreadInfo:
+    id: int
+    name: str
+    ident: int | None
+    parent: int | None
+    events: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    id: int
+    kind: str
+    label: str
+    site: int | None
+
+
+@dataclass(slots=True)
+class Event:
+    seq: int
+    t_ns: int
+    thread: int
+    task: int | None
+    kind: str
+    obj: int | None
+    site: int | None
+    data: tuple[Any, ...]
+    locals: tuple[tuple[str, Any], ...] | None
+
+
+@dataclass
+class Recording:
+    path: str
+    header: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    threads: dict[int, ThreadInfo] = field(default_factory=dict)
+    objects: dict[int, ObjectInfo] = field(default_factory=dict)
+    sites: dict[int, Site] = field(default_factory=dict)
+    footer: dict[str, Any] | None = None
+    #: Why the log is not complete (no footer, incomplete tail), or None.
+    recovery: str | None = None
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.footer is not None
+
+    def data_dict(self, event: Event) -> dict[str, Any]:
+        names = self.fields.get(event.kind, ())
+        return {name: event.data[i] if i < len(event.data) else None for i, name in enumerate(names)}
+
+    def site_of(self, event: Event) -> Site | None:
+        return self.sites.get(event.site) if event.site is not None else None
+
+
+def _unpack(body: bytes) -> Any:
+    # Limits default to the body's length, so a crafted count cannot make the
+    # unpacker allocate more than the bytes that claim it.
+    return msgpack.unpackb(
+        body,
+        raw=False,
+        use_list=False,
+        strict_map_key=True,
+        unicode_errors="surrogatepass",
+        ext_hook=lambda code, data: ("ext", code),
+    )
+
+
+class _Reader:
+    def __init__(self, path: str, stream: BinaryIO, size: int) -> None:
+        self.path = path
+        self.stream = stream
+        self.size = size
+        self.strings: dict[int, str] = {}
+        self.kind_names: dict[int, str] = {}
+        self.rec: Recording | None = None
+        self._fields: dict[str, tuple[str, ...]] = {}
+
+    def fail(self, what: str, offset: int) -> LogError:
+        return LogError(self.path, what, offset)
+
+    def read_frame(self, offset: int) -> tuple[bytes, bytes] | None:
+        """(tag, body) at offset, or None when the file ends inside the frame."""
+        if offset + fmt.FRAME.size > self.size:
+            return None
+        self.stream.seek(offset)
+        tag, length, crc = fmt.FRAME.unpack(self.stream.read(fmt.FRAME.size))
+        if tag not in (fmt.TAG_HEADER, fmt.TAG_CHUNK, fmt.TAG_FOOTER):
+            raise self.fail(f"not a frame (tag {tag!r})", offset)
+        if length > fmt.MAX_FRAME:
+            raise self.fail(f"frame claims {length} bytes", offset)
+        if offset + fmt.FRAME.size + length > self.size:
+            return None
+        body = self.stream.read(length)
+        if zlib.crc32(body) != crc:
+            raise self.fail("checksum mismatch", offset)
+        return tag, body
+
+    def unpack(self, body: bytes, offset: int) -> Any:
+        try:
+            return _unpack(body)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise self.fail(f"undecodable frame ({type(exc).__name__})", offset) from None
+
+    def read(self) -> Recording:
+        self.stream.seek(0)
+        if self.stream.read(len(fmt.MAGIC)) != fmt.MAGIC:
+            raise self.fail("not a chronodbg recording (bad magic)", 0)
+        offset = len(fmt.MAGIC)
+        frame = self.read_frame(offset)
+        if frame is None:
+            raise self.fail("truncated header", offset)
+        tag, body = frame
+        if tag != fmt.TAG_HEADER:
+            raise self.fail("header missing", offset)
+        header = self.unpack(body, offset)
+        rec = self.rec = Recording(path=self.path, header=self.header(header, offset))
+        offset += fmt.FRAME.size + len(body)
+        expected_seq = 1
+        while True:
+            frame = self.read_frame(offset)
+            if frame is None:
+                if offset < self.size:
+                    rec.recovery = f"no footer; incomplete chunk at byte {offset} ignored"
+                else:
+                    rec.recovery = "no footer"
+                break
+            tag, body = frame
+            if tag == fmt.TAG_HEADER:
+                raise self.fail("second header", offset)
+            value = self.unpack(body, offset)
+            if tag == fmt.TAG_FOOTER:
+                if not isinstance(value, dict):
+                    raise self.fail("footer is not a map", offset)
+                rec.footer = value
+                break
+            expected_seq = self.chunk(value, offset, expected_seq)
+            offset += fmt.FRAME.size + len(body)
+        for event in rec.events:
+            info = rec.threads.get(event.thread)
+            if info is not None:
+                info.events += 1
+        return rec
+
+    def header(self, header: Any, offset: int) -> dict[str, Any]:
+        if not isinstance(header, dict):
+            raise self.fail("header is not a map", offset)
+        version = header.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise self.fail("header has no format version", offset)
+        if version > fmt.FORMAT_VERSION:
+            raise self.fail(f"format version {version} is newer than this chronodbg reads ({fmt.FORMAT_VERSION})", offset)
+        table = header.get("kinds")
+        if not isinstance(table, (list, tuple)):
+            raise self.fail("header has no kind table", offset)
+        fields: dict[str, tuple[str, ...]] = {}
+        for entry in table:
+            if (
+                not isinstance(entry, (list, tuple))
+                or len(entry) != 3
+                or not isinstance(entry[0], int)
+                or not isinstance(entry[1], str)
+                or not isinstance(entry[2], (list, tuple))
+                or not all(isinstance(name, str) for name in entry[2])
+            ):
+                raise self.fail("bad kind table entry", offset)
+            self.kind_names[entry[0]] = entry[1]
+            fields[entry[1]] = tuple(entry[2])
+        self._fields = fields
+        return header
+
+    def chunk(self, value: Any, offset: int, expected_seq: int) -> int:
+        rec = self.rec
+        assert rec is not None
+        rec.fields = self._fields
+        if not (isinstance(value, (list, tuple)) and len(value) == 5):
+            raise self.fail("chunk is not a 5-array", offset)
+        first_seq, count, base_t, defs, packed = value
+        if first_seq != expected_seq:
+            raise self.fail(f"chunk starts at seq {first_seq!r}, expected {expected_seq}", offset)
+        if not isinstance(count, int) or not 0 < count <= fmt.MAX_EVENTS_PER_CHUNK:
+            raise self.fail(f"chunk claims {count!r} events", offset)
+        if not isinstance(base_t, int) or base_t < 0 or not isinstance(defs, dict) or not isinstance(packed, bytes):
+            raise self.fail("malformed chunk", offset)
+        snapshots = self.definitions(defs, offset)
+        records = self.unpack(packed, offset)
+        if not isinstance(records, (list, tuple)) or len(records) != count:
+            raise self.fail("event count does not match", offset)
+        kind_names, objects, sites, threads = self.kind_names, rec.objects, rec.sites, rec.threads
+        events = rec.events
+        t = base_t
+        seq = first_seq
+        for record in records:
+            if not isinstance(record, (list, tuple)) or len(record) != fmt.EVENT_LEN:
+                raise self.fail(f"malformed event {seq}", offset)
+            dt, thread, task, kind, obj, site, data, snap = record
+            kind_name = kind_names.get(kind) if isinstance(kind, int) else None
+            if (
+                not isinstance(dt, int)
+                or dt < 0
+                or thread not in threads
+                or not (task is None or isinstance(task, int))
+                or kind_name is None
+                or not (obj is None or obj in objects)
+                or not (site is None or site in sites)
+                or not isinstance(data, tuple)
+                or not (snap is None or (isinstance(snap, int) and 0 <= snap < len(snapshots)))
+            ):
+                raise self.fail(f"malformed event {seq}", offset)
+            t += dt
+            events.append(Event(seq, t, thread, task, kind_name, obj, site, data, None if snap is None else snapshots[snap]))
+            seq += 1
+        return seq
+
+    def definitions(self, defs: dict[str, Any], offset: int) -> list[tuple[tuple[str, Any], ...]]:
+        rec = self.rec
+        assert rec is not None
+        try:
+            for sid, text in defs.get("strings", ()):
+                if not isinstance(sid, int) or not isinstance(text, str) or sid in self.strings:
+                    raise ValueError
+                self.strings[sid] = text
+            for site_id, file_id, line, func_id in defs.get("sites", ()):
+                if not isinstance(site_id, int) or site_id in rec.sites or not isinstance(line, int):
+                    raise ValueError
+                rec.sites[site_id] = Site(self.strings[file_id], line, self.strings[func_id])
+            for obj_id, kind, label, site_id in defs.get("objects", ()):
+                if not isinstance(obj_id, int) or obj_id in rec.objects:
+                    raise ValueError
+                if not isinstance(kind, str) or not isinstance(label, str) or not (site_id is None or site_id in rec.sites):
+                    raise ValueError
+                rec.objects[obj_id] = ObjectInfo(obj_id, kind, label, site_id)
+            for tid, name, ident, parent in defs.get("threads", ()):
+                if not isinstance(tid, int) or not isinstance(name, str) or not (ident is None or isinstance(ident, int)):
+                    raise ValueError
+                if not (parent is None or isinstance(parent, int)):
+                    raise ValueError
+                if tid in rec.threads:
+                    rec.threads[tid].name = name
+                else:
+                    rec.threads[tid] = ThreadInfo(tid, name, ident, parent)
+            snapshots = defs.get("snapshots", ())
+            if not isinstance(snapshots, tuple):
+                raise ValueError
+            for snap in snapshots:
+                if not isinstance(snap, tuple) or not all(
+                    isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) for pair in snap
+                ):
+                    raise ValueError
+            return list(snapshots)
+        except (ValueError, TypeError, KeyError):
+            raise self.fail("malformed definitions", offset) from None
+
+
+def read_bytes(data: bytes, name: str = "<memory>") -> Recording:
+    """Read a recording held in memory (the library's in-memory mode)."""
+    import io
+
+    return _Reader(name, io.BytesIO(data), len(data)).read()
+
+
+def read_log(path: str) -> Recording:
+    """Read a whole recording; raise `LogError` if it cannot be trusted."""
+    try:
+        stream = open(path, "rb")
+    except FileNotFoundError:
+        raise LogError(path, "no such file") from None
+    except IsADirectoryError:
+        raise LogError(path, "is a directory") from None
+    except OSError as exc:
+        raise LogError(path, exc.strerror or "cannot open") from None
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        return _Reader(path, stream, size).read()

@@ -1,0 +1,92 @@
+"""Packs events into framed, checksummed chunks and writes them to a file descriptor.
+
+The writer knows bytes, not threads: the recorder decides when to call it and
+serialises the calls.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgpack
+
+from chronodbg.logfile.format import FRAME, MAGIC, TAG_CHUNK, TAG_FOOTER, TAG_HEADER, TRAILER, TRAILER_TAG
+
+#: One event as the recorder buffers it:
+#: (t_ns, thread, task, kind, obj, site, data, locals-snapshot-or-None).
+RawEvent = tuple[Any, ...]
+
+
+def _default(value: object) -> object:
+    # Anything msgpack cannot pack natively was a recorder bug; keep the chunk
+    # and store the type name rather than losing thousands of events.
+    return f"<unpackable {type(value).__name__}>"
+
+
+class LogWriter:
+    """Appends frames to `sink` (a raw fd, or a callable taking bytes for in-memory logs)."""
+
+    def __init__(self, sink: int | Callable[[bytes], None]) -> None:
+        self._sink = sink
+        self.offset = 0
+        self.chunk_index: list[tuple[int, int, int]] = []
+        self._last_t = 0
+        #: Events written per kind code, for the footer's summary.
+        self.kind_counts: dict[int, int] = {}
+        self._packer = msgpack.Packer(default=_default, unicode_errors="surrogatepass")
+
+    def _write(self, data: bytes) -> None:
+        sink = self._sink
+        if callable(sink):
+            sink(data)
+        else:
+            view = memoryview(data)
+            while view:
+                written = os.write(sink, view)
+                view = view[written:]
+        self.offset += len(data)
+
+    def _frame(self, tag: bytes, body: bytes) -> None:
+        self._write(FRAME.pack(tag, len(body), zlib.crc32(body)) + body)
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        self._write(MAGIC)
+        self._frame(TAG_HEADER, self._packer.pack(header))
+
+    def write_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> None:
+        """Write events numbered from `first_seq`, with the definitions they introduce."""
+        snapshots: dict[Any, int] = {}
+        records = []
+        prev_t = base_t = max(self._last_t, events[0][0])
+        counts = self.kind_counts
+        for t, thread, task, kind, obj, site, data, snap in events:
+            counts[kind] = counts.get(kind, 0) + 1
+            if t < prev_t:
+                # Two threads can take their timestamps in one order and append
+                # in the other; the log order (append order) is causal, so keep
+                # time non-decreasing along it.
+                t = prev_t
+            if snap is not None:
+                index = snapshots.get(snap)
+                if index is None:
+                    index = snapshots[snap] = len(snapshots)
+                snap = index
+            records.append((t - prev_t, thread, task, kind, obj, site, data, snap))
+            prev_t = t
+        self._last_t = prev_t
+        packed_events = self._packer.pack(records)
+        chunk_defs = dict(defs)
+        chunk_defs["snapshots"] = list(snapshots)
+        body = self._packer.pack((first_seq, len(events), base_t, chunk_defs, packed_events))
+        self.chunk_index.append((self.offset, first_seq, len(events)))
+        self._frame(TAG_CHUNK, body)
+
+    def write_footer(self, summary: dict[str, Any]) -> None:
+        footer_offset = self.offset
+        summary = dict(summary)
+        summary["chunks"] = [list(entry) for entry in self.chunk_index]
+        self._frame(TAG_FOOTER, self._packer.pack(summary))
+        self._write(TRAILER.pack(footer_offset, TRAILER_TAG))

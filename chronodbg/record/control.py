@@ -1,0 +1,152 @@
+"""Starting and stopping a recording in this process, and ending it durably.
+
+Whatever way the process ends, the log gets its footer: normal exit and
+uncaught exceptions through an atexit handler registered before the
+program's own (so it runs last, after non-daemon threads were joined),
+`os._exit` through a wrapper, SIGTERM/SIGHUP through a handler installed
+only where the default one was. SIGKILL cannot be caught: the writer thread
+has already put all but the last FLUSH_INTERVAL of events on disk.
+"""
+
+from __future__ import annotations
+
+import _thread
+import atexit
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from chronodbg.errors import RecordError
+from chronodbg.record import locks, output, queues, sync, threads
+from chronodbg.record.patching import Patches
+from chronodbg.record.recorder import Options, Recorder
+
+_current: tuple[Recorder, Patches] | None = None
+_fork_hooks_installed = False
+_real_exit = os._exit
+_SIGNAL_CODES = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
+
+
+def current() -> Recorder | None:
+    return _current[0] if _current is not None else None
+
+
+def start(options: Options) -> Recorder:
+    """Begin recording this process; raise RecordError if one is already running."""
+    global _current
+    if _current is not None:
+        raise RecordError("a recording is already running in this process")
+    rec = Recorder(options)
+    rec.open()
+    patches = Patches()
+    locks.install(rec, patches)
+    threads.install(rec, patches)
+    sync.install(rec, patches)
+    queues.install(rec, patches)
+    output.install(rec, patches)
+    main_ident = threading.main_thread().ident or _thread.get_ident()
+    rec.register_thread(main_ident, threading.main_thread().name)
+    for ident, thread in list(threading._active.items()):  # type: ignore[attr-defined]
+        if ident != main_ident:
+            rec.register_thread(ident, thread.name)
+    _current = (rec, patches)
+    rec.active = True
+    if options.path is not None:
+        rec.start_writer()
+        _install_process_hooks(rec, patches)
+    return rec
+
+
+def stop(code: int | None = None, how: str = "stop") -> Recorder | None:
+    """Stop recording, restore the runtime and finish the log."""
+    global _current
+    if _current is None:
+        return None
+    rec, patches = _current
+    _current = None
+    rec.active = False
+    patches.restore()
+    rec.close(code, how)
+    return rec
+
+
+def _at_exit() -> None:
+    rec = current()
+    if rec is None:
+        return
+    code = rec.exit_code if rec.exit_code is not None else 0
+    stop(code, rec.exit_how)
+    if rec.exit_how == "KeyboardInterrupt":
+        # Python ends a program killed by Ctrl-C by re-raising SIGINT after
+        # finalising; as atexit runs last, doing it here keeps the status.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
+    global _fork_hooks_installed
+    atexit.register(_at_exit)
+
+    def _exit(code: int) -> Any:
+        if current() is rec and os.getpid() == rec.pid:
+            stop(code, "os._exit")
+        _real_exit(code)
+
+    patches.set(os, "_exit", _exit)
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in _SIGNAL_CODES:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                patches.set_signal(signum, _signal_handler)
+
+    if not _fork_hooks_installed:
+        _fork_hooks_installed = True
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+
+
+def _signal_handler(signum: int, frame: Any) -> None:
+    rec = current()
+    if rec is not None:
+        stop(_SIGNAL_CODES.get(signum, 128 + signum), signal.Signals(signum).name)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _before_fork() -> None:
+    rec = current()
+    if rec is not None and rec.active:
+        rec.stop_writer()
+
+
+def _after_fork_parent() -> None:
+    rec = current()
+    if rec is not None and rec.active and not rec.closed:
+        rec.start_writer()
+
+
+def _after_fork_child() -> None:
+    global _current
+    if _current is not None:
+        rec, patches = _current
+        rec.forget_after_fork()
+        patches.restore()
+        _current = None
+
+
+def fail_if_unwritable(path: str) -> None:
+    """Raise RecordError now, before the program runs, if `path` cannot be created."""
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise RecordError(f"cannot write {path}: is a directory")
+    probe = parent
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RecordError(f"cannot write {path}: permission denied")

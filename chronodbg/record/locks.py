@@ -1,0 +1,226 @@
+"""Recorded `threading.Lock` and `threading.RLock`.
+
+Both are C types, so they can only be replaced at the factory. The factory
+returns a plain C lock when the code creating it is not the user's (the
+standard library's own locks are noise and keep their full speed) and a
+wrapper otherwise. Every wrapper records an acquire after acquiring and a
+release before releasing, and finds out about contention with a
+non-blocking attempt first.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import threading
+import time
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.record.patching import Patches
+from chronodbg.record.recorder import Recorder
+
+_allocate = _thread.allocate_lock
+_RawLock = type(_allocate())
+_RawRLock: Any = _thread.RLock
+_getframe = sys._getframe
+_now = time.monotonic_ns
+
+ACQUIRE, WAIT, FAIL, RELEASE = Kind.LOCK_ACQUIRE, Kind.LOCK_WAIT, Kind.LOCK_FAIL, Kind.LOCK_RELEASE
+
+
+class RecordedLock:
+    __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
+
+    def __init__(self, rec: Recorder, oid: int) -> None:
+        self._lock = _allocate()
+        self._oid = oid
+        self._rec = rec
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        lock = self._lock
+        rec = self._rec
+        if not rec.active:
+            return lock.acquire(blocking, timeout)
+        if lock.acquire(False):
+            rec.emit(ACQUIRE, self._oid, (0, 1), _getframe(1))
+            return True
+        frame = _getframe(1)
+        if not blocking:
+            rec.emit(FAIL, self._oid, (0, None), frame)
+            return False
+        rec.emit(WAIT, self._oid, (None if timeout < 0 else timeout,), frame)
+        start = _now()
+        if lock.acquire(True, timeout):
+            rec.emit(ACQUIRE, self._oid, (_now() - start, 1), frame)
+            return True
+        rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
+        return False
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def release(self) -> None:
+        lock = self._lock
+        if self._rec.active and lock.locked():
+            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
+        lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def _is_owned(self) -> bool:
+        # What Condition would compute by try-acquiring, without recording it.
+        if self._lock.acquire(False):
+            self._lock.release()
+            return False
+        return True
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+
+    def __repr__(self) -> str:
+        state = "locked" if self._lock.locked() else "unlocked"
+        return f"<{state} _thread.lock object at {id(self):#x}>"
+
+    def __reduce__(self) -> Any:
+        # Pickling a lock fails as it does without recording.
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+
+class RecordedRLock:
+    __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
+
+    def __init__(self, rec: Recorder, oid: int) -> None:
+        self._lock = _RawRLock()
+        self._oid = oid
+        self._rec = rec
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        lock = self._lock
+        rec = self._rec
+        if not rec.active:
+            if lock.acquire(blocking, timeout):
+                self._depth += 1
+                return True
+            return False
+        if lock.acquire(False):
+            self._depth += 1
+            rec.emit(ACQUIRE, self._oid, (0, self._depth), _getframe(1))
+            return True
+        frame = _getframe(1)
+        if not blocking:
+            rec.emit(FAIL, self._oid, (0, None), frame)
+            return False
+        rec.emit(WAIT, self._oid, (None if timeout < 0 else timeout,), frame)
+        start = _now()
+        if lock.acquire(True, timeout):
+            self._depth += 1
+            rec.emit(ACQUIRE, self._oid, (_now() - start, self._depth), frame)
+            return True
+        rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
+        return False
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def release(self) -> None:
+        lock = self._lock
+        if lock._is_owned():
+            self._depth -= 1
+            if self._rec.active:
+                self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe(1))
+        lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _is_owned(self) -> bool:
+        return bool(self._lock._is_owned())
+
+    def _release_save(self) -> Any:
+        # Condition.wait() releases every level at once.
+        if self._rec.active and self._lock._is_owned():
+            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
+        state = self._lock._release_save()
+        self._depth = 0
+        return state
+
+    def _acquire_restore(self, state: Any) -> None:
+        count = state[0] if isinstance(state, tuple) and state else 1
+        lock = self._lock
+        if lock.acquire(False):
+            for _ in range(count - 1):
+                lock.acquire(False)
+            waited = 0
+            frame = _getframe(1)
+        else:
+            frame = _getframe(1)
+            if self._rec.active:
+                self._rec.emit(WAIT, self._oid, (None,), frame)
+            start = _now()
+            lock._acquire_restore(state)
+            waited = _now() - start
+        self._depth = count
+        if self._rec.active:
+            self._rec.emit(ACQUIRE, self._oid, (waited, count), frame)
+
+    def _recursion_count(self) -> int:
+        return self._depth if self._lock._is_owned() else 0
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return repr(self._lock)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle '_thread.RLock' object")
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    original_lock = threading.Lock
+    original_rlock = threading.RLock
+
+    class LockMeta(type):
+        def __instancecheck__(cls, instance: object) -> bool:
+            return isinstance(instance, (_RawLock, RecordedLock))
+
+        def __subclasscheck__(cls, subclass: type) -> bool:
+            return issubclass(subclass, (_RawLock, RecordedLock))
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            frame = _getframe(1)
+            if args or kwargs or not rec.active or not rec.creator_is_user(frame):
+                return original_lock(*args, **kwargs)
+            return RecordedLock(rec, rec.register_object("Lock", frame))
+
+    class Lock(metaclass=LockMeta):
+        """threading.Lock, recorded by chronodbg when user code creates it."""
+
+    def RLock(*args: Any, **kwargs: Any) -> Any:
+        frame = _getframe(1)
+        if args or kwargs or not rec.active or not rec.creator_is_user(frame):
+            return original_rlock(*args, **kwargs)
+        return RecordedRLock(rec, rec.register_object("RLock", frame))
+
+    Lock.__module__ = RLock.__module__ = "threading"
+    RLock.__doc__ = original_rlock.__doc__
+    patches.set(threading, "Lock", Lock)
+    patches.set(threading, "RLock", RLock)
+    # Modules of the user's imported before recording began hold the
+    # originals under their own names.
+    replacements = {id(original_lock): Lock, id(_allocate): Lock, id(original_rlock): RLock}
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if not isinstance(filename, str) or not rec.user.file_is_user(filename):
+            continue
+        for name, value in list(vars(module).items()):
+            replacement = replacements.get(id(value))
+            if replacement is not None and value in (original_lock, _allocate, original_rlock):
+                patches.set(module, name, replacement)

@@ -1,0 +1,72 @@
+"""`output` events: what the program writes to sys.stdout and sys.stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.record.patching import Patches
+from chronodbg.record.recorder import Recorder
+
+MAX_TEXT = 1000
+_getframe = sys._getframe
+
+
+class RecordedStream:
+    """Forwards everything to the real stream and records each text write.
+
+    `__class__` answers with the real stream's class so `isinstance` checks in
+    user code see what they would see unrecorded.
+    """
+
+    __slots__ = ("_cgr_stream", "_cgr_name", "_cgr_rec")
+
+    def __init__(self, stream: Any, name: str, rec: Recorder) -> None:
+        object.__setattr__(self, "_cgr_stream", stream)
+        object.__setattr__(self, "_cgr_name", name)
+        object.__setattr__(self, "_cgr_rec", rec)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._cgr_stream)
+
+    def write(self, text: Any) -> Any:
+        rec = self._cgr_rec
+        if rec.active and type(text) is str and text:
+            rec.emit(
+                Kind.OUTPUT,
+                None,
+                (self._cgr_name, rec.summariser.value(text[:MAX_TEXT]), len(text)),
+                _getframe(1),
+            )
+        return self._cgr_stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cgr_stream, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._cgr_stream, name, value)
+
+    def __iter__(self) -> Any:
+        return iter(self._cgr_stream)
+
+    def __enter__(self) -> Any:
+        return self._cgr_stream.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._cgr_stream.__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return repr(self._cgr_stream)
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None:
+            patches.set(sys, name, RecordedStream(stream, name, rec))

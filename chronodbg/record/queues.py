@@ -1,0 +1,256 @@
+"""Recorded queue.Queue (and LifoQueue, PriorityQueue), SimpleQueue and futures.
+
+A put or get is recorded inside the queue's own critical section (in `_put`
+/ `_get`, which run under `Queue.mutex`), so the log order of puts and gets
+is the order the items really moved. A wait is recorded when the queue's
+`not_full` / `not_empty` Condition is about to block, which is exactly when
+the put or get has to wait.
+"""
+
+from __future__ import annotations
+
+import _queue
+import concurrent.futures
+import queue
+import sys
+import time
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.record.patching import Patches
+from chronodbg.record.recorder import Recorder
+from chronodbg.record.sync import object_id
+
+_getframe = sys._getframe
+_now = time.monotonic_ns
+_FUTURES_DIR = concurrent.futures.__file__.rsplit("/", 1)[0] + "/"
+
+
+def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
+    """Record puts and gets in this class's own `_put` / `_get`, once per queue operation."""
+    own = cls.__dict__
+    if "_put" in own and not getattr(own["_put"], "_cgr", False):
+        original_put = own["_put"]
+
+        def _put(self: Any, item: Any) -> None:
+            oid = self.__dict__.get("_cgr_oid")
+            if not oid or self.__dict__.get("_cgr_in") or not rec.active:
+                return original_put(self, item)
+            self._cgr_in = True
+            try:
+                original_put(self, item)
+            finally:
+                self._cgr_in = False
+            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe(1))
+
+        _put._cgr = True  # type: ignore[attr-defined]
+        patches.set(cls, "_put", _put)
+    if "_get" in own and not getattr(own["_get"], "_cgr", False):
+        original_get = own["_get"]
+
+        def _get(self: Any) -> Any:
+            oid = self.__dict__.get("_cgr_oid")
+            if not oid or self.__dict__.get("_cgr_in") or not rec.active:
+                return original_get(self)
+            self._cgr_in = True
+            try:
+                item = original_get(self)
+            finally:
+                self._cgr_in = False
+            rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe(1))
+            return item
+
+        _get._cgr = True  # type: ignore[attr-defined]
+        patches.set(cls, "_get", _get)
+
+
+def install_queue(rec: Recorder, patches: Patches) -> None:
+    Queue = queue.Queue
+    original_init = Queue.__init__
+    original_put = Queue.put
+    original_get = Queue.get
+    original_task_done = Queue.task_done
+    original_join = Queue.join
+    wrapped_classes: set[type] = set()
+
+    def __init__(self: Any, maxsize: int = 0) -> None:
+        original_init(self, maxsize)
+        if not rec.active:
+            return
+        frame = _getframe(1)
+        if not rec.creator_is_user(frame):
+            self._cgr_oid = 0
+            return
+        cls = type(self)
+        if cls not in wrapped_classes:
+            # A user subclass with its own storage records through its own methods.
+            for klass in cls.__mro__:
+                if klass is Queue:
+                    break
+                _wrap_storage(rec, patches, klass)
+            wrapped_classes.add(cls)
+        oid = self._cgr_oid = rec.register_object(cls.__name__, frame)
+        self.not_full._cgr_queue = (self, "put", oid)
+        self.not_empty._cgr_queue = (self, "get", oid)
+
+    def put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        try:
+            return original_put(self, item, block, timeout)
+        except queue.Full:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active:
+                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe(1))
+            raise
+
+    def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+        try:
+            return original_get(self, block, timeout)
+        except queue.Empty:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active:
+                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), _getframe(1))
+            raise
+
+    def task_done(self: Any) -> None:
+        oid = self.__dict__.get("_cgr_oid")
+        if oid and rec.active and self.unfinished_tasks > 0:
+            rec.emit(Kind.QUEUE_TASK_DONE, oid, (self.unfinished_tasks - 1,), _getframe(1))
+        original_task_done(self)
+
+    def join(self: Any) -> None:
+        oid = self.__dict__.get("_cgr_oid")
+        if not oid or not rec.active:
+            return original_join(self)
+        frame = _getframe(1)
+        rec.emit(Kind.QUEUE_JOIN, oid, (self.unfinished_tasks,), frame)
+        start = _now()
+        original_join(self)
+        if rec.active:
+            rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+
+    patches.set(Queue, "__init__", __init__)
+    patches.set(Queue, "put", put)
+    patches.set(Queue, "get", get)
+    patches.set(Queue, "task_done", task_done)
+    patches.set(Queue, "join", join)
+    for cls in (Queue, queue.LifoQueue, queue.PriorityQueue):
+        _wrap_storage(rec, patches, cls)
+        wrapped_classes.add(cls)
+
+
+def install_simple_queue(rec: Recorder, patches: Patches) -> None:
+    Raw = _queue.SimpleQueue
+
+    class SimpleQueueMeta(type):
+        def __instancecheck__(cls, instance: object) -> bool:
+            return type.__instancecheck__(cls, instance) or (cls is SimpleQueue and isinstance(instance, Raw))
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            frame = _getframe(1)
+            user = rec.active and (
+                rec.creator_is_user(frame)
+                # ThreadPoolExecutor's work queue: how submitted work reaches the workers.
+                or (frame is not None and frame.f_code.co_filename.startswith(_FUTURES_DIR))
+            )
+            if cls is SimpleQueue and not user:
+                return Raw(*args, **kwargs)
+            instance = type.__call__(cls, *args, **kwargs)
+            instance._cgr_oid = rec.register_object(cls.__name__, frame) if user else 0
+            return instance
+
+    class SimpleQueue(Raw, metaclass=SimpleQueueMeta):  # type: ignore[misc, valid-type]
+        __doc__ = Raw.__doc__
+
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active:
+                # Before the put: a get of this item must come after it in the log.
+                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), _getframe(1))
+            Raw.put(self, item, block, timeout)
+
+        def put_nowait(self, item: Any) -> None:
+            self.put(item, False)
+
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            oid = self.__dict__.get("_cgr_oid")
+            if not oid or not rec.active:
+                return Raw.get(self, block, timeout)
+            frame = _getframe(1)
+            try:
+                item = Raw.get(self, False)
+            except queue.Empty:
+                if not block:
+                    rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
+                    raise
+                rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
+                try:
+                    item = Raw.get(self, True, timeout)
+                except queue.Empty:
+                    if rec.active:
+                        rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
+                    raise
+            if rec.active:
+                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), Raw.qsize(self)), frame)
+            return item
+
+        def get_nowait(self) -> Any:
+            return self.get(False)
+
+    SimpleQueue.__module__ = "queue"
+    SimpleQueue.__qualname__ = SimpleQueue.__name__ = "SimpleQueue"
+    patches.set(queue, "SimpleQueue", SimpleQueue)
+
+
+def install_futures(rec: Recorder, patches: Patches) -> None:
+    Future = concurrent.futures.Future
+    original_init = Future.__init__
+    original_result = Future.result
+    original_exception = Future.exception
+    original_set_result = Future.set_result
+    original_set_exception = Future.set_exception
+
+    def __init__(self: Any) -> None:
+        original_init(self)
+        # Futures reach the user whoever created them: always recorded.
+        self._cgr_oid = rec.register_object("Future", _getframe(1)) if rec.active else 0
+
+    def _waiting(original: Any) -> Any:
+        def wait(self: Any, timeout: float | None = None) -> Any:
+            oid = self.__dict__.get("_cgr_oid")
+            if not oid or not rec.active or self.done():
+                return original(self, timeout)
+            frame = _getframe(1)
+            rec.emit(Kind.FUTURE_WAIT, oid, (timeout,), frame)
+            start = _now()
+            try:
+                return original(self, timeout)
+            finally:
+                if rec.active:
+                    rec.emit(Kind.FUTURE_WAKE, oid, (self._state, _now() - start), frame)
+
+        return wait
+
+    def set_result(self: Any, result: Any) -> None:
+        oid = self.__dict__.get("_cgr_oid")
+        if oid and rec.active and not self.done():
+            rec.emit(Kind.FUTURE_SET, oid, ("FINISHED", rec.summariser.safe_value(result)), _getframe(1))
+        original_set_result(self, result)
+
+    def set_exception(self: Any, exception: BaseException | None) -> None:
+        oid = self.__dict__.get("_cgr_oid")
+        if oid and rec.active and not self.done():
+            name = rec.summariser.type_name(type(exception))
+            rec.emit(Kind.FUTURE_SET, oid, ("EXCEPTION", name), _getframe(1))
+        original_set_exception(self, exception)
+
+    patches.set(Future, "__init__", __init__)
+    patches.set(Future, "result", _waiting(original_result))
+    patches.set(Future, "exception", _waiting(original_exception))
+    patches.set(Future, "set_result", set_result)
+    patches.set(Future, "set_exception", set_exception)
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    install_queue(rec, patches)
+    install_simple_queue(rec, patches)
+    install_futures(rec, patches)

@@ -1,0 +1,357 @@
+"""The recorder: numbers threads and objects, interns sites, buffers events, writes chunks.
+
+The per-event path (`emit`) appends one tuple to a list and takes no lock and
+makes no system call: a background thread started with `_thread` (invisible to
+`threading.enumerate()`) drains the list every FLUSH_INTERVAL seconds, packs it
+and writes it with `os.write`. That bounds what a SIGKILL loses and puts a
+deadlocked program's last events on disk without any help from the program.
+Sequence numbers are assigned when the writer drains: append order is the
+causal order because every wrapper records an acquire after acquiring and a
+release before releasing.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from chronodbg import kinds
+from chronodbg.errors import RecordError
+from chronodbg.kinds import Kind
+from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
+from chronodbg.logfile.writer import LogWriter
+from chronodbg.record.snapshot import DEFAULT_REDACT, Summariser
+from chronodbg.record.usercode import UserCode
+
+FLUSH_INTERVAL = 0.05
+
+Emit = Callable[[Kind, "int | None", tuple[Any, ...], "FrameType | None"], None]
+
+
+@dataclass
+class Options:
+    """What to record and where; the CLI flags and the library's keyword arguments."""
+
+    path: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    locals: str = "events"
+    redact: str | None = DEFAULT_REDACT
+    use_repr: bool = False
+    program: str = ""
+    argv: list[str] = field(default_factory=list)
+    #: Print the one-line summary to stderr when recording ends (the CLI does).
+    announce: bool = False
+
+
+class Recorder:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.user = UserCode(options.include, options.exclude)
+        self.summariser = Summariser(options.redact, options.use_repr)
+        self.active = False
+        self.pid = os.getpid()
+        self.t0 = time.monotonic_ns()
+        self.buffer: list[tuple[Any, ...]] = []
+        #: Definitions (strings, sites, objects, threads) not yet written;
+        #: each is appended before any event that uses it.
+        self.pending: list[tuple[str, tuple[Any, ...]]] = []
+        self.thread_ids: dict[int, int] = {}
+        self.thread_names: dict[int, str] = {}
+        self._next_thread = itertools.count(1).__next__
+        self._next_object = itertools.count(1).__next__
+        self._next_string = itertools.count(1).__next__
+        self._next_site = itertools.count(1).__next__
+        self._strings: dict[str, int] = {}
+        self._sites: dict[tuple[Any, int], int] = {}
+        self.dropped = 0
+        self.events_written = 0
+        self.exit_code: int | None = None
+        self.exit_how = "exit"
+        self.error: str | None = None
+        self._io_lock = _thread.allocate_lock()
+        self._wake = _thread.allocate_lock()
+        self._writer_done = _thread.allocate_lock()
+        self._writer_running = False
+        self._writer_native_id: int | None = None
+        self._fd: int | None = None
+        self.memory: bytearray | None = None
+        self.log: LogWriter | None = None
+        self.closed = False
+        self.emit: Emit = self._make_emit()
+
+    # -- output ----------------------------------------------------------
+
+    def open(self) -> None:
+        path = self.options.path
+        if path is None:
+            self.memory = bytearray()
+            self.log = LogWriter(self.memory.extend)
+        else:
+            parent = os.path.dirname(os.path.abspath(path))
+            try:
+                os.makedirs(parent, exist_ok=True)
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
+            self.log = LogWriter(self._fd)
+        self.log.write_header(self._header())
+
+    def _header(self) -> dict[str, Any]:
+        import chronodbg
+
+        opts = self.options
+        return {
+            "format_version": FORMAT_VERSION,
+            "chronodbg": chronodbg.__version__,
+            "program": opts.program,
+            "argv": list(opts.argv),
+            "python": sys.version.split()[0],
+            "implementation": sys.implementation.name,
+            "platform": sys.platform,
+            "pid": self.pid,
+            "start_time": time.time(),
+            "backend": "patch",
+            "options": {
+                "include": list(opts.include),
+                "exclude": list(opts.exclude),
+                "locals": opts.locals,
+                "redact": opts.redact,
+                "repr": opts.use_repr,
+            },
+            "kinds": kinds.kind_table(),
+        }
+
+    # -- identities --------------------------------------------------------
+
+    def string_id(self, text: str) -> int:
+        sid = self._strings.get(text)
+        if sid is None:
+            sid = self._next_string()
+            self.pending.append(("strings", (sid, text)))
+            self._strings[text] = sid
+        return sid
+
+    def site_id(self, code: Any, line: int) -> int:
+        key = (code, line)
+        sid = self._sites.get(key)
+        if sid is None:
+            sid = self._next_site()
+            self.pending.append(
+                ("sites", (sid, self.string_id(code.co_filename), line, self.string_id(code.co_qualname)))
+            )
+            self._sites[key] = sid
+        return sid
+
+    def register_thread(self, ident: int, name: str, parent: int | None = None) -> int:
+        tid = self._next_thread()
+        self.pending.append(("threads", (tid, name, ident, parent)))
+        self.thread_names[tid] = name
+        if ident:
+            self.thread_ids[ident] = tid
+        return tid
+
+    def current_thread_id(self) -> int:
+        ident = _thread.get_ident()
+        tid = self.thread_ids.get(ident)
+        if tid is None:
+            # A thread started before recording, or with _thread directly.
+            thread = threading._active.get(ident)  # type: ignore[attr-defined]
+            name = thread.name if thread is not None else f"Thread-{ident}"
+            tid = self.register_thread(ident, name)
+        return tid
+
+    def user_frame(self, frame: FrameType | None) -> FrameType | None:
+        """The innermost frame of user code at or above `frame`."""
+        by_code = self.user.by_code
+        while frame is not None:
+            code = frame.f_code
+            user = by_code.get(code)
+            if user is None:
+                user = self.user.code_is_user(code)
+            if user:
+                return frame
+            frame = frame.f_back
+        return None
+
+    def register_object(self, type_name: str, creator: FrameType | None) -> int:
+        """A new id for a lock/queue/…; `creator` is the frame that created it."""
+        oid = self._next_object()
+        frame = self.user_frame(creator)
+        site = self.site_id(frame.f_code, frame.f_lineno) if frame is not None else None
+        label = f"{type_name}#{oid}"
+        self.pending.append(("objects", (oid, type_name, label, site)))
+        self.summariser.labels[oid] = label
+        return oid
+
+    def creator_is_user(self, frame: FrameType | None) -> bool:
+        return frame is not None and self.user.code_is_user(frame.f_code)
+
+    # -- the hot path ------------------------------------------------------
+
+    def _make_emit(self) -> Emit:
+        append = self.buffer.append
+        thread_ids = self.thread_ids
+        get_ident = _thread.get_ident
+        now = time.monotonic_ns
+        user_frame = self.user_frame
+        site_id = self.site_id
+        sites = self._sites
+        frame_locals = self.summariser.frame_locals
+        sample = self.options.locals != "none"
+        current_thread_id = self.current_thread_id
+        t0 = self.t0
+
+        def emit(kind: Kind, obj: int | None, data: tuple[Any, ...], frame: FrameType | None) -> None:
+            try:
+                t = now() - t0
+                tid = thread_ids.get(get_ident()) or current_thread_id()
+                frame = user_frame(frame)
+                if frame is None:
+                    site = snap = None
+                else:
+                    line = frame.f_lineno
+                    site = sites.get((frame.f_code, line)) or site_id(frame.f_code, line)
+                    snap = frame_locals(frame) if sample else None
+                append((t, tid, None, kind, obj, site, data, snap))
+            except Exception:
+                self.dropped += 1
+
+        return emit
+
+    # -- writing -----------------------------------------------------------
+
+    def drain(self) -> None:
+        """Write everything buffered so far (any thread; serialised)."""
+        with self._io_lock:
+            if self.log is None or self.error is not None:
+                return
+            count = len(self.buffer)
+            batch = self.buffer[:count]
+            del self.buffer[:count]
+            npending = len(self.pending)
+            defs = self.pending[:npending]
+            del self.pending[:npending]
+            if not batch:
+                if defs:
+                    # Definitions wait for the first event that needs them.
+                    self.pending[:0] = defs
+                return
+            grouped: dict[str, list[Any]] = {}
+            for section, entry in defs:
+                grouped.setdefault(section, []).append(entry)
+            try:
+                for start in range(0, len(batch), CHUNK_EVENTS):
+                    part = batch[start : start + CHUNK_EVENTS]
+                    self.log.write_chunk(self.events_written + 1, part, grouped if start == 0 else {})
+                    self.events_written += len(part)
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+                self.dropped += len(batch)
+                os.write(2, f"chronodbg: cannot write {self.options.path}: {self.error}; recording stopped\n".encode())
+
+    def _writer_loop(self) -> None:
+        self._writer_native_id = _thread.get_native_id()
+        try:
+            while self._writer_running:
+                self._wake.acquire(timeout=FLUSH_INTERVAL)
+                self.drain()
+        finally:
+            self._writer_done.release()
+
+    def start_writer(self) -> None:
+        self._wake.acquire(False)
+        self._writer_done.acquire()
+        self._writer_running = True
+        _thread.start_new_thread(self._writer_loop, ())
+
+    def stop_writer(self) -> None:
+        """Stop the writer thread and wait until its OS thread is gone."""
+        if not self._writer_running:
+            return
+        self._writer_running = False
+        if self._wake.locked():
+            self._wake.release()
+        self._writer_done.acquire()
+        self._writer_done.release()
+        native = self._writer_native_id
+        task_dir = f"/proc/self/task/{native}"
+        if native is not None and os.path.isdir("/proc/self/task"):
+            # The OS thread outlives the release by a few microseconds; fork()
+            # would count it and warn about a multi-threaded process.
+            deadline = time.monotonic() + 0.2
+            while os.path.exists(task_dir) and time.monotonic() < deadline:
+                time.sleep(0.0002)
+
+    def close(self, code: int | None, how: str) -> None:
+        """Record the end, write everything and the footer. Idempotent."""
+        if self.closed or os.getpid() != self.pid:
+            return
+        self.closed = True
+        self.active = False
+        self.emit(Kind.PROCESS_EXIT, None, (code, how), None)
+        self.stop_writer()
+        self.drain()
+        log = self.log
+        if log is None:
+            return
+        with self._io_lock:
+            if self.error is None:
+                try:
+                    log.write_footer(
+                        {
+                            "events": self.events_written,
+                            "kinds": {kinds.NAMES[Kind(k)]: n for k, n in log.kind_counts.items()},
+                            "threads": len(self.thread_names),
+                            "dropped": self.dropped,
+                            "exit_code": code,
+                            "exit_how": how,
+                            "end_ns": time.monotonic_ns() - self.t0,
+                        }
+                    )
+                except OSError as exc:
+                    self.error = exc.strerror or str(exc)
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
+                self._fd = None
+        if self.options.announce:
+            os.write(2, self.summary_line().encode("utf-8", "replace"))
+
+    def summary_line(self) -> str:
+        size = self.log.offset if self.log is not None else 0
+        dropped = "nothing dropped" if not self.dropped else f"{self.dropped} events dropped"
+        if self.error:
+            dropped += f"; write error: {self.error}"
+        return (
+            f"chronodbg: recorded {self.events_written} events, {len(self.thread_names)} threads, "
+            f"{_human(size)} to {self.options.path} ({dropped})\n"
+        )
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's buffer and never touch its file."""
+        self.active = False
+        self.closed = True
+        self.buffer.clear()
+        self._writer_running = False
+        self._fd = None
+        self.log = None
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

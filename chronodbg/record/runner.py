@@ -1,0 +1,107 @@
+"""Running the target exactly as `python app.py` / `python -m mod` would.
+
+A fresh `__main__` module with an absolute `__file__` and a real loader,
+`sys.argv` and `sys.path[0]` as the interpreter sets them, SystemExit left
+to propagate so the exit status is the program's own, and an uncaught
+exception printed through `sys.excepthook` without chronodbg's frames.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.machinery
+import os
+import runpy
+import sys
+import traceback
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chronodbg.errors import RecordError
+from chronodbg.record.patching import without_own_frames
+from chronodbg.record.recorder import Recorder
+from chronodbg.record.threads import record_exception
+
+
+@dataclass
+class Target:
+    """A script path or a module name, with its arguments."""
+
+    name: str
+    args: Sequence[str]
+    is_module: bool = False
+
+    @property
+    def stem(self) -> str:
+        if self.is_module:
+            return self.name.rsplit(".", 1)[-1]
+        return os.path.splitext(os.path.basename(self.name))[0] or "program"
+
+
+def compile_script(path: str) -> types.CodeType:
+    """Read and compile a script, or say why it cannot run (before recording starts)."""
+    try:
+        with open(path, "rb") as stream:
+            source = stream.read()
+    except OSError as exc:
+        raise RecordError(f"can't open file {os.path.abspath(path)!r}: {exc.strerror or exc}") from None
+    return compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+
+
+def _fresh_main(file: str | None) -> types.ModuleType:
+    module = types.ModuleType("__main__")
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
+    module.__annotations__ = {}
+    if file is not None:
+        module.__file__ = file
+        module.__cached__ = None  # type: ignore[attr-defined]
+        module.__loader__ = importlib.machinery.SourceFileLoader("__main__", file)
+    sys.modules["__main__"] = module
+    return module
+
+
+def run(rec: Recorder, target: Target, code: types.CodeType | None) -> None:
+    """Run the target under `rec`; record how it ended, then let that propagate."""
+    try:
+        if target.is_module:
+            sys.argv = [target.name, *target.args]
+            if not sys.flags.safe_path:
+                sys.path[0] = os.getcwd()
+            _fresh_main(None)
+            runpy._run_module_as_main(target.name, alter_argv=True)  # type: ignore[attr-defined]
+        else:
+            assert code is not None
+            path = os.path.abspath(target.name)
+            sys.argv = [target.name, *target.args]
+            if not sys.flags.safe_path:
+                sys.path[0] = os.path.dirname(os.path.realpath(path))
+            module = _fresh_main(path)
+            exec(code, module.__dict__)
+    except SystemExit as exc:
+        rec.exit_code = _exit_status(exc.code)
+        rec.exit_how = "sys.exit"
+        raise
+    except BaseException as exc:
+        exc.__traceback__ = without_own_frames(exc.__traceback__)
+        if rec.active:
+            record_exception(rec, exc)
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        rec.exit_code = 130 if interrupted else 1
+        rec.exit_how = "KeyboardInterrupt" if interrupted else "exception"
+        try:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
+        raise SystemExit(1) from None
+    rec.exit_code = 0
+    rec.exit_how = "exit"
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1

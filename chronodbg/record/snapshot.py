@@ -1,0 +1,202 @@
+"""Summaries of live values and frame locals, safe to take from any thread.
+
+Never calls code the user wrote: dispatch is on the exact type of builtins,
+anything else is kept as its type name and id (unless `use_repr` is asked
+for). The encoding is defined in chronodbg/values.py.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import types
+from typing import Any
+
+from chronodbg import values as V
+
+DEFAULT_REDACT = r"passw(or)?d|passwd|secret|token|api_?key|credential|private_?key"
+
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+_SCALARS = frozenset({float, bool, type(None)})
+_SEQUENCES = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset", collections.deque: "deque"}
+_HIDDEN_GLOBALS = frozenset(
+    {types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType, types.MethodType}
+)
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+
+
+def _clean_str(text: str) -> str:
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate would make the whole chunk unpackable.
+        return text.encode("utf-8", "backslashreplace").decode("ascii")
+    return text
+
+
+class Summariser:
+    def __init__(
+        self,
+        redact: str | None = DEFAULT_REDACT,
+        use_repr: bool = False,
+        max_str: int = 120,
+        max_items: int = 8,
+        max_depth: int = 2,
+        max_names: int = 32,
+    ) -> None:
+        self.redact = re.compile(redact, re.IGNORECASE) if redact else None
+        self.use_repr = use_repr
+        self.max_str = max_str
+        self.max_items = max_items
+        self.max_depth = max_depth
+        self.max_names = max_names
+        self._secret: dict[str, bool] = {}
+        self._type_names: dict[type, str] = {}
+        #: Labels of recorded objects by object id, so a local holding a
+        #: lock shows as `Lock#3`, the name every event uses.
+        self.labels: dict[int, str] = {}
+        self._recorded: dict[type, str | None] = {}
+
+    def is_secret(self, name: str) -> bool:
+        known = self._secret.get(name)
+        if known is None:
+            known = self._secret[name] = bool(self.redact and self.redact.search(name))
+            if len(self._secret) > 10000:
+                self._secret.clear()
+        return known
+
+    def type_name(self, cls: type) -> str:
+        name = self._type_names.get(cls)
+        if name is None:
+            try:
+                qual = _type_qualname(cls)
+                module = _type_module(cls)
+                name = qual if module in ("builtins", "__main__") or not isinstance(module, str) else f"{module}.{qual}"
+            except Exception:
+                name = "?"
+            self._type_names[cls] = name
+        return name
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        cls = type(value)
+        if cls is int:
+            return value if _INT_MIN <= value <= _INT_MAX else (V.TAG_INT, value.bit_length())
+        if cls is str:
+            if len(value) <= self.max_str:
+                return _clean_str(value)
+            return (V.TAG_STR, _clean_str(value[: self.max_str]), len(value))
+        if cls in _SCALARS:
+            return value
+        if cls is bytes or cls is bytearray:
+            if cls is bytes and len(value) <= self.max_str:
+                return value
+            return (V.TAG_BYTES, bytes(value[: self.max_str]), len(value))
+        if cls is dict:
+            if depth >= self.max_depth:
+                return ("dict", len(value), None)
+            pairs = []
+            for key, item in value.items():
+                if len(pairs) >= self.max_items:
+                    break
+                if type(key) is str and self.is_secret(key):
+                    pairs.append((key, (V.TAG_REDACTED,)))
+                else:
+                    pairs.append((self.value(key, depth + 1), self.value(item, depth + 1)))
+            return ("dict", len(value), tuple(pairs))
+        tag = _SEQUENCES.get(cls)
+        if tag is not None:
+            if depth >= self.max_depth:
+                return (tag, len(value), None)
+            items = []
+            for item in value:
+                if len(items) >= self.max_items:
+                    break
+                items.append(self.value(item, depth + 1))
+            return (tag, len(value), tuple(items))
+        label = self._label(value, cls)
+        if label is not None:
+            return (V.TAG_OBJ, self.type_name(cls), id(value), label)
+        if self.use_repr:
+            try:
+                text = repr(value)
+            except Exception as exc:
+                text = f"<repr failed: {type(exc).__name__}>"
+            if type(text) is not str:
+                text = "<repr returned non-str>"
+            return (V.TAG_OBJ, self.type_name(cls), id(value), _clean_str(text[: self.max_str]))
+        return (V.TAG_OBJ, self.type_name(cls), id(value))
+
+    def _label(self, value: Any, cls: type) -> str | None:
+        how = self._recorded.get(cls, "")
+        if how == "":
+            how = self._recorded[cls] = _recorded_kind(cls)
+        if how is None:
+            return None
+        if how == "slot":
+            oid = value._oid
+        else:
+            oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
+        return self.labels.get(oid) if type(oid) is int else None
+
+    def safe_value(self, value: Any) -> Any:
+        try:
+            return self.value(value)
+        except Exception as exc:  # a dict changed size under us, a RecursionError…
+            return (V.TAG_ERROR, type(exc).__name__)
+
+    def frame_locals(self, frame: types.FrameType) -> tuple[tuple[str, Any], ...]:
+        """The frame's locals as (name, summary) pairs, secrets redacted."""
+        module_level = frame.f_code.co_name == "<module>"
+        pairs = []
+        try:
+            items = list(frame.f_locals.items())
+        except Exception as exc:
+            return (("<locals>", (V.TAG_ERROR, type(exc).__name__)),)
+        for name, value in items:
+            if len(pairs) >= self.max_names:
+                break
+            if type(name) is not str:
+                continue
+            if module_level and (name.startswith("__") or type(value) in _HIDDEN_GLOBALS):
+                continue
+            if self.is_secret(name):
+                pairs.append((name, (V.TAG_REDACTED,)))
+            else:
+                pairs.append((name, self.safe_value(value)))
+        return tuple(pairs)
+
+
+def _recorded_kind(cls: type) -> str | None:
+    """How objects of `cls` carry their recorded id: 'slot', 'dict', or None."""
+    import concurrent.futures
+    import queue
+    import threading
+
+    from chronodbg.record import locks
+
+    if cls is locks.RecordedLock or cls is locks.RecordedRLock:
+        return "slot"
+    bases = (
+        threading.Condition,
+        threading.Semaphore,
+        threading.Event,
+        threading.Barrier,
+        queue.Queue,
+        queue.SimpleQueue,
+        concurrent.futures.Future,
+    )
+    try:
+        if not issubclass(cls, bases):
+            return None
+    except TypeError:
+        return None
+    for klass in cls.__mro__:
+        descriptor = vars(klass).get("__dict__")
+        if descriptor is not None:
+            # Only the interpreter's own __dict__ slot: a property would run user code.
+            return "dict" if type(descriptor) is types.GetSetDescriptorType else None
+    return None

@@ -1,0 +1,210 @@
+"""Recorded Condition, Semaphore/BoundedSemaphore, Event and Barrier.
+
+These are pure-Python classes: their methods are replaced on the class, which
+also covers `from threading import Event` done earlier and instances created
+before recording began. Each object decides once whether it is the user's
+(see `object_id`); the standard library's own (a Thread's started Event, a
+Queue's Conditions) are left unrecorded.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.record.patching import Patches
+from chronodbg.record.recorder import Recorder
+
+_getframe = sys._getframe
+_now = time.monotonic_ns
+
+
+def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
+    """The object's id, deciding on first sight: 0 means not the user's."""
+    oid = obj.__dict__.get("_cgr_oid")
+    if oid is None:
+        oid = rec.register_object(type(obj).__name__, frame) if rec.creator_is_user(frame) else 0
+        obj._cgr_oid = oid
+    return int(oid)
+
+
+def _wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if rec.active:
+            frame = _getframe(1)
+            self._cgr_oid = rec.register_object(type(self).__name__, frame) if rec.creator_is_user(frame) else 0
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    patches.set(cls, "__init__", __init__)
+
+
+def _lock_id(lock: Any) -> int | None:
+    oid = getattr(lock, "_oid", None) or getattr(lock, "_cgr_oid", None)
+    return oid if isinstance(oid, int) and oid > 0 else None
+
+
+def install_condition(rec: Recorder, patches: Patches) -> None:
+    Condition = threading.Condition
+    original_wait = Condition.wait
+    original_notify = Condition.notify
+    _wrap_init(rec, patches, Condition)
+
+    def wait(self: Any, timeout: float | None = None) -> bool:
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame) if rec.active else 0
+        if not oid:
+            queue_wait = self.__dict__.get("_cgr_queue")
+            if queue_wait is not None and rec.active:
+                queue, op, qid = queue_wait
+                rec.emit(Kind.QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
+            return original_wait(self, timeout)
+        rec.emit(Kind.COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
+        start = _now()
+        notified = original_wait(self, timeout)
+        if rec.active:
+            rec.emit(Kind.COND_WAKE, oid, (notified, _now() - start), frame)
+        return notified
+
+    def notify(self: Any, n: int = 1) -> None:
+        if rec.active:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid and self._is_owned():
+                rec.emit(Kind.COND_NOTIFY, oid, (n, len(self._waiters)), frame)
+        original_notify(self, n)
+
+    patches.set(Condition, "wait", wait)
+    patches.set(Condition, "notify", notify)
+
+
+def install_semaphore(rec: Recorder, patches: Patches) -> None:
+    Semaphore = threading.Semaphore
+    Bounded = threading.BoundedSemaphore
+    original_acquire = Semaphore.acquire
+    original_release = Semaphore.release
+    original_bounded_release = Bounded.release
+    _wrap_init(rec, patches, Semaphore)
+
+    def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not rec.active:
+            return original_acquire(self, blocking, timeout)
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return original_acquire(self, blocking, timeout)
+        if original_acquire(self, False):
+            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+            return True
+        if not blocking:
+            rec.emit(Kind.SEM_FAIL, oid, (self._value, 0), frame)
+            return False
+        rec.emit(Kind.SEM_WAIT, oid, (self._value, timeout), frame)
+        start = _now()
+        if original_acquire(self, True, timeout):
+            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, _now() - start), frame)
+            return True
+        rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
+        return False
+
+    def enter(self: Any) -> bool:
+        return acquire(self)
+
+    def _release(original: Any, bounded: bool) -> Any:
+        def release(self: Any, n: int = 1) -> None:
+            if rec.active:
+                frame = _getframe(1)
+                oid = object_id(rec, self, frame)
+                # A bounded semaphore released too often raises; record only real releases.
+                if oid and n >= 1 and not (bounded and self._value + n > self._initial_value):
+                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + n, n), frame)
+            original(self, n)
+
+        return release
+
+    patches.set(Semaphore, "acquire", acquire)
+    patches.set(Semaphore, "__enter__", enter)
+    patches.set(Semaphore, "release", _release(original_release, False))
+    patches.set(Bounded, "release", _release(original_bounded_release, True))
+
+
+def install_event(rec: Recorder, patches: Patches) -> None:
+    Event = threading.Event
+    original_set = Event.set
+    original_clear = Event.clear
+    original_wait = Event.wait
+    _wrap_init(rec, patches, Event)
+
+    def set(self: Any) -> None:
+        if rec.active:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.EVENT_SET, oid, (len(self._cond._waiters),), frame)
+        original_set(self)
+
+    def clear(self: Any) -> None:
+        if rec.active:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
+        original_clear(self)
+
+    def wait(self: Any, timeout: float | None = None) -> bool:
+        if not rec.active:
+            return original_wait(self, timeout)
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return original_wait(self, timeout)
+        rec.emit(Kind.EVENT_WAIT, oid, (self._flag, timeout), frame)
+        start = _now()
+        result = original_wait(self, timeout)
+        if rec.active:
+            rec.emit(Kind.EVENT_WAKE, oid, (result, _now() - start), frame)
+        return result
+
+    patches.set(Event, "set", set)
+    patches.set(Event, "clear", clear)
+    patches.set(Event, "wait", wait)
+
+
+def install_barrier(rec: Recorder, patches: Patches) -> None:
+    Barrier = threading.Barrier
+    original_wait = Barrier.wait
+    _wrap_init(rec, patches, Barrier)
+
+    def wait(self: Any, timeout: float | None = None) -> int:
+        if not rec.active:
+            return original_wait(self, timeout)
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return original_wait(self, timeout)
+        rec.emit(Kind.BARRIER_WAIT, oid, (self._count + 1, self._parties, timeout), frame)
+        start = _now()
+        try:
+            index = original_wait(self, timeout)
+        except threading.BrokenBarrierError:
+            if rec.active:
+                rec.emit(Kind.BARRIER_BROKEN, oid, (_now() - start,), frame)
+            raise
+        if rec.active:
+            rec.emit(Kind.BARRIER_PASS, oid, (index, _now() - start), frame)
+        return index
+
+    patches.set(Barrier, "wait", wait)
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    install_condition(rec, patches)
+    install_semaphore(rec, patches)
+    install_event(rec, patches)
+    install_barrier(rec, patches)

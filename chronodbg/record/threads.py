@@ -1,0 +1,113 @@
+"""Thread life cycles: start (in the parent), end (with the exception it died of), join."""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import threading
+import time
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.record.patching import Patches, without_own_frames
+from chronodbg.record.recorder import Recorder
+
+_getframe = sys._getframe
+_now = time.monotonic_ns
+
+
+def exception_data(rec: Recorder, exc: BaseException) -> tuple[Any, ...]:
+    """(type, args, traceback sites) for an `exception` event, summarised safely."""
+    sites = []
+    tb = exc.__traceback__
+    while tb is not None and len(sites) < 64:
+        code = tb.tb_frame.f_code
+        sites.append((code.co_filename, tb.tb_lineno, code.co_qualname))
+        tb = tb.tb_next
+    return (rec.summariser.type_name(type(exc)), rec.summariser.safe_value(exc.args), tuple(sites))
+
+
+def innermost_user_frame(rec: Recorder, exc: BaseException) -> Any:
+    frame = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if rec.user.code_is_user(tb.tb_frame.f_code):
+            frame = tb.tb_frame
+        tb = tb.tb_next
+    return frame
+
+
+def record_exception(rec: Recorder, exc: BaseException) -> None:
+    rec.emit(Kind.EXCEPTION, None, exception_data(rec, exc), innermost_user_frame(rec, exc))
+
+
+def _target_name(thread: threading.Thread) -> str:
+    target = getattr(thread, "_target", None)
+    if target is None:
+        return f"{type(thread).__qualname__}.run"
+    name = getattr(type(target), "__qualname__", None)
+    if type(target).__name__ in ("function", "builtin_function_or_method", "method"):
+        name = getattr(target, "__qualname__", name)
+    return name if isinstance(name, str) else "?"
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    Thread = threading.Thread
+    original_start = Thread.start
+    original_bootstrap = Thread._bootstrap_inner  # type: ignore[attr-defined]
+    original_join = Thread.join
+
+    def start(self: threading.Thread) -> None:
+        if rec.active and not hasattr(self, "_cgr_tid"):
+            parent = rec.current_thread_id()
+            tid = rec.register_thread(0, self.name, parent)
+            self._cgr_tid = tid  # type: ignore[attr-defined]
+            invoke = getattr(self, "_invoke_excepthook", None)
+            if invoke is not None:
+                self._invoke_excepthook = _recording_excepthook(rec, invoke)  # type: ignore[attr-defined]
+            rec.emit(Kind.THREAD_START, None, (tid, self.name, _target_name(self), self.daemon), _getframe(1))
+        original_start(self)
+
+    def bootstrap_inner(self: threading.Thread) -> None:
+        tid = getattr(self, "_cgr_tid", None)
+        ident = _thread.get_ident()
+        if tid is not None:
+            rec.thread_ids[ident] = tid
+        try:
+            original_bootstrap(self)
+        finally:
+            # Still before the thread's state lock is released: joiners wake after this.
+            if tid is not None and rec.active:
+                rec.emit(Kind.THREAD_END, None, (tid, self.name, getattr(self, "_cgr_exc", None)), None)
+            if rec.thread_ids.get(ident) == tid:
+                del rec.thread_ids[ident]
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        tid = getattr(self, "_cgr_tid", None)
+        if tid is None or not rec.active:
+            return original_join(self, timeout)
+        frame = _getframe(1)
+        rec.emit(Kind.THREAD_JOIN, None, (tid, timeout), frame)
+        start = _now()
+        try:
+            return original_join(self, timeout)
+        finally:
+            if rec.active:
+                rec.emit(Kind.THREAD_JOINED, None, (tid, self.is_alive(), _now() - start), frame)
+
+    patches.set(Thread, "start", start)
+    patches.set(Thread, "_bootstrap_inner", bootstrap_inner)
+    patches.set(Thread, "join", join)
+
+
+def _recording_excepthook(rec: Recorder, invoke: Any) -> Any:
+    def invoke_excepthook(thread: threading.Thread) -> Any:
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            thread._cgr_exc = rec.summariser.type_name(type(exc))  # type: ignore[attr-defined]
+            if rec.active:
+                record_exception(rec, exc)
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+        return invoke(thread)
+
+    return invoke_excepthook

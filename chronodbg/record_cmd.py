@@ -1,0 +1,163 @@
+"""`chronodbg record`: run a program under the recorder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from chronodbg.errors import UsageError
+
+ENV_INCLUDE = "CHRONODBG_INCLUDE"
+ENV_EXCLUDE = "CHRONODBG_EXCLUDE"
+
+HELP = """\
+usage: chronodbg record [options] app.py [args...]
+       chronodbg record [options] -m module [args...]
+
+Runs the program as `python` would and records its threads, locks, queues,
+conditions, semaphores, events, barriers, futures, exceptions and output.
+
+options:
+  -o, --output PATH     where to write (default recordings/<name>-<time>.cgr)
+  --include GLOB        files that count as user code (repeatable; also
+                        $CHRONODBG_INCLUDE, separated by os.pathsep)
+  --exclude GLOB        files that do not (repeatable; $CHRONODBG_EXCLUDE)
+  --locals none|events  sample the user frame's locals at each event (default events)
+  --redact REGEX        also redact names matching REGEX
+  --no-redact           store values whose names look secret
+  --repr                call repr() on objects (runs user code; off by default)
+  -q, --quiet           no summary line on stderr at exit
+  -h, --help            this help
+"""
+
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--redact"}
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("record", help="record a program", add_help=False)
+    parser.set_defaults(run=lambda ns: main([]))
+
+
+def split_argv(argv: Sequence[str]) -> tuple[list[str], str | None, bool, list[str]]:
+    """(our options, target, target is a module, the target's arguments)."""
+    ours: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            i += 1
+            break
+        if token == "-m":
+            if i + 1 >= len(argv):
+                raise UsageError("-m needs a module name")
+            return ours, argv[i + 1], True, list(argv[i + 2 :])
+        if token.startswith("-m") and len(token) > 2 and not token.startswith("--"):
+            return ours, token[2:], True, list(argv[i + 1 :])
+        if not token.startswith("-") or token == "-":
+            break
+        ours.append(token)
+        if token in _VALUED:
+            if i + 1 >= len(argv):
+                raise UsageError(f"{token} needs a value")
+            ours.append(argv[i + 1])
+            i += 1
+        i += 1
+    if i >= len(argv):
+        return ours, None, False, []
+    return ours, argv[i], False, list(argv[i + 1 :])
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(f"record: {message}")
+
+
+def _options_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chronodbg record", add_help=False)
+    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument("-o", "--output")
+    parser.add_argument("--include", action="append", default=[])
+    parser.add_argument("--exclude", action="append", default=[])
+    parser.add_argument("--locals", choices=("none", "events"), default="events")
+    parser.add_argument("--redact")
+    parser.add_argument("--no-redact", action="store_true")
+    parser.add_argument("--repr", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def default_output(stem: str, now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    base = os.path.join("recordings", f"{stem}-{stamp}")
+    path = base + ".cgr"
+    n = 2
+    while os.path.exists(path):
+        path = f"{base}-{n}.cgr"
+        n += 1
+    return path
+
+
+def _env_globs(name: str) -> list[str]:
+    value = os.environ.get(name, "")
+    return [glob for glob in value.split(os.pathsep) if glob]
+
+
+def main(argv: Sequence[str]) -> int:
+    ours, target_name, is_module, target_args = split_argv(argv)
+    ns = _options_parser().parse_args(ours)
+    if ns.help:
+        print(HELP, end="")
+        return 0
+    if target_name is None:
+        raise UsageError("record: no program given (chronodbg record app.py, or -m module)")
+
+    from chronodbg.record import control, runner
+    from chronodbg.record.recorder import Options
+    from chronodbg.record.snapshot import DEFAULT_REDACT
+
+    if ns.redact:
+        try:
+            import re
+
+            re.compile(ns.redact)
+        except re.error as exc:
+            raise UsageError(f"record: --redact: bad regular expression: {exc}") from None
+    target = runner.Target(target_name, target_args, is_module)
+    code = None if is_module else runner.compile_script(target_name)
+    if is_module:
+        _check_module(target_name)
+    path = ns.output or default_output(target.stem)
+    control.fail_if_unwritable(path)
+    redact: str | None
+    if ns.no_redact:
+        redact = ns.redact
+    else:
+        redact = DEFAULT_REDACT if not ns.redact else f"{DEFAULT_REDACT}|{ns.redact}"
+    options = Options(
+        path=path,
+        include=tuple(ns.include or _env_globs(ENV_INCLUDE)),
+        exclude=tuple(ns.exclude or _env_globs(ENV_EXCLUDE)),
+        locals=ns.locals,
+        redact=redact,
+        use_repr=ns.repr,
+        program=target_name,
+        argv=[target_name, *target_args],
+        announce=not ns.quiet,
+    )
+    rec = control.start(options)
+    runner.run(rec, target, code)
+    return 0
+
+
+def _check_module(name: str) -> None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as exc:
+        raise UsageError(f"record: no module named {name!r} ({exc})") from None
+    if spec is None:
+        raise UsageError(f"record: no module named {name!r}")
