@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from chronodbg.logfile.reader import Event, Recording as Log
+    from chronodbg.logfile.reader import Event
+    from chronodbg.logfile.reader import Recording as Log
     from chronodbg.record.recorder import Recorder
 
 __all__ = ["Recording", "__version__", "mark", "record", "start", "stop"]

@@ -106,7 +106,7 @@ class EventFilter:
         if ns.thread:
             self.threads = set()
             for value in ns.thread:
-                matched = {t.id for t in rec.threads.values() if str(t.id) == value or f"T{t.id}" == value or t.name == value}
+                matched: set[int] = {t.id for t in rec.threads.values() if str(t.id) == value or f"T{t.id}" == value or t.name == value}
                 if not matched:
                     raise UsageError(f"dump: no thread {value!r} in {rec.path}")
                 self.threads |= matched
@@ -115,10 +115,10 @@ class EventFilter:
             self.kinds = set()
             for pattern in ns.kind:
                 for part in pattern.split(","):
-                    matched = kinds.match_kinds(part.strip())
-                    if not matched:
+                    names = kinds.match_kinds(part.strip())
+                    if not names:
                         raise UsageError(f"dump: no event kind matches {part!r} (try lock.*, queue.put, thread.*)")
-                    self.kinds |= matched
+                    self.kinds |= names
         self.first = ns.first
         self.last = ns.last
 

@@ -117,6 +117,7 @@ def main(argv: Sequence[str]) -> int:
     from chronodbg.record import control, runner
     from chronodbg.record.recorder import Options
     from chronodbg.record.snapshot import DEFAULT_REDACT
+    from chronodbg.record.usercode import target_root
 
     if ns.redact:
         try:
@@ -128,7 +129,10 @@ def main(argv: Sequence[str]) -> int:
     target = runner.Target(target_name, target_args, is_module)
     code = None if is_module else runner.compile_script(target_name)
     if is_module:
-        _check_module(target_name)
+        origin = _check_module(target_name)
+        targets = (target_root(origin),) if origin is not None else ()
+    else:
+        targets = (target_root(target_name),)
     path = ns.output or default_output(target.stem)
     control.fail_if_unwritable(path)
     redact: str | None
@@ -140,6 +144,7 @@ def main(argv: Sequence[str]) -> int:
         path=path,
         include=tuple(ns.include or _env_globs(ENV_INCLUDE)),
         exclude=tuple(ns.exclude or _env_globs(ENV_EXCLUDE)),
+        targets=targets,
         locals=ns.locals,
         redact=redact,
         use_repr=ns.repr,
@@ -152,7 +157,8 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _check_module(name: str) -> None:
+def _check_module(name: str) -> str | None:
+    """Raise UsageError unless `name` can be found; return where it lives, if in a file."""
     import importlib.util
 
     try:
@@ -161,3 +167,8 @@ def _check_module(name: str) -> None:
         raise UsageError(f"record: no module named {name!r} ({exc})") from None
     if spec is None:
         raise UsageError(f"record: no module named {name!r}")
+    if spec.origin is not None and os.path.isabs(spec.origin) and os.path.exists(spec.origin):
+        return spec.origin
+    locations = list(spec.submodule_search_locations or ())
+    # A namespace package has no file of its own: its first directory stands in.
+    return locations[0] + os.sep if locations else None

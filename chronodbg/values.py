@@ -54,12 +54,15 @@ def to_text(value: Summary) -> str:
             parts = [to_text(item) for item in items]
         more = ", …" if length > len(parts) else ""
         inner = ", ".join(parts) + more
-        opening, closing = {"list": "[]", "tuple": "()", "dict": "{}"}.get(tag, ("{", "}"))
+        opening, closing = _BRACKETS.get(tag, ("{", "}"))
         text = f"{opening}{inner}{closing}"
         if tag in ("set", "frozenset", "deque"):
             text = f"{tag}({text})"
         return f"{text} (len {length})" if more else text
     return repr(value)
+
+
+_BRACKETS = {"list": ("[", "]"), "tuple": ("(", ")"), "dict": ("{", "}"), "deque": ("[", "]")}
 
 
 def _pairs(items: Any) -> list[tuple[Any, Any]]:

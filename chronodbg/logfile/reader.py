@@ -238,7 +238,7 @@ class _Reader:
             t += dt
             events.append(Event(seq, t, thread, task, kind_name, obj, site, data, None if snap is None else snapshots[snap]))
             seq += 1
-        return seq
+        return int(seq)
 
     def definitions(self, defs: dict[str, Any], offset: int) -> list[tuple[tuple[str, Any], ...]]:
         rec = self.rec

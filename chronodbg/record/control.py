@@ -26,7 +26,7 @@ from chronodbg.record.recorder import Options, Recorder
 _current: tuple[Recorder, Patches] | None = None
 _fork_hooks_installed = False
 _real_exit = os._exit
-_SIGNAL_CODES = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
+_SIGNAL_CODES: dict[int, int] = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
 
 
 def current() -> Recorder | None:

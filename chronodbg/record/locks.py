@@ -80,7 +80,7 @@ class RecordedLock:
         return True
 
     def _at_fork_reinit(self) -> None:
-        self._lock._at_fork_reinit()
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"

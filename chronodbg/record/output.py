@@ -8,6 +8,7 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.record.patching import Patches
 from chronodbg.record.recorder import Recorder
+from chronodbg.record.snapshot import clean_str
 
 MAX_TEXT = 1000
 _getframe = sys._getframe
@@ -37,7 +38,7 @@ class RecordedStream:
             rec.emit(
                 Kind.OUTPUT,
                 None,
-                (self._cgr_name, rec.summariser.value(text[:MAX_TEXT]), len(text)),
+                (self._cgr_name, clean_str(text[:MAX_TEXT]), len(text)),
                 _getframe(1),
             )
         return self._cgr_stream.write(text)

@@ -19,7 +19,6 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.record.patching import Patches
 from chronodbg.record.recorder import Recorder
-from chronodbg.record.sync import object_id
 
 _getframe = sys._getframe
 _now = time.monotonic_ns
@@ -35,7 +34,8 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
         def _put(self: Any, item: Any) -> None:
             oid = self.__dict__.get("_cgr_oid")
             if not oid or self.__dict__.get("_cgr_in") or not rec.active:
-                return original_put(self, item)
+                original_put(self, item)
+                return
             self._cgr_in = True
             try:
                 original_put(self, item)
@@ -177,7 +177,7 @@ def install_simple_queue(rec: Recorder, patches: Patches) -> None:
                 return Raw.get(self, block, timeout)
             frame = _getframe(1)
             try:
-                item = Raw.get(self, False)
+                item: Any = Raw.get(self, False)
             except queue.Empty:
                 if not block:
                     rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)

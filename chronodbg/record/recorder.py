@@ -43,6 +43,9 @@ class Options:
     path: str | None = None
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    #: Where the target itself lives (see usercode.target_root): user code
+    #: even inside the standard library or site-packages.
+    targets: tuple[str, ...] = ()
     locals: str = "events"
     redact: str | None = DEFAULT_REDACT
     use_repr: bool = False
@@ -55,7 +58,7 @@ class Options:
 class Recorder:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.user = UserCode(options.include, options.exclude)
+        self.user = UserCode(options.include, options.exclude, options.targets)
         self.summariser = Summariser(options.redact, options.use_repr)
         self.active = False
         self.pid = os.getpid()

@@ -19,7 +19,7 @@ DEFAULT_REDACT = r"passw(or)?d|passwd|secret|token|api_?key|credential|private_?
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 _SCALARS = frozenset({float, bool, type(None)})
-_SEQUENCES = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset", collections.deque: "deque"}
+_SEQUENCES: dict[type, str] = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset", collections.deque: "deque"}
 _HIDDEN_GLOBALS = frozenset(
     {types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType, types.MethodType}
 )
@@ -27,7 +27,7 @@ _type_qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
 
 
-def _clean_str(text: str) -> str:
+def clean_str(text: str) -> str:
     if text.isascii():
         return text
     try:
@@ -87,8 +87,8 @@ class Summariser:
             return value if _INT_MIN <= value <= _INT_MAX else (V.TAG_INT, value.bit_length())
         if cls is str:
             if len(value) <= self.max_str:
-                return _clean_str(value)
-            return (V.TAG_STR, _clean_str(value[: self.max_str]), len(value))
+                return clean_str(value)
+            return (V.TAG_STR, clean_str(value[: self.max_str]), len(value))
         if cls in _SCALARS:
             return value
         if cls is bytes or cls is bytearray:
@@ -98,7 +98,7 @@ class Summariser:
         if cls is dict:
             if depth >= self.max_depth:
                 return ("dict", len(value), None)
-            pairs = []
+            pairs: list[Any] = []
             for key, item in value.items():
                 if len(pairs) >= self.max_items:
                     break
@@ -111,7 +111,7 @@ class Summariser:
         if tag is not None:
             if depth >= self.max_depth:
                 return (tag, len(value), None)
-            items = []
+            items: list[Any] = []
             for item in value:
                 if len(items) >= self.max_items:
                     break
@@ -127,7 +127,7 @@ class Summariser:
                 text = f"<repr failed: {type(exc).__name__}>"
             if type(text) is not str:
                 text = "<repr returned non-str>"
-            return (V.TAG_OBJ, self.type_name(cls), id(value), _clean_str(text[: self.max_str]))
+            return (V.TAG_OBJ, self.type_name(cls), id(value), clean_str(text[: self.max_str]))
         return (V.TAG_OBJ, self.type_name(cls), id(value))
 
     def _label(self, value: Any, cls: type) -> str | None:
@@ -151,7 +151,7 @@ class Summariser:
     def frame_locals(self, frame: types.FrameType) -> tuple[tuple[str, Any], ...]:
         """The frame's locals as (name, summary) pairs, secrets redacted."""
         module_level = frame.f_code.co_name == "<module>"
-        pairs = []
+        pairs: list[tuple[str, Any]] = []
         try:
             items = list(frame.f_locals.items())
         except Exception as exc:

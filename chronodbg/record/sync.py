@@ -33,7 +33,7 @@ def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
 
 
 def _wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
-    original = cls.__init__
+    original = cls.__dict__["__init__"]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)

@@ -18,7 +18,7 @@ _now = time.monotonic_ns
 
 def exception_data(rec: Recorder, exc: BaseException) -> tuple[Any, ...]:
     """(type, args, traceback sites) for an `exception` event, summarised safely."""
-    sites = []
+    sites: list[tuple[str, int, str]] = []
     tb = exc.__traceback__
     while tb is not None and len(sites) < 64:
         code = tb.tb_frame.f_code

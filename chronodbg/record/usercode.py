@@ -40,10 +40,18 @@ class UserCode:
     remove files from whichever set applies. chronodbg's own files never count.
     """
 
-    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+    def __init__(
+        self, include: Sequence[str] = (), exclude: Sequence[str] = (), targets: Sequence[str] = ()
+    ) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self._roots = _library_roots()
+        #: The program the user asked to record, where it lives inside the
+        #: standard library or site-packages (`-m test`): a package directory
+        #: (ending in os.sep) or a single file. It counts as user code.
+        self._targets = tuple(
+            os.path.realpath(t).rstrip(os.sep) + (os.sep if t.endswith(os.sep) else "") for t in targets
+        )
         self._own = os.path.realpath(os.path.dirname(chronodbg.__file__)) + os.sep
         self._by_file: dict[str, bool] = {}
         self.by_code: dict[CodeType, bool] = {}
@@ -72,7 +80,27 @@ class UserCode:
         if self.include:
             user = any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(filename, pattern) for pattern in self.include)
         else:
-            user = not path.startswith(self._roots)
+            user = not path.startswith(self._roots) or self._in_target(path)
         if user and self.exclude:
             user = not any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
         return user
+
+    def _in_target(self, path: str) -> bool:
+        return any(path == t or (t.endswith(os.sep) and path.startswith(t)) for t in self._targets)
+
+
+def target_root(path: str) -> str:
+    """What of the program at `path` counts as user code when it lives in a library root.
+
+    The directory of its top-level package (ending in os.sep) if `path` is
+    inside a package, else the file itself; a directory stands for itself.
+    """
+    if os.path.isdir(path):
+        return os.path.realpath(path) + os.sep
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    if not os.path.exists(os.path.join(directory, "__init__.py")):
+        return path
+    while os.path.exists(os.path.join(os.path.dirname(directory), "__init__.py")):
+        directory = os.path.dirname(directory)
+    return directory + os.sep

@@ -1,0 +1,113 @@
+"""Shared helpers: run real programs with and without the recorder, read what was recorded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chronodbg.inspect_cmd import event_json
+from chronodbg.logfile import read_log
+
+PROGRAMS = Path(__file__).parent / "programs"
+TIMEOUT = 120
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    path: Path
+    events: list[dict[str, Any]]
+
+    def of_thread(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["thread_name"] == name]
+
+    def kinds_of(self, name: str) -> list[str]:
+        return [e["kind"] for e in self.of_thread(name)]
+
+    def by_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["kind"] == kind]
+
+
+def env() -> dict[str, str]:
+    environment = dict(os.environ)
+    root = str(Path(__file__).parent.parent)
+    environment["PYTHONPATH"] = root + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.pop("CHRONODBG_INCLUDE", None)
+    environment.pop("CHRONODBG_EXCLUDE", None)
+    return environment
+
+
+def run_plain(program: str | Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, str(program), *args], capture_output=True, timeout=TIMEOUT, cwd=cwd, env=env(), stdin=subprocess.DEVNULL
+    )
+
+
+def chronodbg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "chronodbg", *args],
+        capture_output=True,
+        timeout=TIMEOUT,
+        cwd=cwd,
+        env=env(),
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def load_events(path: Path) -> list[dict[str, Any]]:
+    rec = read_log(str(path))
+    return [event_json(rec, event) for event in rec.events]
+
+
+def record(tmp_path: Path, program: str | Path, *args: str, options: tuple[str, ...] = ()) -> Run:
+    out = tmp_path / (Path(program).stem + ".cgr")
+    proc = chronodbg("record", "-q", "-o", str(out), *options, str(program), *args, cwd=tmp_path)
+    events = load_events(out) if out.exists() else []
+    return Run(proc.returncode, proc.stdout, proc.stderr, out, events)
+
+
+def check_invariants(run: Run) -> None:
+    """What must hold in any recording of a correct program, whatever the interleaving."""
+    seqs = [e["seq"] for e in run.events]
+    assert seqs == list(range(1, len(seqs) + 1)), "seq must be contiguous from 1"
+    times = [e["t_ns"] for e in run.events]
+    assert times == sorted(times), "t_ns must not go backwards along seq"
+    held: dict[int, list[int]] = defaultdict(list)  # lock -> owner stack
+    ended: set[int] = set()
+    puts: dict[int, int] = defaultdict(int)
+    for e in run.events:
+        kind, obj, thread = e["kind"], e["obj"], e["thread"]
+        if kind == "lock.acquire":
+            assert not held[obj] or held[obj][-1] == thread, f"{e['obj_label']} acquired by T{thread} while held: {e}"
+            held[obj].append(thread)
+        elif kind == "lock.release":
+            assert held[obj], f"release of an unheld lock: {e}"
+            if e["data"]["depth"] == 0 and len(held[obj]) > 1 and "RLock" in (e["obj_label"] or ""):
+                held[obj].clear()  # Condition.wait releases every level of an RLock at once
+            else:
+                held[obj].pop()
+        elif kind == "thread.end":
+            ended.add(e["data"]["thread"])
+        elif kind == "queue.put":
+            puts[obj] += 1
+        elif kind == "queue.get":
+            puts[obj] -= 1
+            assert puts[obj] >= 0, f"more gets than puts on {e['obj_label']} at seq {e['seq']}"
+    for obj, owners in held.items():
+        for owner in owners:
+            assert owner in ended or owner == 1, f"lock {obj} still held by T{owner} at the end"
+
+
+@pytest.fixture
+def programs() -> Path:
+    return PROGRAMS

@@ -1,0 +1,213 @@
+"""The library API (record/start/stop/mark, in-memory logs) and the value summaries."""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chronodbg
+from chronodbg import values
+from chronodbg.errors import RecordError
+from chronodbg.logfile import read_log
+from chronodbg.record.snapshot import Summariser
+
+
+def test_in_memory_recording_with_marks_and_locals() -> None:
+    api_key = "abc123"  # noqa: F841 - sampled, must come out redacted
+    with chronodbg.record(None) as rec:
+        lock = threading.Lock()
+        items = [1, 2, 3]  # noqa: F841 - a local for the snapshot
+        with lock:
+            chronodbg.mark("phase", n=3, password="pw")
+        q: queue.Queue[str] = queue.Queue()
+        q.put("x")
+        assert q.get() == "x"
+    kinds = [e.kind for e in rec.events]
+    assert kinds == ["lock.acquire", "mark", "lock.release", "queue.put", "queue.get", "process.exit"]
+    mark = rec.events[1]
+    assert mark.data[0] == "phase"
+    assert values.to_json(mark.data[1]) == {"type": "dict", "len": 2, "items": [["n", 3], ["password", "<redacted>"]]}
+    local = dict(mark.locals or ())
+    assert local["api_key"] == (values.TAG_REDACTED,)
+    assert local["items"] == ("list", 3, (1, 2, 3))
+    assert values.to_text(local["lock"]) == "Lock#1"
+    assert rec.events[3].data == ("x", 1)
+    # Recording stopped: the runtime is back to normal.
+    assert not isinstance(threading.Lock(), chronodbg.record.locks.RecordedLock)  # type: ignore[attr-defined]
+
+
+def test_start_stop_to_file(tmp_path: Path) -> None:
+    path = tmp_path / "lib.cgr"
+    handle = chronodbg.start(str(path))
+    with pytest.raises(RecordError):
+        chronodbg.start(None)
+    done = threading.Event()
+    worker = threading.Thread(target=done.set, name="setter")
+    worker.start()
+    worker.join()
+    stopped = chronodbg.stop()
+    assert stopped is not None and chronodbg.stop() is None
+    log = read_log(str(path))
+    assert log.complete and log.footer is not None and log.footer["exit_how"] == "stop"
+    names = {t.name for t in log.threads.values()}
+    assert {"MainThread", "setter"} <= names
+    assert [e.kind for e in log.events if log.threads[e.thread].name == "setter"] == ["event.set", "thread.end"]
+    assert handle.path == str(path)
+
+
+def test_objects_created_by_the_standard_library_are_not_recorded() -> None:
+    with chronodbg.record(None) as rec:
+        t = threading.Thread(target=lambda: None)
+        t.start()  # Thread's own Event/Condition/locks are internal
+        t.join()
+        q: queue.Queue[int] = queue.Queue()  # its mutex and conditions are internal
+        q.put(1)
+        q.get()
+    labels = {e.kind for e in rec.events}
+    assert labels == {"thread.start", "thread.end", "thread.join", "thread.joined", "queue.put", "queue.get", "process.exit"}
+
+
+def test_subclassed_queue_with_own_storage() -> None:
+    class Stack(queue.Queue):  # type: ignore[type-arg]
+        def _init(self, maxsize: int) -> None:
+            self.items: list[Any] = []
+
+        def _qsize(self) -> int:
+            return len(self.items)
+
+        def _put(self, item: Any) -> None:
+            self.items.append(item)
+
+        def _get(self) -> Any:
+            return self.items.pop()
+
+    class Counting(queue.LifoQueue):  # type: ignore[type-arg]
+        def _put(self, item: Any) -> None:
+            super()._put(item)
+
+    with chronodbg.record(None) as rec:
+        s = Stack()
+        s.put(1)
+        s.put(2)
+        assert s.get() == 2
+        c = Counting()
+        c.put("a")
+        assert c.get() == "a"
+    moves = [(e.kind, e.data[0]) for e in rec.events if e.kind.startswith("queue.")]
+    assert moves == [("queue.put", 1), ("queue.put", 2), ("queue.get", 2), ("queue.put", "a"), ("queue.get", "a")]
+
+
+def test_isinstance_and_condition_on_recorded_locks() -> None:
+    with chronodbg.record(None) as rec:
+        lock = threading.Lock()
+        rlock = threading.RLock()
+        assert isinstance(lock, threading.Lock) or not isinstance(threading.Lock, type)
+        cond = threading.Condition(lock)
+        rcond = threading.Condition(rlock)
+        with cond:
+            assert not cond.wait(timeout=0.001)
+        with rcond:
+            with rcond:
+                assert not rcond.wait(timeout=0.001)
+        assert lock.acquire(blocking=False)
+        assert not lock.acquire(blocking=False)
+        lock.release()
+        with pytest.raises(RuntimeError):
+            lock.release()
+        with pytest.raises(RuntimeError):
+            rlock.release()
+    kinds = [(e.kind, e.data) for e in rec.events if e.kind.startswith(("lock", "cond"))]
+    # cond.wait on a plain Lock releases and re-acquires it; on an RLock
+    # every level goes at once and comes back at the same depth.
+    assert [k for k, _ in kinds[:5]] == ["lock.acquire", "cond.wait", "lock.release", "lock.acquire", "cond.wake"]
+    rlock_events = [(k, d) for k, d in kinds if k.startswith("lock")][3:]
+    assert rlock_events[:4] == [
+        ("lock.acquire", (0, 1)),
+        ("lock.acquire", (0, 2)),
+        ("lock.release", (0,)),
+        ("lock.acquire", (0, 2)),
+    ]
+    assert ("lock.fail", (0, None)) in kinds
+
+
+def test_semaphore_event_timeouts() -> None:
+    with chronodbg.record(None) as rec:
+        sem = threading.BoundedSemaphore(1)
+        assert sem.acquire()
+        assert not sem.acquire(timeout=0.001)
+        sem.release()
+        with pytest.raises(ValueError):
+            sem.release()
+        ev = threading.Event()
+        assert not ev.wait(0.001)
+        ev.set()
+        ev.clear()
+    kinds = [(e.kind, e.data[0]) for e in rec.events if e.kind.startswith(("sem", "event"))]
+    assert kinds == [
+        ("sem.acquire", 0),
+        ("sem.wait", 0),
+        ("sem.fail", 0),
+        ("sem.release", 1),
+        ("event.wait", False),
+        ("event.wake", False),
+        ("event.set", 0),
+        ("event.clear", None),
+    ][: len(kinds)] and len(kinds) == 8
+
+
+class Hostile:
+    def __repr__(self) -> str:
+        raise AssertionError("repr must not be called")
+
+    def __len__(self) -> int:
+        raise AssertionError("len must not be called")
+
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("eq must not be called")
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError("getattr must not be called")
+
+
+def test_summaries_never_call_user_code() -> None:
+    s = Summariser()
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    cases = {
+        "big": 10**40,
+        "long": "x" * 500,
+        "surrogate": "a\udc80b",
+        "bytes": b"\xff" * 300,
+        "nested": {"a": [1, {"b": (2, 3)}], "token": "t"},
+        "hostile": Hostile(),
+        "cyclic": cyclic,
+        "deque": collections.deque([1, 2]),
+        "nan": float("nan"),
+    }
+    out = {name: s.value(v) for name, v in cases.items()}
+    assert out["big"] == (values.TAG_INT, (10**40).bit_length())
+    assert out["long"] == (values.TAG_STR, "x" * 120, 500)
+    assert out["surrogate"] == "a\\udc80b"
+    assert out["bytes"][0] == values.TAG_BYTES and out["bytes"][2] == 300
+    assert out["nested"] == ("dict", 2, (("a", ("list", 2, (1, ("dict", 1, None)))), ("token", (values.TAG_REDACTED,))))
+    assert out["hostile"][:2] == (values.TAG_OBJ, "Hostile")
+    assert out["cyclic"] == ("list", 2, (1, ("list", 2, (1, ("list", 2, None)))))[:3] or out["cyclic"][1] == 2
+    assert out["deque"] == ("deque", 2, (1, 2))
+    import json
+
+    json.dumps([values.to_json(v) for v in out.values()])  # every summary renders as JSON
+    assert [values.to_text(v) for v in out.values()]
+
+
+def test_redaction_can_be_extended_and_disabled() -> None:
+    assert Summariser(redact="session").is_secret("user_session")
+    assert not Summariser(redact=None).is_secret("password")
+    assert Summariser().is_secret("DB_PASSWORD") and Summariser().is_secret("privateKey") is False
+    assert Summariser().is_secret("private_key")

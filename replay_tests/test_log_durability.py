@@ -1,0 +1,168 @@
+"""The log survives the process: kills, hangs, truncation, corruption and hostile bytes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chronodbg.errors import LogError
+from chronodbg.logfile import format as fmt
+from chronodbg.logfile import read_log
+from replay_tests.conftest import PROGRAMS, chronodbg, env, record
+
+POLL_LIMIT = 60.0
+
+
+def _start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[bytes], Path]:
+    out = tmp_path / "run.cgr"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), str(PROGRAMS / program)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env(),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the program says it is running
+    return proc, out
+
+
+def _events_on_disk(path: Path, kind: str) -> int:
+    try:
+        rec = read_log(str(path))
+    except LogError:
+        return 0
+    return sum(1 for e in rec.events if e.kind == kind)
+
+
+def test_deadlocked_program_has_its_last_events_on_disk(tmp_path: Path) -> None:
+    proc, out = _start_recording(tmp_path, "abba.py")
+    try:
+        deadline = time.monotonic() + POLL_LIMIT
+        # Both threads block in lock.wait and nothing else ever happens: the
+        # writer thread alone must put those events on disk.
+        while _events_on_disk(out, "lock.wait") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the program should still be deadlocked"
+    finally:
+        proc.kill()
+        proc.wait()
+    rec = read_log(str(out))
+    assert not rec.complete and rec.recovery is not None
+    waits = [(rec.threads[e.thread].name, rec.objects[e.obj].label) for e in rec.events if e.kind == "lock.wait"]
+    assert sorted(waits) == [("left", "Lock#2"), ("right", "Lock#1")]
+
+
+def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
+    proc, out = _start_recording(tmp_path, "busy.py")
+    try:
+        deadline = time.monotonic() + POLL_LIMIT
+        while _events_on_disk(out, "queue.get") < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    rec = read_log(str(out))
+    assert not rec.complete
+    assert [e.seq for e in rec.events] == list(range(1, len(rec.events) + 1))
+    assert len(rec.events) >= 2000
+    info = chronodbg("info", str(out))
+    assert info.returncode == 0
+    assert b"recovered, no footer" in info.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_terminating_signals_leave_a_complete_log(tmp_path: Path, signum: int) -> None:
+    proc, out = _start_recording(tmp_path, "busy.py")
+    deadline = time.monotonic() + POLL_LIMIT
+    while _events_on_disk(out, "queue.get") < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    proc.communicate(timeout=60)
+    rec = read_log(str(out))
+    assert rec.complete, rec.recovery
+    assert rec.footer is not None
+    if signum == signal.SIGTERM:
+        assert proc.returncode == -signal.SIGTERM
+        assert rec.footer["exit_how"] == "SIGTERM" and rec.footer["exit_code"] == 143
+    else:
+        assert proc.returncode == -signal.SIGINT
+        assert rec.footer["exit_how"] == "KeyboardInterrupt"
+    assert rec.events[-1].kind == "process.exit"
+
+
+@pytest.fixture
+def small_log(tmp_path: Path) -> bytes:
+    run = record(tmp_path, PROGRAMS / "handoff.py")
+    assert run.returncode == 0
+    return run.path.read_bytes()
+
+
+def _error_line(path: Path) -> tuple[int, str]:
+    proc = chronodbg("info", str(path))
+    return proc.returncode, proc.stderr.decode()
+
+
+def test_truncated_header_is_a_one_line_error(tmp_path: Path, small_log: bytes) -> None:
+    bad = tmp_path / "cut.cgr"
+    bad.write_bytes(small_log[:20])
+    code, err = _error_line(bad)
+    assert code == 2
+    assert err == f"chronodbg: {bad}: truncated header at byte 8\n"
+
+
+def test_truncated_inside_a_chunk_is_recovered_and_says_where(tmp_path: Path, small_log: bytes) -> None:
+    cut = tmp_path / "cut.cgr"
+    full = read_log_bytes(tmp_path, small_log)
+    first_chunk = full.footer["chunks"][0][0] if full.footer else 0
+    cut.write_bytes(small_log[: first_chunk + 30])
+    proc = chronodbg("info", "--json", str(cut))
+    assert proc.returncode == 0
+    assert proc.stderr.decode() == f"chronodbg: {cut}: recovered, no footer; incomplete chunk at byte {first_chunk} ignored\n"
+
+
+def read_log_bytes(tmp_path: Path, data: bytes):  # type: ignore[no-untyped-def]
+    path = tmp_path / "whole.cgr"
+    path.write_bytes(data)
+    return read_log(str(path))
+
+
+def test_bit_flip_is_a_one_line_error(tmp_path: Path, small_log: bytes) -> None:
+    full = read_log_bytes(tmp_path, small_log)
+    assert full.footer is not None
+    chunk_at = full.footer["chunks"][0][0]
+    damaged = bytearray(small_log)
+    damaged[chunk_at + fmt.FRAME.size + 10] ^= 0x40
+    bad = tmp_path / "flip.cgr"
+    bad.write_bytes(bytes(damaged))
+    code, err = _error_line(bad)
+    assert code == 2
+    assert err == f"chronodbg: {bad}: checksum mismatch at byte {chunk_at}\n"
+
+
+def test_hostile_lengths_and_garbage(tmp_path: Path, small_log: bytes) -> None:
+    bad = tmp_path / "huge.cgr"
+    header_end = len(fmt.MAGIC)
+    bad.write_bytes(small_log[:header_end] + fmt.FRAME.pack(fmt.TAG_HEADER, 0xFFFFFFF0, 0) + b"x" * 64)
+    code, err = _error_line(bad)
+    assert code == 2 and err.startswith(f"chronodbg: {bad}: frame claims") and err.endswith("at byte 8\n")
+    garbage = tmp_path / "garbage.cgr"
+    garbage.write_bytes(os.urandom(4096))
+    code, err = _error_line(garbage)
+    assert code == 2 and err == f"chronodbg: {garbage}: not a chronodbg recording (bad magic) at byte 0\n"
+    missing = tmp_path / "missing.cgr"
+    code, err = _error_line(missing)
+    assert code == 2 and err == f"chronodbg: {missing}: no such file\n"
+
+
+def test_recording_files_are_private(tmp_path: Path) -> None:
+    run = record(tmp_path, PROGRAMS / "handoff.py")
+    assert (run.path.stat().st_mode & 0o777) == 0o600
