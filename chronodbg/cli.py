@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from chronodbg import __version__
-from chronodbg.errors import ChronoError, UsageError
+from chronodbg.errors import ChronoError
 
 USAGE = """\
 chronodbg record [options] app.py [args]   record a program (like `python app.py`)
@@ -18,7 +18,12 @@ chronodbg dump run.cgr [filters] [--json]  its events, one per line"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chronodbg", description="Time-travel replay debugger for concurrent Python.", usage=USAGE)
+    parser = argparse.ArgumentParser(
+        prog="chronodbg",
+        description="Time-travel replay debugger for concurrent Python.",
+        epilog=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"chronodbg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -63,6 +68,3 @@ def _error(message: str) -> None:
     sys.stderr.write(f"chronodbg: {message}\n")
     sys.stderr.flush()
 
-
-def usage_error(message: str) -> UsageError:
-    return UsageError(message)

@@ -157,7 +157,7 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     obj = rec.objects.get(event.obj) if event.obj is not None else None
     thread = rec.threads.get(event.thread)
     where = f"{_short(site.file)}:{site.line} {site.func}" if site else "-"
-    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items() if v is not None)
+    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
     tname = thread.name if thread else "?"
     line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {event.kind:<15} {obj.label if obj else '':<14} {where}  {data}".rstrip()
     if with_locals and event.locals:

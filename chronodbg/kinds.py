@@ -138,22 +138,6 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.PROCESS_EXIT: ("code", "how"),
 }
 
-#: Kinds after which the thread may sleep: the log is flushed before them so a
-#: program that deadlocks still leaves its last events on disk.
-BLOCKING: frozenset[Kind] = frozenset(
-    {
-        Kind.THREAD_JOIN,
-        Kind.LOCK_WAIT,
-        Kind.COND_WAIT,
-        Kind.SEM_WAIT,
-        Kind.EVENT_WAIT,
-        Kind.BARRIER_WAIT,
-        Kind.QUEUE_WAIT,
-        Kind.QUEUE_JOIN,
-        Kind.FUTURE_WAIT,
-    }
-)
-
 BY_NAME: dict[str, Kind] = {name: kind for kind, name in NAMES.items()}
 
 

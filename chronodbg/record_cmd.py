@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -127,7 +128,13 @@ def main(argv: Sequence[str]) -> int:
         except re.error as exc:
             raise UsageError(f"record: --redact: bad regular expression: {exc}") from None
     target = runner.Target(target_name, target_args, is_module)
-    code = None if is_module else runner.compile_script(target_name)
+    try:
+        code = None if is_module else runner.compile_script(target_name)
+    except (SyntaxError, ValueError) as exc:
+        # As `python app.py` reports it: the program never started, nothing to record.
+        exc.__traceback__ = None
+        sys.excepthook(type(exc), exc, None)
+        return 1
     if is_module:
         origin = _check_module(target_name)
         targets = (target_root(origin),) if origin is not None else ()

@@ -26,7 +26,22 @@ REDACTED_TEXT = "<redacted>"
 
 
 def to_text(value: Summary) -> str:
-    """A short, repr-like rendering for terminals."""
+    """A short, repr-like rendering for terminals (any input: logs can be crafted)."""
+    try:
+        return _to_text(value)
+    except Exception:
+        return "<malformed value>"
+
+
+def to_json(value: Summary) -> Any:
+    """A JSON-safe rendering (stable: `dump --json` prints it), for any input."""
+    try:
+        return _to_json(value)
+    except Exception:
+        return {"type": "malformed"}
+
+
+def _to_text(value: Summary) -> str:
     if not isinstance(value, (tuple, list)):
         return repr(value)
     if not value:
@@ -49,12 +64,14 @@ def to_text(value: Summary) -> str:
         if items is None:
             return f"<{tag} of {length}>"
         if tag == "dict":
-            parts = [f"{to_text(k)}: {to_text(v)}" for k, v in _pairs(items)]
+            parts = [f"{_to_text(k)}: {_to_text(v)}" for k, v in _pairs(items)]
         else:
-            parts = [to_text(item) for item in items]
+            parts = [_to_text(item) for item in items]
         more = ", …" if length > len(parts) else ""
         inner = ", ".join(parts) + more
         opening, closing = _BRACKETS.get(tag, ("{", "}"))
+        if tag == "tuple" and length == 1 and len(parts) == 1:
+            inner += ","
         text = f"{opening}{inner}{closing}"
         if tag in ("set", "frozenset", "deque"):
             text = f"{tag}({text})"
@@ -69,8 +86,7 @@ def _pairs(items: Any) -> list[tuple[Any, Any]]:
     return [(pair[0], pair[1]) for pair in items if isinstance(pair, (tuple, list)) and len(pair) == 2]
 
 
-def to_json(value: Summary) -> Any:
-    """A JSON-safe rendering (stable: `dump --json` prints it)."""
+def _to_json(value: Summary) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -84,7 +100,7 @@ def to_json(value: Summary) -> Any:
         return {"type": "str", "value": value[1], "len": value[2], "truncated": True}
     if tag == TAG_BYTES and len(value) == 3:
         prefix = value[1] if isinstance(value[1], bytes) else b""
-        return {"type": "bytes", "hex": prefix.hex(), "len": value[2], "truncated": True}
+        return {"type": "bytes", "hex": prefix.hex(), "len": value[2], "truncated": value[2] > len(prefix)}
     if tag == TAG_INT:
         return {"type": "int", "bits": value[1]}
     if tag == TAG_OBJ:
@@ -101,8 +117,8 @@ def to_json(value: Summary) -> Any:
         rendered: Any = None
         if items is not None:
             if tag == "dict":
-                rendered = [[to_json(k), to_json(v)] for k, v in _pairs(items)]
+                rendered = [[_to_json(k), _to_json(v)] for k, v in _pairs(items)]
             else:
-                rendered = [to_json(item) for item in items]
+                rendered = [_to_json(item) for item in items]
         return {"type": tag, "len": value[1], "items": rendered}
     return {"type": "unknown"}

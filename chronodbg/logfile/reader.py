@@ -94,6 +94,29 @@ def _unpack(body: bytes) -> Any:
     )
 
 
+#: Types of the header and footer fields that readers rely on.
+_HEADER_FIELDS: dict[str, Any] = {
+    "program": str,
+    "argv": (list, tuple),
+    "python": str,
+    "chronodbg": str,
+    "backend": str,
+    "start_time": (int, float),
+    "options": dict,
+    "pid": int,
+}
+_FOOTER_FIELDS: dict[str, Any] = {
+    "events": int,
+    "kinds": dict,
+    "threads": int,
+    "dropped": int,
+    "exit_code": (int, type(None)),
+    "exit_how": str,
+    "end_ns": int,
+    "chunks": (list, tuple),
+}
+
+
 class _Reader:
     def __init__(self, path: str, stream: BinaryIO, size: int) -> None:
         self.path = path
@@ -115,7 +138,8 @@ class _Reader:
         tag, length, crc = fmt.FRAME.unpack(self.stream.read(fmt.FRAME.size))
         if tag not in (fmt.TAG_HEADER, fmt.TAG_CHUNK, fmt.TAG_FOOTER):
             raise self.fail(f"not a frame (tag {tag!r})", offset)
-        if length > fmt.MAX_FRAME:
+        limit = fmt.MAX_HEADER if tag == fmt.TAG_HEADER else fmt.MAX_FRAME
+        if length > limit:
             raise self.fail(f"frame claims {length} bytes", offset)
         if offset + fmt.FRAME.size + length > self.size:
             return None
@@ -149,7 +173,9 @@ class _Reader:
             frame = self.read_frame(offset)
             if frame is None:
                 if offset < self.size:
-                    rec.recovery = f"no footer; incomplete chunk at byte {offset} ignored"
+                    self.stream.seek(offset)
+                    what = "footer" if self.stream.read(4) == fmt.TAG_FOOTER else "chunk"
+                    rec.recovery = f"no footer; incomplete {what} at byte {offset} ignored"
                 else:
                     rec.recovery = "no footer"
                 break
@@ -158,9 +184,7 @@ class _Reader:
                 raise self.fail("second header", offset)
             value = self.unpack(body, offset)
             if tag == fmt.TAG_FOOTER:
-                if not isinstance(value, dict):
-                    raise self.fail("footer is not a map", offset)
-                rec.footer = value
+                rec.footer = self.footer(value, offset)
                 break
             expected_seq = self.chunk(value, offset, expected_seq)
             offset += fmt.FRAME.size + len(body)
@@ -170,9 +194,23 @@ class _Reader:
                 info.events += 1
         return rec
 
+    def footer(self, footer: Any, offset: int) -> dict[str, Any]:
+        if not isinstance(footer, dict):
+            raise self.fail("footer is not a map", offset)
+        for key, kind in _FOOTER_FIELDS.items():
+            if key in footer and not isinstance(footer[key], kind):
+                raise self.fail(f"footer field {key!r} has the wrong type", offset)
+        return footer
+
     def header(self, header: Any, offset: int) -> dict[str, Any]:
         if not isinstance(header, dict):
             raise self.fail("header is not a map", offset)
+        for key, kind in _HEADER_FIELDS.items():
+            if key in header and not isinstance(header[key], kind):
+                raise self.fail(f"header field {key!r} has the wrong type", offset)
+        argv = header.get("argv", ())
+        if not all(isinstance(arg, str) for arg in argv):
+            raise self.fail("header field 'argv' has the wrong type", offset)
         version = header.get("format_version")
         if not isinstance(version, int) or version < 1:
             raise self.fail("header has no format version", offset)
@@ -264,7 +302,10 @@ class _Reader:
                 if not (parent is None or isinstance(parent, int)):
                     raise ValueError
                 if tid in rec.threads:
-                    rec.threads[tid].name = name
+                    # Defined again once the thread runs: now with its ident.
+                    known = rec.threads[tid]
+                    known.name = name
+                    known.ident = ident or known.ident
                 else:
                     rec.threads[tid] = ThreadInfo(tid, name, ident, parent)
             snapshots = defs.get("snapshots", ())

@@ -58,7 +58,8 @@ class LogWriter:
 
     def write_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> None:
         """Write events numbered from `first_seq`, with the definitions they introduce."""
-        snapshots: dict[Any, int] = {}
+        snapshots: dict[int, int] = {}
+        snapshot_list: list[Any] = []
         records = []
         prev_t = base_t = max(self._last_t, events[0][0])
         counts = self.kind_counts
@@ -70,16 +71,19 @@ class LogWriter:
                 # time non-decreasing along it.
                 t = prev_t
             if snap is not None:
-                index = snapshots.get(snap)
+                # By identity: the recorder hands out the same tuple for an
+                # unchanged frame; hashing every snapshot would cost more.
+                index = snapshots.get(id(snap))
                 if index is None:
-                    index = snapshots[snap] = len(snapshots)
+                    index = snapshots[id(snap)] = len(snapshot_list)
+                    snapshot_list.append(snap)
                 snap = index
             records.append((t - prev_t, thread, task, kind, obj, site, data, snap))
             prev_t = t
         self._last_t = prev_t
         packed_events = self._packer.pack(records)
         chunk_defs = dict(defs)
-        chunk_defs["snapshots"] = list(snapshots)
+        chunk_defs["snapshots"] = snapshot_list
         body = self._packer.pack((first_seq, len(events), base_t, chunk_defs, packed_events))
         self.chunk_index.append((self.offset, first_seq, len(events)))
         self._frame(TAG_CHUNK, body)

@@ -27,11 +27,17 @@ class Patches:
 
         self._saved.append((signal, f"signal:{signum}", (signal.signal(signum, handler), handler)))
 
+    def on_restore(self, undo: Any) -> None:
+        """Call `undo()` when restoring, in order with the other patches."""
+        self._saved.append((undo, "call:", None))
+
     def restore(self) -> None:
         while self._saved:
             owner, name, old = self._saved.pop()
             try:
-                if name.startswith("signal:"):
+                if name == "call:":
+                    owner()
+                elif name.startswith("signal:"):
                     signum = int(name.split(":", 1)[1])
                     previous, ours = old
                     # Leave a handler the program installed over ours alone.

@@ -10,6 +10,7 @@ the put or get has to wait.
 from __future__ import annotations
 
 import _queue
+import _thread
 import concurrent.futures
 import queue
 import sys
@@ -21,6 +22,7 @@ from chronodbg.record.patching import Patches
 from chronodbg.record.recorder import Recorder
 
 _getframe = sys._getframe
+_get_ident = _thread.get_ident
 _now = time.monotonic_ns
 _FUTURES_DIR = concurrent.futures.__file__.rsplit("/", 1)[0] + "/"
 
@@ -64,8 +66,10 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
         patches.set(cls, "_get", _get)
 
 
-def install_queue(rec: Recorder, patches: Patches) -> None:
-    Queue = queue.Queue
+def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
+    Queue: type[queue.Queue[Any]] = module.Queue
+    Full = module.Full
+    Empty = module.Empty
     original_init = Queue.__init__
     original_put = Queue.put
     original_get = Queue.get
@@ -96,7 +100,7 @@ def install_queue(rec: Recorder, patches: Patches) -> None:
     def put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
         try:
             return original_put(self, item, block, timeout)
-        except queue.Full:
+        except Full:
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
                 rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe(1))
@@ -105,7 +109,7 @@ def install_queue(rec: Recorder, patches: Patches) -> None:
     def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
         try:
             return original_get(self, block, timeout)
-        except queue.Empty:
+        except Empty:
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
                 rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), _getframe(1))
@@ -133,13 +137,14 @@ def install_queue(rec: Recorder, patches: Patches) -> None:
     patches.set(Queue, "get", get)
     patches.set(Queue, "task_done", task_done)
     patches.set(Queue, "join", join)
-    for cls in (Queue, queue.LifoQueue, queue.PriorityQueue):
+    for cls in (Queue, module.LifoQueue, module.PriorityQueue):
         _wrap_storage(rec, patches, cls)
         wrapped_classes.add(cls)
 
 
-def install_simple_queue(rec: Recorder, patches: Patches) -> None:
-    Raw = _queue.SimpleQueue
+def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
+    Raw = _queue.SimpleQueue if module is queue else module.SimpleQueue
+    Empty = module.Empty
 
     class SimpleQueueMeta(type):
         def __instancecheck__(cls, instance: object) -> bool:
@@ -158,15 +163,47 @@ def install_simple_queue(rec: Recorder, patches: Patches) -> None:
             instance._cgr_oid = rec.register_object(cls.__name__, frame) if user else 0
             return instance
 
+    #: thread -> the SimpleQueue its put is recording; (thread, id(queue)) ->
+    #: the items put to it re-entrantly meanwhile, with their callers' frames.
+    putting: dict[int, Any] = {}
+    deferred: dict[tuple[int, int], list[tuple[Any, Any]]] = {}
+
     class SimpleQueue(Raw, metaclass=SimpleQueueMeta):  # type: ignore[misc, valid-type]
         __doc__ = Raw.__doc__
 
         def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            # The C put is atomic for the GC; recording allocates, so the GC
+            # may run a __del__ that puts to this queue (bpo-14976) before
+            # the item is in. Such a put goes in after it, as if the GC had
+            # run just after this put. Mark the put before allocating anything.
+            me = _get_ident()
+            outer = putting.get(me)
+            if outer is self:
+                deferred.setdefault((me, id(self)), []).append((item, _getframe(1)))
+                return None
             oid = self.__dict__.get("_cgr_oid")
-            if oid and rec.active:
+            if not oid or not rec.active:
+                Raw.put(self, item, block, timeout)
+                return None
+            putting[me] = self
+            try:
                 # Before the put: a get of this item must come after it in the log.
                 rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), _getframe(1))
-            Raw.put(self, item, block, timeout)
+                Raw.put(self, item, block, timeout)
+                later = deferred.pop((me, id(self)), None)
+                while later:
+                    item, frame = later.pop(0)
+                    if rec.active:
+                        rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
+                    Raw.put(self, item)
+                    if not later:
+                        later = deferred.pop((me, id(self)), None)
+            finally:
+                if outer is None:
+                    del putting[me]
+                else:
+                    putting[me] = outer
+            return None
 
         def put_nowait(self, item: Any) -> None:
             self.put(item, False)
@@ -176,16 +213,22 @@ def install_simple_queue(rec: Recorder, patches: Patches) -> None:
             if not oid or not rec.active:
                 return Raw.get(self, block, timeout)
             frame = _getframe(1)
+            if block and timeout is not None:
+                # Reject a bad timeout as the C get does before it looks at
+                # the queue, with its own checks: on a queue that has an item.
+                probe: Any = Raw()
+                Raw.put(probe, None)
+                Raw.get(probe, True, timeout)
             try:
                 item: Any = Raw.get(self, False)
-            except queue.Empty:
+            except Empty:
                 if not block:
                     rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
                     raise
                 rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
                 try:
                     item = Raw.get(self, True, timeout)
-                except queue.Empty:
+                except Empty:
                     if rec.active:
                         rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
                     raise
@@ -198,7 +241,7 @@ def install_simple_queue(rec: Recorder, patches: Patches) -> None:
 
     SimpleQueue.__module__ = "queue"
     SimpleQueue.__qualname__ = SimpleQueue.__name__ = "SimpleQueue"
-    patches.set(queue, "SimpleQueue", SimpleQueue)
+    patches.set(module, "SimpleQueue", SimpleQueue)
 
 
 def install_futures(rec: Recorder, patches: Patches) -> None:
@@ -250,7 +293,90 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
     patches.set(Future, "set_exception", set_exception)
 
 
+class _QueueReimports:
+    """Records the queues of `queue` modules executed again while recording.
+
+    `importlib.reload(queue)` and test.support's `import_fresh_module('queue')`
+    (CPython's own queue tests) run queue.py anew: new classes the patches
+    above never saw. This finder, first on `sys.meta_path`, lets the other
+    finders find the module and patches it right after it executes.
+    """
+
+    def __init__(self, rec: Recorder, patches: Patches) -> None:
+        self.rec = rec
+        self.patches = patches
+        self._finding: set[int] = set()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "queue" or not self.rec.active:
+            return None
+        me = _thread.get_ident()
+        if me in self._finding:
+            return None
+        self._finding.add(me)
+        try:
+            for finder in list(sys.meta_path):
+                find = getattr(finder, "find_spec", None)
+                if finder is self or find is None:
+                    continue
+                spec = find(name, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            self._finding.discard(me)
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchAfterExec(spec.loader, self)
+        return spec
+
+    def patch(self, module: Any) -> None:
+        rec, patches = self.rec, self.patches
+        if not rec.active:
+            return
+        try:
+            install_queue(rec, patches, module)
+            simple = getattr(module, "SimpleQueue", None)
+            # The pure-Python fallback (no _queue) is left as it is.
+            if isinstance(simple, type) and simple is not getattr(module, "_PySimpleQueue", None):
+                install_simple_queue(rec, patches, module)
+        except Exception:
+            pass
+
+
+class _PatchAfterExec:
+    """The real loader, patching the module once it has executed."""
+
+    def __init__(self, loader: Any, hook: _QueueReimports) -> None:
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        loader = self._loader
+        # The module shows its own loader, as it does unrecorded.
+        module.__loader__ = loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.loader is self:
+            spec.loader = loader
+        loader.exec_module(module)
+        self._hook.patch(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
 def install(rec: Recorder, patches: Patches) -> None:
     install_queue(rec, patches)
     install_simple_queue(rec, patches)
     install_futures(rec, patches)
+    finder = _QueueReimports(rec, patches)
+    sys.meta_path.insert(0, finder)
+
+    def remove() -> None:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+    patches.on_restore(remove)

@@ -13,6 +13,7 @@ release before releasing.
 from __future__ import annotations
 
 import _thread
+import gc
 import itertools
 import os
 import sys
@@ -32,6 +33,7 @@ from chronodbg.record.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.record.usercode import UserCode
 
 FLUSH_INTERVAL = 0.05
+_gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
 Emit = Callable[[Kind, "int | None", tuple[Any, ...], "FrameType | None"], None]
 
@@ -87,6 +89,8 @@ class Recorder:
         self._writer_native_id: int | None = None
         self._fd: int | None = None
         self.memory: bytearray | None = None
+        #: Packed bytes not yet written to the file (see drain).
+        self._out: bytearray | None = None
         self.log: LogWriter | None = None
         self.closed = False
         self.emit: Emit = self._make_emit()
@@ -105,8 +109,10 @@ class Recorder:
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             except OSError as exc:
                 raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
-            self.log = LogWriter(self._fd)
+            self._out = bytearray()
+            self.log = LogWriter(self._out.extend)
         self.log.write_header(self._header())
+        self._flush_out()
 
     def _header(self) -> dict[str, Any]:
         import chronodbg
@@ -232,41 +238,83 @@ class Recorder:
 
     # -- writing -----------------------------------------------------------
 
-    def drain(self) -> None:
-        """Write everything buffered so far (any thread; serialised)."""
-        with self._io_lock:
-            if self.log is None or self.error is not None:
+    def _flush_out(self) -> None:
+        """Write the packed bytes to the file (a no-op for an in-memory log)."""
+        out, fd = self._out, self._fd
+        if out is None or fd is None:
+            return
+        while out:
+            written = os.write(fd, out)
+            if written == len(out):
+                out.clear()
+            else:
+                del out[:written]
+
+    def drain(self, from_writer: bool = False) -> None:
+        """Write everything buffered so far (any thread; serialised).
+
+        The writer thread packs with the GC off: the GC would otherwise run
+        wherever an allocation crosses its threshold, and packing allocates,
+        so the program's finalizers (`__del__`, weakref callbacks) would run
+        on the writer thread. With `from_writer`, nothing here allocates a
+        GC-tracked object outside that window (the file write comes after it).
+        """
+        # Not `with`: on 3.11 it allocates bound methods of the lock.
+        self._io_lock.acquire()
+        try:
+            if self.log is None or self.error is not None or not self.buffer:
+                # Definitions wait for the first event that needs them.
                 return
-            count = len(self.buffer)
-            batch = self.buffer[:count]
-            del self.buffer[:count]
-            npending = len(self.pending)
-            defs = self.pending[:npending]
-            del self.pending[:npending]
-            if not batch:
-                if defs:
-                    # Definitions wait for the first event that needs them.
-                    self.pending[:0] = defs
-                return
-            grouped: dict[str, list[Any]] = {}
-            for section, entry in defs:
-                grouped.setdefault(section, []).append(entry)
+            gc_off = from_writer and _gc_isenabled()
+            if gc_off:
+                _gc_disable()
+            first = self.events_written
             try:
-                for start in range(0, len(batch), CHUNK_EVENTS):
-                    part = batch[start : start + CHUNK_EVENTS]
-                    self.log.write_chunk(self.events_written + 1, part, grouped if start == 0 else {})
-                    self.events_written += len(part)
+                try:
+                    self._pack()
+                finally:
+                    if gc_off:
+                        _gc_enable()
+                self._flush_out()
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
-                self.dropped += len(batch)
+                self.dropped += self.events_written - first
+                self.events_written = first
+                if self._out is not None:
+                    self._out.clear()
                 os.write(2, f"chronodbg: cannot write {self.options.path}: {self.error}; recording stopped\n".encode())
+        finally:
+            self._io_lock.release()
 
-    def _writer_loop(self) -> None:
+    def _pack(self) -> None:
+        """Move the buffered events and their definitions into packed chunks (under _io_lock)."""
+        assert self.log is not None
+        count = len(self.buffer)
+        batch = self.buffer[:count]
+        del self.buffer[:count]
+        npending = len(self.pending)
+        defs = self.pending[:npending]
+        del self.pending[:npending]
+        if not batch:
+            if defs:
+                # Definitions wait for the first event that needs them.
+                self.pending[:0] = defs
+            return
+        grouped: dict[str, list[Any]] = {}
+        for section, entry in defs:
+            grouped.setdefault(section, []).append(entry)
+        for start in range(0, len(batch), CHUNK_EVENTS):
+            part = batch[start : start + CHUNK_EVENTS]
+            self.log.write_chunk(self.events_written + 1, part, grouped if start == 0 else {})
+            self.events_written += len(part)
+
+    def _writer_loop(self, started: Any) -> None:
         self._writer_native_id = _thread.get_native_id()
+        started.release()
         try:
             while self._writer_running:
                 self._wake.acquire(timeout=FLUSH_INTERVAL)
-                self.drain()
+                self.drain(True)
         finally:
             self._writer_done.release()
 
@@ -274,7 +322,13 @@ class Recorder:
         self._wake.acquire(False)
         self._writer_done.acquire()
         self._writer_running = True
-        _thread.start_new_thread(self._writer_loop, ())
+        started = _thread.allocate_lock()
+        started.acquire()
+        _thread.start_new_thread(self._writer_loop, (started,))
+        # Return only once the thread runs: `_thread._count()` then already
+        # counts it, so the count the program sees does not change under it
+        # later (as it would when the writer restarts after a fork).
+        started.acquire()
 
     def stop_writer(self) -> None:
         """Stop the writer thread and wait until its OS thread is gone."""
@@ -320,6 +374,7 @@ class Recorder:
                             "end_ns": time.monotonic_ns() - self.t0,
                         }
                     )
+                    self._flush_out()
                 except OSError as exc:
                     self.error = exc.strerror or str(exc)
             if self._fd is not None:

@@ -8,6 +8,7 @@ for). The encoding is defined in chronodbg/values.py.
 from __future__ import annotations
 
 import collections
+from _thread import get_ident
 import re
 import types
 from typing import Any
@@ -20,6 +21,7 @@ _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 _SCALARS = frozenset({float, bool, type(None)})
 _SEQUENCES: dict[type, str] = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset", collections.deque: "deque"}
+_PLAIN_NUMBERS = frozenset({int, float, bool, type(None)})
 _HIDDEN_GLOBALS = frozenset(
     {types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType, types.MethodType}
 )
@@ -60,6 +62,9 @@ class Summariser:
         #: lock shows as `Lock#3`, the name every event uses.
         self.labels: dict[int, str] = {}
         self._recorded: dict[type, str | None] = {}
+        #: Types known to be neither builtins nor recorded objects.
+        self._plain_objects: set[type] = set()
+        self._frames: dict[tuple[int, types.CodeType], tuple[dict[str, tuple[Any, Any]], Any]] = {}
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -111,13 +116,19 @@ class Summariser:
         if tag is not None:
             if depth >= self.max_depth:
                 return (tag, len(value), None)
+            if cls is list or cls is tuple:
+                head = value[: self.max_items]
+                kinds = set(map(type, head))
+                # The common case, a short run of plain numbers, in C.
+                if kinds <= _PLAIN_NUMBERS and (int not in kinds or (min(head) >= _INT_MIN and max(head) <= _INT_MAX)):
+                    return (tag, len(value), tuple(head))
             items: list[Any] = []
             for item in value:
                 if len(items) >= self.max_items:
                     break
                 items.append(self.value(item, depth + 1))
             return (tag, len(value), tuple(items))
-        label = self._label(value, cls)
+        label = self._label(value, cls) if cls not in self._plain_objects else None
         if label is not None:
             return (V.TAG_OBJ, self.type_name(cls), id(value), label)
         if self.use_repr:
@@ -135,6 +146,7 @@ class Summariser:
         if how == "":
             how = self._recorded[cls] = _recorded_kind(cls)
         if how is None:
+            self._plain_objects.add(cls)
             return None
         if how == "slot":
             oid = value._oid
@@ -149,9 +161,23 @@ class Summariser:
             return (V.TAG_ERROR, type(exc).__name__)
 
     def frame_locals(self, frame: types.FrameType) -> tuple[tuple[str, Any], ...]:
-        """The frame's locals as (name, summary) pairs, secrets redacted."""
-        module_level = frame.f_code.co_name == "<module>"
+        """The frame's locals as (name, summary) pairs, secrets redacted.
+
+        A frame sampled again with nothing changed costs no new summaries: per
+        thread and code object the last snapshot is kept with the immutable
+        scalars it summarised, a scalar that is still the same object reuses
+        its summary, and an unchanged snapshot is returned as the very same
+        tuple, which the writer stores once per chunk by identity.
+        """
+        code = frame.f_code
+        key = (get_ident(), code)
+        cache = self._frames
+        previous = cache.get(key)
+        known: dict[str, tuple[Any, Any]] = previous[0] if previous is not None else {}
+        module_level = code.co_name == "<module>"
+        secret = self._secret
         pairs: list[tuple[str, Any]] = []
+        scalars: dict[str, tuple[Any, Any]] = {}
         try:
             items = list(frame.f_locals.items())
         except Exception as exc:
@@ -161,13 +187,34 @@ class Summariser:
                 break
             if type(name) is not str:
                 continue
-            if module_level and (name.startswith("__") or type(value) in _HIDDEN_GLOBALS):
+            cls = type(value)
+            if module_level and (name.startswith("__") or cls in _HIDDEN_GLOBALS):
                 continue
-            if self.is_secret(name):
-                pairs.append((name, (V.TAG_REDACTED,)))
+            is_secret = secret.get(name)
+            if is_secret is None:
+                is_secret = self.is_secret(name)
+            if is_secret:
+                pairs.append((name, _REDACTED))
+            elif cls in _IMMUTABLE:
+                seen = known.get(name)
+                summary = seen[1] if seen is not None and seen[0] is value else self.safe_value(value)
+                # Holding the scalar keeps `is` meaningful; scalars have no finalizers.
+                scalars[name] = (value, summary)
+                pairs.append((name, summary))
             else:
                 pairs.append((name, self.safe_value(value)))
-        return tuple(pairs)
+        snapshot = tuple(pairs)
+        if previous is not None and snapshot == previous[1]:
+            snapshot = previous[1]
+        if len(cache) >= _FRAME_CACHE_LIMIT and previous is None:
+            cache.clear()
+        cache[key] = (scalars, snapshot)
+        return snapshot
+
+
+_REDACTED = (V.TAG_REDACTED,)
+_IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
+_FRAME_CACHE_LIMIT = 4096
 
 
 def _recorded_kind(cls: type) -> str | None:

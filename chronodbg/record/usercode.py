@@ -40,9 +40,7 @@ class UserCode:
     remove files from whichever set applies. chronodbg's own files never count.
     """
 
-    def __init__(
-        self, include: Sequence[str] = (), exclude: Sequence[str] = (), targets: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = (), targets: Sequence[str] = ()) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self._roots = _library_roots()
