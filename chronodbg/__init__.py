@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from chronodbg.logfile.reader import Event
     from chronodbg.logfile.reader import Recording as Log
-    from chronodbg.record.recorder import Recorder
+    from chronodbg.recorder.core import Recorder
 
 __all__ = ["Recording", "__version__", "mark", "record", "start", "stop"]
 
@@ -70,9 +70,9 @@ def start(
     use_repr: bool = False,
 ) -> Recording:
     """Start recording this process into `path` (None keeps the log in memory)."""
-    from chronodbg.record import control
-    from chronodbg.record.recorder import Options
-    from chronodbg.record.snapshot import DEFAULT_REDACT
+    from chronodbg.recorder import control
+    from chronodbg.recorder.core import Options
+    from chronodbg.recorder.snapshot import DEFAULT_REDACT
 
     options = Options(
         path=path,
@@ -89,7 +89,7 @@ def start(
 
 def stop() -> Recording | None:
     """Stop the running recording and finish its log; None if none was running."""
-    from chronodbg.record import control
+    from chronodbg.recorder import control
 
     rec = control.stop()
     return Recording(rec) if rec is not None else None
@@ -102,7 +102,7 @@ def record(path: str | None, **options: Any) -> Iterator[Recording]:
     try:
         yield handle
     finally:
-        from chronodbg.record import control
+        from chronodbg.recorder import control
 
         if control.current() is handle._recorder:
             control.stop()
@@ -112,7 +112,7 @@ def mark(name: str, **data: Any) -> None:
     """Record an event of your own (a phase, a request id…); no-op when not recording."""
     from chronodbg.kinds import Kind
 
-    control = sys.modules.get("chronodbg.record.control")
+    control = sys.modules.get("chronodbg.recorder.control")
     rec = control.current() if control is not None else None
     if rec is None or not rec.active:
         return

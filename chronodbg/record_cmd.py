@@ -115,10 +115,10 @@ def main(argv: Sequence[str]) -> int:
     if target_name is None:
         raise UsageError("record: no program given (chronodbg record app.py, or -m module)")
 
-    from chronodbg.record import control, runner
-    from chronodbg.record.recorder import Options
-    from chronodbg.record.snapshot import DEFAULT_REDACT
-    from chronodbg.record.usercode import target_root
+    from chronodbg.recorder import control, runner
+    from chronodbg.recorder.core import Options
+    from chronodbg.recorder.snapshot import DEFAULT_REDACT
+    from chronodbg.recorder.usercode import target_root
 
     if ns.redact:
         try:

@@ -14,7 +14,7 @@ import chronodbg
 from chronodbg import values
 from chronodbg.errors import RecordError
 from chronodbg.logfile import read_log
-from chronodbg.record.snapshot import Summariser
+from chronodbg.recorder.snapshot import Summariser
 
 
 def test_in_memory_recording_with_marks_and_locals() -> None:
@@ -38,7 +38,7 @@ def test_in_memory_recording_with_marks_and_locals() -> None:
     assert values.to_text(local["lock"]) == "Lock#1"
     assert rec.events[3].data == ("x", 1)
     # Recording stopped: the runtime is back to normal.
-    assert not isinstance(threading.Lock(), chronodbg.record.locks.RecordedLock)  # type: ignore[attr-defined]
+    assert not isinstance(threading.Lock(), chronodbg.recorder.locks.RecordedLock)  # type: ignore[attr-defined]
 
 
 def test_start_stop_to_file(tmp_path: Path) -> None:
@@ -124,13 +124,16 @@ def test_isinstance_and_condition_on_recorded_locks() -> None:
     kinds = [(e.kind, e.data) for e in rec.events if e.kind.startswith(("lock", "cond"))]
     # cond.wait on a plain Lock releases and re-acquires it; on an RLock
     # every level goes at once and comes back at the same depth.
-    assert [k for k, _ in kinds[:5]] == ["lock.acquire", "cond.wait", "lock.release", "lock.acquire", "cond.wake"]
-    rlock_events = [(k, d) for k, d in kinds if k.startswith("lock")][3:]
-    assert rlock_events[:4] == [
+    assert [k for k, _ in kinds[:6]] == ["lock.acquire", "cond.wait", "lock.release", "lock.acquire", "cond.wake", "lock.release"]
+    rlock_id = next(e.obj for e in rec.events if e.kind == "lock.acquire" and e.data == (0, 2))
+    rlock_events = [(e.kind, e.data) for e in rec.events if e.obj == rlock_id]
+    assert rlock_events == [
         ("lock.acquire", (0, 1)),
         ("lock.acquire", (0, 2)),
         ("lock.release", (0,)),
         ("lock.acquire", (0, 2)),
+        ("lock.release", (1,)),
+        ("lock.release", (0,)),
     ]
     assert ("lock.fail", (0, None)) in kinds
 
@@ -147,7 +150,7 @@ def test_semaphore_event_timeouts() -> None:
         assert not ev.wait(0.001)
         ev.set()
         ev.clear()
-    kinds = [(e.kind, e.data[0]) for e in rec.events if e.kind.startswith(("sem", "event"))]
+    kinds = [(e.kind, e.data[0] if e.data else None) for e in rec.events if e.kind.startswith(("sem", "event"))]
     assert kinds == [
         ("sem.acquire", 0),
         ("sem.wait", 0),
@@ -157,7 +160,7 @@ def test_semaphore_event_timeouts() -> None:
         ("event.wake", False),
         ("event.set", 0),
         ("event.clear", None),
-    ][: len(kinds)] and len(kinds) == 8
+    ]
 
 
 class Hostile:
@@ -197,7 +200,7 @@ def test_summaries_never_call_user_code() -> None:
     assert out["surrogate"] == "a\\udc80b"
     assert out["bytes"][0] == values.TAG_BYTES and out["bytes"][2] == 300
     assert out["nested"] == ("dict", 2, (("a", ("list", 2, (1, ("dict", 1, None)))), ("token", (values.TAG_REDACTED,))))
-    assert out["hostile"][:2] == (values.TAG_OBJ, "Hostile")
+    assert out["hostile"][0] == values.TAG_OBJ and out["hostile"][1].endswith(".Hostile")
     assert out["cyclic"] == ("list", 2, (1, ("list", 2, (1, ("list", 2, None)))))[:3] or out["cyclic"][1] == 2
     assert out["deque"] == ("deque", 2, (1, 2))
     import json
@@ -209,5 +212,5 @@ def test_summaries_never_call_user_code() -> None:
 def test_redaction_can_be_extended_and_disabled() -> None:
     assert Summariser(redact="session").is_secret("user_session")
     assert not Summariser(redact=None).is_secret("password")
-    assert Summariser().is_secret("DB_PASSWORD") and Summariser().is_secret("privateKey") is False
+    assert Summariser().is_secret("DB_PASSWORD") and Summariser().is_secret("privateKey")
     assert Summariser().is_secret("private_key")

@@ -166,3 +166,21 @@ def test_hostile_lengths_and_garbage(tmp_path: Path, small_log: bytes) -> None:
 def test_recording_files_are_private(tmp_path: Path) -> None:
     run = record(tmp_path, PROGRAMS / "handoff.py")
     assert (run.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_fork_neither_warns_nor_corrupts_the_parents_log(tmp_path: Path) -> None:
+    out = tmp_path / "fork.cgr"
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "chronodbg", "record", "-q", "-o", str(out), str(PROGRAMS / "forks.py")],
+        capture_output=True,
+        env=env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == b""
+    assert sorted(proc.stdout.decode().splitlines()) == ["child ran", "parent saw child exit 0"]
+    rec = read_log(str(out))
+    assert rec.complete
+    assert [e.kind for e in rec.events if e.kind.startswith("lock.")] == ["lock.acquire", "lock.release"] * 2
+    assert {e.thread for e in rec.events} == {1}

@@ -29,6 +29,6 @@ def test_ruff_is_clean() -> None:
 
 
 def test_importing_chronodbg_is_cheap() -> None:
-    code = "import sys, chronodbg; bad = [m for m in ('prompt_toolkit', 'msgpack', 'threading_recorder', 'chronodbg.record.control') if m in sys.modules]; print(bad)"
+    code = "import sys, chronodbg; bad = [m for m in ('prompt_toolkit', 'msgpack', 'threading_recorder', 'chronodbg.recorder.control') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

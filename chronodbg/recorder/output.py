@@ -6,9 +6,9 @@ import sys
 from typing import Any
 
 from chronodbg.kinds import Kind
-from chronodbg.record.patching import Patches
-from chronodbg.record.recorder import Recorder
-from chronodbg.record.snapshot import clean_str
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.snapshot import clean_str
 
 MAX_TEXT = 1000
 _getframe = sys._getframe

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chronodbg.errors import RecordError
-from chronodbg.record.patching import without_own_frames
-from chronodbg.record.recorder import Recorder
-from chronodbg.record.threads import record_exception
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import without_own_frames
+from chronodbg.recorder.threads import record_exception
 
 
 @dataclass

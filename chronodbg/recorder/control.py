@@ -19,9 +19,9 @@ import threading
 from typing import Any
 
 from chronodbg.errors import RecordError
-from chronodbg.record import locks, output, queues, sync, threads
-from chronodbg.record.patching import Patches
-from chronodbg.record.recorder import Options, Recorder
+from chronodbg.recorder import locks, output, queues, sync, threads
+from chronodbg.recorder.core import Options, Recorder
+from chronodbg.recorder.patching import Patches
 
 _current: tuple[Recorder, Patches] | None = None
 _fork_hooks_installed = False

@@ -16,8 +16,8 @@ from types import FrameType
 from typing import Any
 
 from chronodbg.kinds import Kind
-from chronodbg.record.patching import Patches
-from chronodbg.record.recorder import Recorder
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
 
 _getframe = sys._getframe
 _now = time.monotonic_ns
@@ -32,13 +32,29 @@ def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
     return int(oid)
 
 
+def creator(rec: Recorder, obj: Any, frame: FrameType | None) -> FrameType | None:
+    """The frame that created `obj`, past library `__init__`s chaining to their base's.
+
+    A BoundedSemaphore is built by BoundedSemaphore.__init__ calling
+    Semaphore.__init__: the creator is whoever called the outermost one.
+    """
+    while (
+        frame is not None
+        and frame.f_code.co_name == "__init__"
+        and not rec.creator_is_user(frame)
+        and frame.f_locals.get("self") is obj
+    ):
+        frame = frame.f_back
+    return frame
+
+
 def _wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
     original = cls.__dict__["__init__"]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         if rec.active:
-            frame = _getframe(1)
+            frame = creator(rec, self, _getframe(1))
             self._cgr_oid = rec.register_object(type(self).__name__, frame) if rec.creator_is_user(frame) else 0
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]

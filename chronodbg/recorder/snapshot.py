@@ -8,9 +8,9 @@ for). The encoding is defined in chronodbg/values.py.
 from __future__ import annotations
 
 import collections
-from _thread import get_ident
 import re
 import types
+from _thread import get_ident
 from typing import Any
 
 from chronodbg import values as V
@@ -223,7 +223,7 @@ def _recorded_kind(cls: type) -> str | None:
     import queue
     import threading
 
-    from chronodbg.record import locks
+    from chronodbg.recorder import locks
 
     if cls is locks.RecordedLock or cls is locks.RecordedRLock:
         return "slot"

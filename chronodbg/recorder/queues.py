@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from chronodbg.kinds import Kind
-from chronodbg.record.patching import Patches
-from chronodbg.record.recorder import Recorder
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.sync import creator
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
@@ -81,7 +82,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
         original_init(self, maxsize)
         if not rec.active:
             return
-        frame = _getframe(1)
+        frame = creator(rec, self, _getframe(1))
         if not rec.creator_is_user(frame):
             self._cgr_oid = 0
             return

@@ -7,7 +7,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 _MISSING = object()
-_OWN_PREFIX = __file__.rsplit("/record/", 1)[0]
+_OWN_PREFIX = __file__.rsplit("/recorder/", 1)[0]
 
 
 class Patches:

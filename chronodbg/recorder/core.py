@@ -29,8 +29,8 @@ from chronodbg.errors import RecordError
 from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.writer import LogWriter
-from chronodbg.record.snapshot import DEFAULT_REDACT, Summariser
-from chronodbg.record.usercode import UserCode
+from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
+from chronodbg.recorder.usercode import UserCode
 
 FLUSH_INTERVAL = 0.05
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from chronodbg.kinds import Kind
-from chronodbg.record.patching import Patches, without_own_frames
-from chronodbg.record.recorder import Recorder
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches, without_own_frames
 
 _getframe = sys._getframe
 _now = time.monotonic_ns

@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from chronodbg.kinds import Kind
-from chronodbg.record.patching import Patches
-from chronodbg.record.recorder import Recorder
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
 
 _allocate = _thread.allocate_lock
 _RawLock = type(_allocate())
