@@ -152,6 +152,8 @@ def main(argv: Sequence[str]) -> int:
         include=tuple(ns.include or _env_globs(ENV_INCLUDE)),
         exclude=tuple(ns.exclude or _env_globs(ENV_EXCLUDE)),
         targets=targets,
+        launcher=_launcher(),
+        runs_target=True,
         locals=ns.locals,
         redact=redact,
         use_repr=ns.repr,
@@ -164,14 +166,27 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def _launcher() -> str | None:
+    """The `chronodbg` console script running us, if it is one (its frames are ours)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return argv0 if os.path.basename(argv0) == "chronodbg" and os.path.isfile(argv0) else None
+
+
 def _check_module(name: str) -> str | None:
     """Raise UsageError unless `name` can be found; return where it lives, if in a file."""
     import importlib.util
 
+    # Searched from the current directory, as `python -m` searches it.
+    saved = sys.path[0] if sys.path else None
+    if not sys.flags.safe_path and sys.path:
+        sys.path[0] = os.getcwd()
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:
         raise UsageError(f"record: no module named {name!r} ({exc})") from None
+    finally:
+        if saved is not None:
+            sys.path[0] = saved
     if spec is None:
         raise UsageError(f"record: no module named {name!r}")
     if spec.origin is not None and os.path.isabs(spec.origin) and os.path.exists(spec.origin):

@@ -214,3 +214,55 @@ def test_redaction_can_be_extended_and_disabled() -> None:
     assert not Summariser(redact=None).is_secret("password")
     assert Summariser().is_secret("DB_PASSWORD") and Summariser().is_secret("privateKey")
     assert Summariser().is_secret("private_key")
+
+
+def test_locals_distinguish_equal_values_of_other_types() -> None:
+    def flip() -> None:
+        x: object = 1
+        chronodbg.mark("int")
+        x = True
+        chronodbg.mark("bool")
+        x = 1.0
+        chronodbg.mark("float")
+        del x
+
+    with chronodbg.record(None) as rec:
+        flip()
+    marks = [e for e in rec.events if e.kind == "mark"]
+    assert [dict(e.locals or ())["x"] for e in marks] == [1, True, 1.0]
+    assert [type(dict(e.locals or ())["x"]) for e in marks] == [int, bool, float]
+
+
+def test_unchanged_frame_reuses_its_snapshot() -> None:
+    def loop() -> None:
+        n = 5
+        for _ in range(3):
+            chronodbg.mark("tick", n=n)
+
+    with chronodbg.record(None) as rec:
+        loop()
+    snaps = [e.locals for e in rec.events if e.kind == "mark"]
+    assert snaps[0] == (("n", 5), ("_", 0)) and snaps[2] == (("n", 5), ("_", 2))
+
+
+def test_thread_definitions_carry_their_ident() -> None:
+    seen: list[int] = []
+    with chronodbg.record(None) as rec:
+        t = threading.Thread(target=lambda: seen.append(threading.get_ident()), name="identified")
+        t.start()
+        t.join()
+    info = [t for t in rec.log().threads.values() if t.name == "identified"][0]
+    assert info.ident == seen[0] and info.parent == 1
+
+
+def test_snapshot_of_an_unchanged_frame_is_the_same_object() -> None:
+    import sys
+
+    s = Summariser()
+    count, name = 3, "x"
+    frame = sys._getframe()
+    first = s.frame_locals(frame)
+    assert s.frame_locals(frame) is first
+    count += 1
+    changed = s.frame_locals(frame)
+    assert changed is not first and dict(changed)["count"] == 4 and dict(changed)["name"] == name

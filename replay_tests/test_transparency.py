@@ -104,3 +104,43 @@ def test_uncaught_exception_in_a_thread(tmp_path: Path) -> None:
     assert printed.encode() == plain.stderr
     assert doomed[0]["data"]["type"] == "KeyError" and doomed[0]["func"] == "work"
     assert doomed[1]["data"]["exception"] == "KeyError"
+
+
+def test_console_script_frames_are_not_user_code(tmp_path: Path) -> None:
+    launcher = Path(sys.executable).parent / "chronodbg"
+    if not launcher.exists():
+        pytest.skip(f"no console script next to {sys.executable} (not installed with pip)")
+    import subprocess
+
+    out = tmp_path / "raise.cgr"
+    proc = subprocess.run([str(launcher), "record", "-q", "-o", str(out), str(EXITS), "raise"], capture_output=True, cwd=tmp_path, env=env())
+    assert proc.returncode == 1
+    events = load_events(out)
+    printed = [e for e in events if e["kind"] == "output" and e["data"]["stream"] == "stderr"]
+    assert printed and all(e["file"] is None for e in printed), "the traceback is printed by chronodbg, not by user code"
+    exc = [e for e in events if e["kind"] == "exception"][0]
+    assert exc["data"]["traceback"]["items"][-1].endswith(" in inner")
+    assert all("chronodbg" not in site for site in exc["data"]["traceback"]["items"])
+
+
+@pytest.mark.parametrize("ending, code, how", [("raise", 1, "exception"), ("exit", None, "interpreter exit")])
+def test_library_recording_left_running_says_how_the_program_ended(tmp_path: Path, ending: str, code: int | None, how: str) -> None:
+    program = tmp_path / "lib_user.py"
+    out = tmp_path / "lib.cgr"
+    program.write_text(
+        "import sys, chronodbg\n"
+        f"chronodbg.start({str(out)!r})\n"
+        "def fail():\n"
+        "    raise OSError('disk on fire')\n"
+        f"if {ending!r} == 'raise':\n"
+        "    fail()\n"
+        "sys.exit(4)\n"
+    )
+    proc = run_plain(program, cwd=tmp_path)
+    assert proc.returncode == (1 if ending == "raise" else 4)
+    events = load_events(out)
+    assert events[-1]["kind"] == "process.exit"
+    assert events[-1]["data"] == {"code": code, "how": how}
+    if ending == "raise":
+        exc = [e for e in events if e["kind"] == "exception"][0]
+        assert exc["func"] == "fail" and exc["data"]["type"] == "OSError"

@@ -306,6 +306,7 @@ class _Reader:
                     known = rec.threads[tid]
                     known.name = name
                     known.ident = ident or known.ident
+                    known.parent = known.parent if parent is None else parent
                 else:
                     rec.threads[tid] = ThreadInfo(tid, name, ident, parent)
             snapshots = defs.get("snapshots", ())

@@ -76,8 +76,9 @@ def _at_exit() -> None:
     rec = current()
     if rec is None:
         return
-    code = rec.exit_code if rec.exit_code is not None else 0
-    stop(code, rec.exit_how)
+    # Under `chronodbg record` the runner saw how the program ended; a library
+    # recording left running only knows the interpreter is exiting.
+    stop(rec.exit_code, rec.exit_how)
     if rec.exit_how == "KeyboardInterrupt":
         # Python ends a program killed by Ctrl-C by re-raising SIGINT after
         # finalising; as atexit runs last, doing it here keeps the status.
@@ -100,6 +101,20 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
         _real_exit(code)
 
     patches.set(os, "_exit", _exit)
+
+    if not rec.options.runs_target:
+        rec.exit_how = "interpreter exit"
+        previous_hook = sys.excepthook
+
+        def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> Any:
+            # An uncaught exception ends a program recorded through the library.
+            if current() is rec and rec.active:
+                threads.record_exception(rec, exc)
+                rec.exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+                rec.exit_how = "KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt) else "exception"
+            return previous_hook(kind, exc, tb)
+
+        patches.set(sys, "excepthook", excepthook)
 
     if threading.current_thread() is threading.main_thread():
         for signum in _SIGNAL_CODES:

@@ -48,6 +48,10 @@ class Options:
     #: Where the target itself lives (see usercode.target_root): user code
     #: even inside the standard library or site-packages.
     targets: tuple[str, ...] = ()
+    #: True under `chronodbg record`: the runner sees how the program ends.
+    runs_target: bool = False
+    #: The `chronodbg` launcher script, when recording from the command line.
+    launcher: str | None = None
     locals: str = "events"
     redact: str | None = DEFAULT_REDACT
     use_repr: bool = False
@@ -60,7 +64,8 @@ class Options:
 class Recorder:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.user = UserCode(options.include, options.exclude, options.targets)
+        launcher = (options.launcher,) if options.launcher else ()
+        self.user = UserCode(options.include, options.exclude, options.targets, launcher)
         self.summariser = Summariser(options.redact, options.use_repr)
         self.active = False
         self.pid = os.getpid()
@@ -282,6 +287,11 @@ class Recorder:
                 self.events_written = first
                 if self._out is not None:
                     self._out.clear()
+                # Stop recording, not the program: the hooks pass straight
+                # through from now on and nothing more is buffered.
+                self.active = False
+                self.dropped += len(self.buffer)
+                self.buffer.clear()
                 os.write(2, f"chronodbg: cannot write {self.options.path}: {self.error}; recording stopped\n".encode())
         finally:
             self._io_lock.release()
@@ -392,7 +402,7 @@ class Recorder:
         if self.error:
             dropped += f"; write error: {self.error}"
         return (
-            f"chronodbg: recorded {self.events_written} events, {len(self.thread_names)} threads, "
+            f"chronodbg: recorded {_count(self.events_written, 'event')}, {_count(len(self.thread_names), 'thread')}, "
             f"{_human(size)} to {self.options.path} ({dropped})\n"
         )
 
@@ -404,6 +414,10 @@ class Recorder:
         self._writer_running = False
         self._fd = None
         self.log = None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _human(size: int) -> str:

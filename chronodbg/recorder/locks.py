@@ -183,6 +183,12 @@ class RecordedRLock:
         raise TypeError("cannot pickle '_thread.RLock' object")
 
 
+# What `type(lock)` names in locals and tracebacks: what the user created.
+RecordedLock.__module__ = RecordedRLock.__module__ = "threading"
+RecordedLock.__name__ = RecordedLock.__qualname__ = "Lock"
+RecordedRLock.__name__ = RecordedRLock.__qualname__ = "RLock"
+
+
 def install(rec: Recorder, patches: Patches) -> None:
     original_lock = threading.Lock
     original_rlock = threading.RLock

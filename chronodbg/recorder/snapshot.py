@@ -178,6 +178,9 @@ class Summariser:
         secret = self._secret
         pairs: list[tuple[str, Any]] = []
         scalars: dict[str, tuple[Any, Any]] = {}
+        # Unchanged means: the same names, each an immutable scalar that is
+        # still the very same object (never `==`, for which 1, True and 1.0 agree).
+        unchanged = previous is not None
         try:
             items = list(frame.f_locals.items())
         except Exception as exc:
@@ -195,17 +198,28 @@ class Summariser:
                 is_secret = self.is_secret(name)
             if is_secret:
                 pairs.append((name, _REDACTED))
+                if name not in known:
+                    unchanged = False
+                # A redacted name is kept with no value: present is all that matters.
+                scalars[name] = (None, _REDACTED)
             elif cls in _IMMUTABLE:
                 seen = known.get(name)
-                summary = seen[1] if seen is not None and seen[0] is value else self.safe_value(value)
+                if seen is not None and seen[0] is value:
+                    summary = seen[1]
+                else:
+                    summary = self.safe_value(value)
+                    unchanged = False
                 # Holding the scalar keeps `is` meaningful; scalars have no finalizers.
                 scalars[name] = (value, summary)
                 pairs.append((name, summary))
             else:
+                unchanged = False
                 pairs.append((name, self.safe_value(value)))
-        snapshot = tuple(pairs)
-        if previous is not None and snapshot == previous[1]:
+        snapshot: tuple[tuple[str, Any], ...]
+        if unchanged and previous is not None and len(pairs) == len(previous[1]):
             snapshot = previous[1]
+        else:
+            snapshot = tuple(pairs)
         if len(cache) >= _FRAME_CACHE_LIMIT and previous is None:
             cache.clear()
         cache[key] = (scalars, snapshot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import collections
 import sys
 import threading
 import time
@@ -11,20 +12,27 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches, without_own_frames
+from chronodbg.recorder.snapshot import clean_str
 
+MAX_TRACEBACK = 64
 _getframe = sys._getframe
 _now = time.monotonic_ns
 
 
 def exception_data(rec: Recorder, exc: BaseException) -> tuple[Any, ...]:
     """(type, args, traceback sites) for an `exception` event, summarised safely."""
-    sites: list[tuple[str, int, str]] = []
+    # The innermost frames are the ones that explain it: keep the last 64.
+    sites: collections.deque[str] = collections.deque(maxlen=MAX_TRACEBACK)
+    depth = 0
     tb = exc.__traceback__
-    while tb is not None and len(sites) < 64:
+    while tb is not None:
         code = tb.tb_frame.f_code
-        sites.append((code.co_filename, tb.tb_lineno, code.co_qualname))
+        sites.append(f"{code.co_filename}:{tb.tb_lineno} in {code.co_qualname}")
+        depth += 1
         tb = tb.tb_next
-    return (rec.summariser.type_name(type(exc)), rec.summariser.safe_value(exc.args), tuple(sites))
+    # A summary like any other value: a list of "file:line in function".
+    traceback = ("list", depth, tuple(clean_str(site) for site in sites))
+    return (rec.summariser.type_name(type(exc)), rec.summariser.safe_value(exc.args), traceback)
 
 
 def innermost_user_frame(rec: Recorder, exc: BaseException) -> Any:
@@ -73,6 +81,8 @@ def install(rec: Recorder, patches: Patches) -> None:
         ident = _thread.get_ident()
         if tid is not None:
             rec.thread_ids[ident] = tid
+            # Defined again now that it runs: with its ident.
+            rec.pending.append(("threads", (tid, self.name, ident, None)))
         try:
             original_bootstrap(self)
         finally:
@@ -105,9 +115,9 @@ def _recording_excepthook(rec: Recorder, invoke: Any) -> Any:
         exc = sys.exc_info()[1]
         if exc is not None:
             thread._cgr_exc = rec.summariser.type_name(type(exc))  # type: ignore[attr-defined]
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
             if rec.active:
                 record_exception(rec, exc)
-            exc.__traceback__ = without_own_frames(exc.__traceback__)
         return invoke(thread)
 
     return invoke_excepthook

@@ -40,7 +40,13 @@ class UserCode:
     remove files from whichever set applies. chronodbg's own files never count.
     """
 
-    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = (), targets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        targets: Sequence[str] = (),
+        own_files: Sequence[str] = (),
+    ) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self._roots = _library_roots()
@@ -51,6 +57,8 @@ class UserCode:
             os.path.realpath(t).rstrip(os.sep) + (os.sep if t.endswith(os.sep) else "") for t in targets
         )
         self._own = os.path.realpath(os.path.dirname(chronodbg.__file__)) + os.sep
+        #: chronodbg's own files outside the package: the `chronodbg` launcher script.
+        self._own_files = frozenset(os.path.realpath(f) for f in own_files)
         self._by_file: dict[str, bool] = {}
         self.by_code: dict[CodeType, bool] = {}
 
@@ -73,7 +81,7 @@ class UserCode:
             # <string>, <stdin>: code the user exec'd; globs cannot name it.
             return not self.include
         path = os.path.realpath(filename) if os.path.isabs(filename) else os.path.abspath(filename)
-        if path.startswith(self._own):
+        if path.startswith(self._own) or path in self._own_files:
             return False
         if self.include:
             user = any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(filename, pattern) for pattern in self.include)
