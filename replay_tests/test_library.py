@@ -257,12 +257,15 @@ def test_thread_definitions_carry_their_ident() -> None:
 
 def test_snapshot_of_an_unchanged_frame_is_the_same_object() -> None:
     import sys
+    from types import FrameType
+
+    def sample(n: int) -> FrameType:
+        count, name, helper = n, "x", Hostile()  # noqa: F841 - locals to sample
+        return sys._getframe()
 
     s = Summariser()
-    count, name = 3, "x"
-    frame = sys._getframe()
+    frame = sample(3)
     first = s.frame_locals(frame)
     assert s.frame_locals(frame) is first
-    count += 1
-    changed = s.frame_locals(frame)
-    assert changed is not first and dict(changed)["count"] == 4 and dict(changed)["name"] == name
+    changed = s.frame_locals(sample(4))
+    assert changed is not first and dict(changed)["count"] == 4 and dict(changed)["name"] == "x"

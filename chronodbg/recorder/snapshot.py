@@ -212,9 +212,23 @@ class Summariser:
                 # Holding the scalar keeps `is` meaningful; scalars have no finalizers.
                 scalars[name] = (value, summary)
                 pairs.append((name, summary))
-            else:
+            elif cls in _CONTAINERS or self.use_repr:
+                # Contents (or a repr) can change while the object stays the same.
                 unchanged = False
                 pairs.append((name, self.safe_value(value)))
+            else:
+                # Any other object is summarised by its type and id alone, so the
+                # same type and id mean the same summary (no reference is kept:
+                # that would delay the object's finalizer).
+                ident = (cls, id(value))
+                seen = known.get(name)
+                if seen is not None and type(seen[0]) is tuple and seen[0] == ident:
+                    summary = seen[1]
+                else:
+                    summary = self.safe_value(value)
+                    unchanged = False
+                scalars[name] = (ident, summary)
+                pairs.append((name, summary))
         snapshot: tuple[tuple[str, Any], ...]
         if unchanged and previous is not None and len(pairs) == len(previous[1]):
             snapshot = previous[1]
@@ -228,6 +242,7 @@ class Summariser:
 
 _REDACTED = (V.TAG_REDACTED,)
 _IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
+_CONTAINERS = frozenset({list, tuple, dict, set, frozenset, collections.deque, bytearray})
 _FRAME_CACHE_LIMIT = 4096
 
 
