@@ -310,6 +310,12 @@ class Recorder:
                 # Definitions wait for the first event that needs them.
                 self.pending[:0] = defs
             return
+        if self.closed:
+            # Threads that were inside a hook when recording stopped append
+            # after process.exit; the end of the program stays the last event.
+            ends = [event for event in batch if event[3] == Kind.PROCESS_EXIT]
+            if ends:
+                batch = [event for event in batch if event[3] != Kind.PROCESS_EXIT] + ends[-1:]
         grouped: dict[str, list[Any]] = {}
         for section, entry in defs:
             grouped.setdefault(section, []).append(entry)

@@ -57,8 +57,8 @@ class RecordedLock:
         rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
         return False
 
-    def __enter__(self) -> bool:
-        return self.acquire()
+    # `with lock:` calls acquire directly: one Python frame fewer per entry.
+    __enter__ = acquire
 
     def release(self) -> None:
         lock = self._lock
@@ -67,7 +67,10 @@ class RecordedLock:
         lock.release()
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        lock = self._lock
+        if self._rec.active and lock.locked():
+            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
+        lock.release()
 
     def locked(self) -> bool:
         return self._lock.locked()
@@ -125,8 +128,7 @@ class RecordedRLock:
         rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
         return False
 
-    def __enter__(self) -> bool:
-        return self.acquire()
+    __enter__ = acquire
 
     def release(self) -> None:
         lock = self._lock
@@ -137,7 +139,12 @@ class RecordedRLock:
         lock.release()
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        lock = self._lock
+        if lock._is_owned():
+            self._depth -= 1
+            if self._rec.active:
+                self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe(1))
+        lock.release()
 
     def _is_owned(self) -> bool:
         return bool(self._lock._is_owned())
