@@ -28,6 +28,9 @@ def _start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[byt
         stdin=subprocess.DEVNULL,
         env=env(),
         cwd=tmp_path,
+        # A shell without job control starts background jobs with SIGINT
+        # ignored, and children inherit that: give the program the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # the program says it is running

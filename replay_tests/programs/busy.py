@@ -2,6 +2,7 @@
 
 import queue
 import threading
+import time
 
 q: "queue.Queue[int]" = queue.Queue(maxsize=50)
 lock = threading.Lock()
@@ -26,4 +27,7 @@ def consumer() -> None:
 for target in (producer, producer, consumer, consumer):
     threading.Thread(target=target, daemon=True).start()
 print("running", flush=True)
-threading.Event().wait()
+while True:
+    # A timed sleep, not an untimed wait: a signal the kernel hands to
+    # another thread only reaches Python's handler when the main thread runs.
+    time.sleep(0.05)
