@@ -269,3 +269,93 @@ def test_snapshot_of_an_unchanged_frame_is_the_same_object() -> None:
     assert s.frame_locals(frame) is first
     changed = s.frame_locals(sample(4))
     assert changed is not first and dict(changed)["count"] == 4 and dict(changed)["name"] == "x"
+
+
+def test_queue_failures_and_other_queue_kinds() -> None:
+    with chronodbg.record(None) as rec:
+        full: queue.Queue[int] = queue.Queue(maxsize=1)
+        full.put(1)
+        with pytest.raises(queue.Full):
+            full.put_nowait(2)
+        with pytest.raises(queue.Full):
+            full.put(3, timeout=0.001)
+        assert full.get() == 1
+        with pytest.raises(queue.Empty):
+            full.get_nowait()
+        lifo: queue.LifoQueue[str] = queue.LifoQueue()
+        lifo.put("a")
+        lifo.put("b")
+        assert lifo.get() == "b"
+        prio: queue.PriorityQueue[int] = queue.PriorityQueue()
+        prio.put(5)
+        prio.put(1)
+        assert prio.get() == 1
+        simple: queue.SimpleQueue[str] = queue.SimpleQueue()
+        simple.put("s")
+        assert simple.get() == "s"
+        with pytest.raises(queue.Empty):
+            simple.get(timeout=0.001)
+    moves = [(e.kind, e.data[0] if e.kind in ("queue.put", "queue.get") else e.data) for e in rec.events if e.kind.startswith("queue.")]
+    # A timed put or get waits for what is left of its timeout.
+    waits = [i for i, (kind, _) in enumerate(moves) if kind == "queue.wait"]
+    for i in waits:
+        op, size, maxsize, timeout = moves[i][1]
+        assert 0 < timeout <= 0.001
+        moves[i] = ("queue.wait", (op, size, maxsize, 0.001))
+    assert moves == [
+        ("queue.put", 1),
+        ("queue.full", (1, 1)),
+        ("queue.wait", ("put", 1, 1, 0.001)),
+        ("queue.full", (1, 1)),
+        ("queue.get", 1),
+        ("queue.empty", (0,)),
+        ("queue.put", "a"),
+        ("queue.put", "b"),
+        ("queue.get", "b"),
+        ("queue.put", 5),
+        ("queue.put", 1),
+        ("queue.get", 1),
+        ("queue.put", "s"),
+        ("queue.get", "s"),
+        ("queue.wait", ("get", 0, 0, 0.001)),
+        ("queue.empty", (0,)),
+    ]
+    labels = {rec.log().objects[e.obj].label for e in rec.events if e.kind.startswith("queue.")}
+    assert labels == {"Queue#1", "LifoQueue#2", "PriorityQueue#3", "SimpleQueue#4"}
+    assert isinstance(simple, queue.SimpleQueue)
+
+
+def test_barrier_broken_and_repr_option() -> None:
+    class Shown:
+        def __repr__(self) -> str:
+            return "<Shown ok>"
+
+    shown = Shown()  # noqa: F841 - sampled with use_repr
+    with chronodbg.record(None, use_repr=True) as rec:
+        barrier = threading.Barrier(2)
+        with pytest.raises(threading.BrokenBarrierError):
+            barrier.wait(timeout=0.001)
+    kinds = [e.kind for e in rec.events if e.kind.startswith("barrier")]
+    assert kinds == ["barrier.wait", "barrier.broken"]
+    local = dict(rec.events[0].locals or ())
+    assert values.to_text(local["shown"]) == "<Shown ok>"
+
+
+def test_threads_started_while_importing_are_recorded(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "starts_at_import.py").write_text(
+        "import threading\nready = threading.Event()\nthreading.Thread(target=ready.set, name='import-time').start()\n"
+    )
+    app = tmp_path / "app.py"
+    app.write_text("import starts_at_import\nstarts_at_import.ready.wait()\n")
+    out = tmp_path / "imp.cgr"
+    from replay_tests.conftest import env
+
+    subprocess.run([sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), str(app)], check=True, cwd=tmp_path, env=env())
+    log = read_log(str(out))
+    mine = [e for e in log.events if log.threads[e.thread].name == "import-time"]
+    assert [e.kind for e in mine] == ["event.set", "thread.end"]
+    start = [e for e in log.events if e.kind == "thread.start"][0]
+    assert log.sites[start.site].file.endswith("starts_at_import.py")

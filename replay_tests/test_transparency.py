@@ -30,6 +30,9 @@ def test_same_bytes_and_status_with_and_without_recording(tmp_path: Path, how: s
     assert run.returncode == status
     assert run.stdout == plain.stdout
     assert run.stderr == plain.stderr
+    from chronodbg.logfile import read_log
+
+    assert read_log(str(run.path)).complete, "every way of ending leaves a footer"
     exit_event = run.events[-1]
     assert exit_event["kind"] == "process.exit"
     assert exit_event["data"]["how"] == end
