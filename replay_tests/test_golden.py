@@ -1,0 +1,34 @@
+"""Recordings kept under recordings/samples must keep opening, and read exactly as they did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chronodbg.logfile import read_log
+from replay_tests.conftest import chronodbg
+
+SAMPLES = Path(__file__).parent.parent / "recordings" / "samples"
+
+
+def test_every_sample_opens_complete() -> None:
+    samples = sorted(SAMPLES.glob("*.cgr"))
+    assert samples, "recordings/samples holds the golden recordings"
+    for sample in samples:
+        rec = read_log(str(sample))
+        assert rec.complete, sample
+        assert rec.footer is not None and rec.footer["events"] == len(rec.events)
+
+
+def test_format_v1_sample_dumps_as_its_gold_file() -> None:
+    sample = SAMPLES / "bank_transfer-v1.cgr"
+    gold = (SAMPLES / "bank_transfer-v1.dump.jsonl").read_text().splitlines()
+    proc = chronodbg("dump", "--json", str(sample))
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == len(gold) == 178
+    for got, want in zip(lines, gold, strict=True):
+        assert json.loads(got) == json.loads(want)
+    info = json.loads(chronodbg("info", "--json", str(sample)).stdout)
+    assert info["format_version"] == 1
+    assert [o["label"] for o in info["objects"]] == ["Lock#1", "Lock#2", "Lock#3", "Queue#4"]
