@@ -14,6 +14,7 @@ import _thread
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from chronodbg.kinds import Kind
@@ -27,6 +28,19 @@ _getframe = sys._getframe
 _now = time.monotonic_ns
 
 ACQUIRE, WAIT, FAIL, RELEASE = Kind.LOCK_ACQUIRE, Kind.LOCK_WAIT, Kind.LOCK_FAIL, Kind.LOCK_RELEASE
+
+
+def _contended(rec: Recorder, oid: int, lock: Any, blocking: bool, timeout: float, frame: FrameType) -> int | None:
+    """The acquire that could not succeed at once: ns waited, or None if it failed (recorded)."""
+    if not blocking:
+        rec.emit(FAIL, oid, (0, None), frame)
+        return None
+    rec.emit(WAIT, oid, (None if timeout < 0 else timeout,), frame)
+    start = _now()
+    if lock.acquire(True, timeout):
+        return _now() - start
+    rec.emit(FAIL, oid, (_now() - start, timeout), frame)
+    return None
 
 
 class RecordedLock:
@@ -46,30 +60,25 @@ class RecordedLock:
             rec.emit(ACQUIRE, self._oid, (0, 1), _getframe(1))
             return True
         frame = _getframe(1)
-        if not blocking:
-            rec.emit(FAIL, self._oid, (0, None), frame)
+        waited = _contended(rec, self._oid, lock, blocking, timeout, frame)
+        if waited is None:
             return False
-        rec.emit(WAIT, self._oid, (None if timeout < 0 else timeout,), frame)
-        start = _now()
-        if lock.acquire(True, timeout):
-            rec.emit(ACQUIRE, self._oid, (_now() - start, 1), frame)
-            return True
-        rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
-        return False
+        rec.emit(ACQUIRE, self._oid, (waited, 1), frame)
+        return True
 
     # `with lock:` calls acquire directly: one Python frame fewer per entry.
     __enter__ = acquire
 
     def release(self) -> None:
-        lock = self._lock
-        if self._rec.active and lock.locked():
-            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
-        lock.release()
+        self._release(_getframe(1))
 
     def __exit__(self, *exc: object) -> None:
+        self._release(_getframe(1))
+
+    def _release(self, frame: FrameType) -> None:
         lock = self._lock
         if self._rec.active and lock.locked():
-            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
+            self._rec.emit(RELEASE, self._oid, (0,), frame)
         lock.release()
 
     def locked(self) -> bool:
@@ -116,34 +125,27 @@ class RecordedRLock:
             rec.emit(ACQUIRE, self._oid, (0, self._depth), _getframe(1))
             return True
         frame = _getframe(1)
-        if not blocking:
-            rec.emit(FAIL, self._oid, (0, None), frame)
+        waited = _contended(rec, self._oid, lock, blocking, timeout, frame)
+        if waited is None:
             return False
-        rec.emit(WAIT, self._oid, (None if timeout < 0 else timeout,), frame)
-        start = _now()
-        if lock.acquire(True, timeout):
-            self._depth += 1
-            rec.emit(ACQUIRE, self._oid, (_now() - start, self._depth), frame)
-            return True
-        rec.emit(FAIL, self._oid, (_now() - start, timeout), frame)
-        return False
+        self._depth += 1
+        rec.emit(ACQUIRE, self._oid, (waited, self._depth), frame)
+        return True
 
     __enter__ = acquire
 
     def release(self) -> None:
-        lock = self._lock
-        if lock._is_owned():
-            self._depth -= 1
-            if self._rec.active:
-                self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe(1))
-        lock.release()
+        self._release(_getframe(1))
 
     def __exit__(self, *exc: object) -> None:
+        self._release(_getframe(1))
+
+    def _release(self, frame: FrameType) -> None:
         lock = self._lock
         if lock._is_owned():
             self._depth -= 1
             if self._rec.active:
-                self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe(1))
+                self._rec.emit(RELEASE, self._oid, (self._depth,), frame)
         lock.release()
 
     def _is_owned(self) -> bool:

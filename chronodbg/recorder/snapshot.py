@@ -64,7 +64,7 @@ class Summariser:
         self._recorded: dict[type, str | None] = {}
         #: Types known to be neither builtins nor recorded objects.
         self._plain_objects: set[type] = set()
-        self._frames: dict[tuple[int, types.CodeType], tuple[dict[str, tuple[Any, Any]], Any]] = {}
+        self._frames: dict[tuple[int, types.CodeType], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -173,11 +173,11 @@ class Summariser:
         key = (get_ident(), code)
         cache = self._frames
         previous = cache.get(key)
-        known: dict[str, tuple[Any, Any]] = previous[0] if previous is not None else {}
+        known: dict[str, tuple[Any, Any, Any]] = previous[0] if previous is not None else {}
         module_level = code.co_name == "<module>"
         secret = self._secret
         pairs: list[tuple[str, Any]] = []
-        scalars: dict[str, tuple[Any, Any]] = {}
+        scalars: dict[str, tuple[Any, Any, Any]] = {}
         # Unchanged means: the same names, each an immutable scalar that is
         # still the very same object (never `==`, for which 1, True and 1.0 agree).
         unchanged = previous is not None
@@ -201,34 +201,30 @@ class Summariser:
                 if name not in known:
                     unchanged = False
                 # A redacted name is kept with no value: present is all that matters.
-                scalars[name] = (None, _REDACTED)
-            elif cls in _IMMUTABLE:
+                scalars[name] = (None, _REDACTED, None)
+            elif cls in _IMMUTABLE or (cls in self._plain_objects and not self.use_repr):
+                # Summarised by value (scalars) or by type and id alone (plain
+                # objects): the same type and id mean the same summary. Scalars
+                # are held so their id stays theirs; plain objects are not, as
+                # holding them would delay their finalizers.
+                identity = (cls, id(value))
                 seen = known.get(name)
-                if seen is not None and seen[0] is value:
+                if seen is not None and seen[0] == identity:
                     summary = seen[1]
                 else:
                     summary = self.safe_value(value)
                     unchanged = False
-                # Holding the scalar keeps `is` meaningful; scalars have no finalizers.
-                scalars[name] = (value, summary)
+                scalars[name] = (identity, summary, value if cls in _IMMUTABLE else None)
                 pairs.append((name, summary))
-            elif cls in _CONTAINERS or self.use_repr:
-                # Contents (or a repr) can change while the object stays the same.
-                unchanged = False
-                pairs.append((name, self.safe_value(value)))
             else:
-                # Any other object is summarised by its type and id alone, so the
-                # same type and id mean the same summary (no reference is kept:
-                # that would delay the object's finalizer).
-                ident = (cls, id(value))
-                seen = known.get(name)
-                if seen is not None and type(seen[0]) is tuple and seen[0] == ident:
-                    summary = seen[1]
-                else:
-                    summary = self.safe_value(value)
-                    unchanged = False
-                scalars[name] = (ident, summary)
+                # Containers' contents, a repr, or a recorded object's label can
+                # change while the id stays.
+                unchanged = False
+                summary = self.safe_value(value)
                 pairs.append((name, summary))
+                if cls in self._plain_objects and not self.use_repr:
+                    # Its type was first seen just now: reusable from the next sample on.
+                    scalars[name] = ((cls, id(value)), summary, None)
         snapshot: tuple[tuple[str, Any], ...]
         if unchanged and previous is not None and len(pairs) == len(previous[1]):
             snapshot = previous[1]
@@ -242,7 +238,6 @@ class Summariser:
 
 _REDACTED = (V.TAG_REDACTED,)
 _IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
-_CONTAINERS = frozenset({list, tuple, dict, set, frozenset, collections.deque, bytearray})
 _FRAME_CACHE_LIMIT = 4096
 
 
