@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Any
 
 from chronodbg.errors import RecordError
@@ -121,9 +122,10 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
             if signal.getsignal(signum) is signal.SIG_DFL:
                 patches.set_signal(signum, _signal_handler)
 
+    patches.set(os, "fork", _quiet_fork(os.fork))
     if not _fork_hooks_installed:
         _fork_hooks_installed = True
-        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+        os.register_at_fork(after_in_child=_after_fork_child)
 
 
 def _signal_handler(signum: int, frame: Any) -> None:
@@ -134,16 +136,27 @@ def _signal_handler(signum: int, frame: Any) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _before_fork() -> None:
-    rec = current()
-    if rec is not None and rec.active:
-        rec.stop_writer()
+def _quiet_fork(real_fork: Any) -> Any:
+    """os.fork that warns as it would without the recorder.
 
+    Since 3.12 fork() warns (DeprecationWarning, an error under `-W error`)
+    when the process has other threads. The writer thread keeps running across
+    a fork (stopping it would change `_thread._count()` under programs that
+    wait for it): the warning is silenced only when the writer is the one
+    other thread, that is when the program alone would not have warned.
+    """
 
-def _after_fork_parent() -> None:
-    rec = current()
-    if rec is not None and rec.active and not rec.closed:
-        rec.start_writer()
+    def fork() -> int:
+        rec = current()
+        ours = 1 if rec is not None and rec.writer_running else 0
+        if not ours or _thread._count() > ours:
+            return int(real_fork())
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"This process \(pid=\d+\) is multi-threaded", category=DeprecationWarning)
+            return int(real_fork())
+
+    fork.__doc__ = real_fork.__doc__
+    return fork
 
 
 def _after_fork_child() -> None:

@@ -91,11 +91,13 @@ class Recorder:
         self._wake = _thread.allocate_lock()
         self._writer_done = _thread.allocate_lock()
         self._writer_running = False
-        self._writer_native_id: int | None = None
         self._fd: int | None = None
         self.memory: bytearray | None = None
         #: Packed bytes not yet written to the file (see drain).
         self._out: bytearray | None = None
+        #: True while the writer packs with the GC off (a fork then must not
+        #: leave the child with the GC disabled).
+        self._gc_paused = False
         self.log: LogWriter | None = None
         self.closed = False
         self.emit: Emit = self._make_emit()
@@ -273,12 +275,14 @@ class Recorder:
             gc_off = from_writer and _gc_isenabled()
             if gc_off:
                 _gc_disable()
+                self._gc_paused = True
             first = self.events_written
             try:
                 try:
                     self._pack()
                 finally:
                     if gc_off:
+                        self._gc_paused = False
                         _gc_enable()
                 self._flush_out()
             except OSError as exc:
@@ -325,7 +329,6 @@ class Recorder:
             self.events_written += len(part)
 
     def _writer_loop(self, started: Any) -> None:
-        self._writer_native_id = _thread.get_native_id()
         started.release()
         try:
             while self._writer_running:
@@ -342,12 +345,15 @@ class Recorder:
         started.acquire()
         _thread.start_new_thread(self._writer_loop, (started,))
         # Return only once the thread runs: `_thread._count()` then already
-        # counts it, so the count the program sees does not change under it
-        # later (as it would when the writer restarts after a fork).
+        # counts it, so the count the program sees never changes under it.
         started.acquire()
 
+    @property
+    def writer_running(self) -> bool:
+        return self._writer_running
+
     def stop_writer(self) -> None:
-        """Stop the writer thread and wait until its OS thread is gone."""
+        """Stop the writer thread and wait until it has finished its last write."""
         if not self._writer_running:
             return
         self._writer_running = False
@@ -355,14 +361,6 @@ class Recorder:
             self._wake.release()
         self._writer_done.acquire()
         self._writer_done.release()
-        native = self._writer_native_id
-        task_dir = f"/proc/self/task/{native}"
-        if native is not None and os.path.isdir("/proc/self/task"):
-            # The OS thread outlives the release by a few microseconds; fork()
-            # would count it and warn about a multi-threaded process.
-            deadline = time.monotonic() + 0.2
-            while os.path.exists(task_dir) and time.monotonic() < deadline:
-                time.sleep(0.0002)
 
     def close(self, code: int | None, how: str) -> None:
         """Record the end, write everything and the footer. Idempotent."""
@@ -414,6 +412,10 @@ class Recorder:
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and never touch its file."""
+        if self._gc_paused:
+            # Forked by another thread while the writer packed with the GC off.
+            self._gc_paused = False
+            _gc_enable()
         self.active = False
         self.closed = True
         self.buffer.clear()
