@@ -3,7 +3,7 @@
 A summary is what the recorder keeps of a live value (never the value
 itself): None, bool, int, float, str and bytes stand for themselves; every
 other summary is a tuple whose first item is one of the tags below. The
-recorder builds them (record/snapshot.py); the reader, `dump` and the replay
+recorder builds them (recorder/snapshot.py); the reader, `dump` and the replay
 engine render them here.
 """
 

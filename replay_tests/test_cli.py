@@ -149,3 +149,12 @@ def test_help_and_python_dash_m(tmp_path: Path) -> None:
     assert proc.returncode == 0 and b"usage: chronodbg record" in proc.stdout
     proc = chronodbg("--version")
     assert proc.returncode == 0 and proc.stdout.startswith(b"chronodbg ")
+
+
+def test_unwritable_device_is_a_one_line_error(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    proc = chronodbg("record", "-o", "/dev/full", str(PROGRAMS / "handoff.py"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "chronodbg: cannot write /dev/full: No space left on device\n"
+    assert proc.stdout == b""

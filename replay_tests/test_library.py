@@ -359,3 +359,19 @@ def test_threads_started_while_importing_are_recorded(tmp_path: Path) -> None:
     assert [e.kind for e in mine] == ["event.set", "thread.end"]
     start = [e for e in log.events if e.kind == "thread.start"][0]
     assert log.sites[start.site].file.endswith("starts_at_import.py")
+
+
+def test_objects_from_before_recording_are_decided_by_their_first_use() -> None:
+    sem = threading.Semaphore(1)
+    cond = threading.Condition()
+    with chronodbg.record(None) as rec:
+        with sem:
+            pass
+        with cond:
+            cond.notify_all()
+    labels = [(e.kind, rec.log().objects[e.obj].label) for e in rec.events if e.obj is not None]
+    assert labels == [
+        ("sem.acquire", "Semaphore#1"),
+        ("sem.release", "Semaphore#1"),
+        ("cond.notify", "Condition#2"),
+    ]

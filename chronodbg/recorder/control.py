@@ -22,7 +22,7 @@ from typing import Any
 from chronodbg.errors import RecordError
 from chronodbg.recorder import locks, output, queues, sync, threads
 from chronodbg.recorder.core import Options, Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, without_own_frames
 
 _current: tuple[Recorder, Patches] | None = None
 _fork_hooks_installed = False
@@ -53,6 +53,7 @@ def start(options: Options) -> Recorder:
         if ident != main_ident:
             rec.register_thread(ident, thread.name)
     _current = (rec, patches)
+    _install_fork_hook()
     rec.active = True
     if options.path is not None:
         rec.start_writer()
@@ -92,8 +93,15 @@ def _at_exit() -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
 
-def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
+def _install_fork_hook() -> None:
+    """A forked child stops recording, in memory as to a file (os.register_at_fork has no undo)."""
     global _fork_hooks_installed
+    if not _fork_hooks_installed:
+        _fork_hooks_installed = True
+        os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
     atexit.register(_at_exit)
 
     def _exit(code: int) -> Any:
@@ -109,6 +117,7 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
 
         def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> Any:
             # An uncaught exception ends a program recorded through the library.
+            tb = exc.__traceback__ = without_own_frames(tb)
             if current() is rec and rec.active:
                 threads.record_exception(rec, exc)
                 rec.exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
@@ -123,9 +132,6 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
                 patches.set_signal(signum, _signal_handler)
 
     patches.set(os, "fork", _quiet_fork(os.fork))
-    if not _fork_hooks_installed:
-        _fork_hooks_installed = True
-        os.register_at_fork(after_in_child=_after_fork_child)
 
 
 def _signal_handler(signum: int, frame: Any) -> None:

@@ -95,6 +95,7 @@ class Recorder:
         self.memory: bytearray | None = None
         #: Packed bytes not yet written to the file (see drain).
         self._out: bytearray | None = None
+        self.bytes_on_disk = 0
         #: True while the writer packs with the GC off (a fork then must not
         #: leave the child with the GC disabled).
         self._gc_paused = False
@@ -119,7 +120,13 @@ class Recorder:
             self._out = bytearray()
             self.log = LogWriter(self._out.extend)
         self.log.write_header(self._header())
-        self._flush_out()
+        try:
+            self._flush_out()
+        except OSError as exc:  # /dev/full, a full disk, a file size limit
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def _header(self) -> dict[str, Any]:
         import chronodbg
@@ -252,6 +259,7 @@ class Recorder:
             return
         while out:
             written = os.write(fd, out)
+            self.bytes_on_disk += written
             if written == len(out):
                 out.clear()
             else:
@@ -401,7 +409,7 @@ class Recorder:
             os.write(2, self.summary_line().encode("utf-8", "replace"))
 
     def summary_line(self) -> str:
-        size = self.log.offset if self.log is not None else 0
+        size = self.bytes_on_disk if self.memory is None else len(self.memory)
         dropped = "nothing dropped" if not self.dropped else f"{self.dropped} events dropped"
         if self.error:
             dropped += f"; write error: {self.error}"

@@ -24,9 +24,16 @@ _now = time.monotonic_ns
 
 
 def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
-    """The object's id, deciding on first sight: 0 means not the user's."""
+    """The object's id, deciding on first sight: 0 means not the user's.
+
+    An object that existed before recording began is decided by its first
+    use: by the user's code if the call came from there, through the object's
+    own methods (`with sem:`, `notify_all()`, `wait_for()`) or not.
+    """
     oid = obj.__dict__.get("_cgr_oid")
     if oid is None:
+        while frame is not None and not rec.creator_is_user(frame) and frame.f_locals.get("self") is obj:
+            frame = frame.f_back
         oid = rec.register_object(type(obj).__name__, frame) if rec.creator_is_user(frame) else 0
         obj._cgr_oid = oid
     return int(oid)

@@ -1,4 +1,4 @@
-"""A small bank: tellers move money between accounts while an auditor checks the total.
+"""A small bank: two tellers take transfer requests from a bounded queue and lock accounts.
 
 Run it recorded and look at who held which lock, when, and what was in the
 request queue:
