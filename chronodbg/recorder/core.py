@@ -81,7 +81,7 @@ class Recorder:
         self._next_string = itertools.count(1).__next__
         self._next_site = itertools.count(1).__next__
         self._strings: dict[str, int] = {}
-        self._sites: dict[tuple[Any, int], int] = {}
+        self._sites: dict[tuple[int, int], int] = {}
         self.dropped = 0
         self.events_written = 0
         self.exit_code: int | None = None
@@ -164,7 +164,8 @@ class Recorder:
         return sid
 
     def site_id(self, code: Any, line: int) -> int:
-        key = (code, line)
+        # By id: see UserCode.by_code (which keeps the code object alive).
+        key = (id(code), line)
         sid = self._sites.get(key)
         if sid is None:
             sid = self._next_site()
@@ -197,7 +198,7 @@ class Recorder:
         by_code = self.user.by_code
         while frame is not None:
             code = frame.f_code
-            user = by_code.get(code)
+            user = by_code.get(id(code))
             if user is None:
                 user = self.user.code_is_user(code)
             if user:
@@ -242,7 +243,7 @@ class Recorder:
                     site = snap = None
                 else:
                     line = frame.f_lineno
-                    site = sites.get((frame.f_code, line)) or site_id(frame.f_code, line)
+                    site = sites.get((id(frame.f_code), line)) or site_id(frame.f_code, line)
                     snap = frame_locals(frame) if sample else None
                 append((t, tid, None, kind, obj, site, data, snap))
             except Exception:

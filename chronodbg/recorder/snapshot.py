@@ -64,7 +64,7 @@ class Summariser:
         self._recorded: dict[type, str | None] = {}
         #: Types known to be neither builtins nor recorded objects.
         self._plain_objects: set[type] = set()
-        self._frames: dict[tuple[int, types.CodeType], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
+        self._frames: dict[tuple[int, int], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -170,7 +170,9 @@ class Summariser:
         tuple, which the writer stores once per chunk by identity.
         """
         code = frame.f_code
-        key = (get_ident(), code)
+        # By id (hashing a long module's code object is slow); the recorder's
+        # UserCode keeps every sampled code object alive, so ids stay unique.
+        key = (get_ident(), id(code))
         cache = self._frames
         previous = cache.get(key)
         known: dict[str, tuple[Any, Any, Any]] = previous[0] if previous is not None else {}

@@ -60,7 +60,12 @@ class UserCode:
         #: chronodbg's own files outside the package: the `chronodbg` launcher script.
         self._own_files = frozenset(os.path.realpath(f) for f in own_files)
         self._by_file: dict[str, bool] = {}
-        self.by_code: dict[CodeType, bool] = {}
+        #: By id(code): hashing a code object is not cached and costs
+        #: microseconds for a long module. `_alive` keeps every code object
+        #: seen, so an id is never reused while it is a key here (or in the
+        #: recorder's site and locals caches, which rely on the same ids).
+        self.by_code: dict[int, bool] = {}
+        self._alive: list[CodeType] = []
 
     def file_is_user(self, filename: str) -> bool:
         known = self._by_file.get(filename)
@@ -69,9 +74,10 @@ class UserCode:
         return known
 
     def code_is_user(self, code: CodeType) -> bool:
-        known = self.by_code.get(code)
+        known = self.by_code.get(id(code))
         if known is None:
-            known = self.by_code[code] = self.file_is_user(code.co_filename)
+            self._alive.append(code)
+            known = self.by_code[id(code)] = self.file_is_user(code.co_filename)
         return known
 
     def _decide(self, filename: str) -> bool:
