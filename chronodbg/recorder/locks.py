@@ -43,7 +43,22 @@ def _contended(rec: Recorder, oid: int, lock: Any, blocking: bool, timeout: floa
     return None
 
 
-class RecordedLock:
+class _Recorded:
+    """What both wrappers share: release and `with` exit record from the caller's frame."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        self._release(_getframe(1))
+
+    def __exit__(self, *exc: object) -> None:
+        self._release(_getframe(1))
+
+    def _release(self, frame: FrameType) -> None:
+        raise NotImplementedError
+
+
+class RecordedLock(_Recorded):
     __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
 
     def __init__(self, rec: Recorder, oid: int) -> None:
@@ -68,12 +83,6 @@ class RecordedLock:
 
     # `with lock:` calls acquire directly: one Python frame fewer per entry.
     __enter__ = acquire
-
-    def release(self) -> None:
-        self._release(_getframe(1))
-
-    def __exit__(self, *exc: object) -> None:
-        self._release(_getframe(1))
 
     def _release(self, frame: FrameType) -> None:
         lock = self._lock
@@ -103,7 +112,7 @@ class RecordedLock:
         raise TypeError("cannot pickle '_thread.lock' object")
 
 
-class RecordedRLock:
+class RecordedRLock(_Recorded):
     __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
 
     def __init__(self, rec: Recorder, oid: int) -> None:
@@ -133,12 +142,6 @@ class RecordedRLock:
         return True
 
     __enter__ = acquire
-
-    def release(self) -> None:
-        self._release(_getframe(1))
-
-    def __exit__(self, *exc: object) -> None:
-        self._release(_getframe(1))
 
     def _release(self, frame: FrameType) -> None:
         lock = self._lock
