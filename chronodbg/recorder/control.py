@@ -22,12 +22,13 @@ from typing import Any
 from chronodbg.errors import RecordError
 from chronodbg.recorder import locks, output, queues, sync, threads
 from chronodbg.recorder.core import Options, Recorder
-from chronodbg.recorder.patching import Patches, without_own_frames
+from chronodbg.recorder.patching import Patches
 
 _current: tuple[Recorder, Patches] | None = None
 _fork_hooks_installed = False
 _real_exit = os._exit
-_SIGNAL_CODES: dict[int, int] = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
+#: Signals whose default action kills: the log is finished first, then they are re-raised.
+_FINISHING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def current() -> Recorder | None:
@@ -117,17 +118,16 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
 
         def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> Any:
             # An uncaught exception ends a program recorded through the library.
-            tb = exc.__traceback__ = without_own_frames(tb)
-            if current() is rec and rec.active:
-                threads.record_exception(rec, exc)
-                rec.exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
-                rec.exit_how = "KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt) else "exception"
-            return previous_hook(kind, exc, tb)
+            exc.__traceback__ = tb
+            threads.record_uncaught(rec, exc)
+            if current() is rec:
+                threads.exit_by(rec, exc)
+            return previous_hook(kind, exc, exc.__traceback__)
 
         patches.set(sys, "excepthook", excepthook)
 
     if threading.current_thread() is threading.main_thread():
-        for signum in _SIGNAL_CODES:
+        for signum in _FINISHING_SIGNALS:
             if signal.getsignal(signum) is signal.SIG_DFL:
                 patches.set_signal(signum, _signal_handler)
 
@@ -137,7 +137,8 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
 def _signal_handler(signum: int, frame: Any) -> None:
     rec = current()
     if rec is not None:
-        stop(_SIGNAL_CODES.get(signum, 128 + signum), signal.Signals(signum).name)
+        # The status a shell reports for a process killed by the signal.
+        stop(128 + signum, signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 

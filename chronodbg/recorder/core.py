@@ -310,7 +310,11 @@ class Recorder:
             self._io_lock.release()
 
     def _pack(self) -> None:
-        """Move the buffered events and their definitions into packed chunks (under _io_lock)."""
+        """Move the buffered events and their definitions into packed chunks.
+
+        Called under _io_lock with a non-empty buffer; only this method takes
+        events out, so the batch is never empty.
+        """
         assert self.log is not None
         count = len(self.buffer)
         batch = self.buffer[:count]
@@ -318,11 +322,6 @@ class Recorder:
         npending = len(self.pending)
         defs = self.pending[:npending]
         del self.pending[:npending]
-        if not batch:
-            if defs:
-                # Definitions wait for the first event that needs them.
-                self.pending[:0] = defs
-            return
         if self.closed:
             # Threads that were inside a hook when recording stopped append
             # after process.exit; the end of the program stays the last event.

@@ -187,18 +187,16 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
                 Raw.put(self, item, block, timeout)
                 return None
             putting[me] = self
+            todo = [(item, _getframe(1))]
             try:
-                # Before the put: a get of this item must come after it in the log.
-                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), _getframe(1))
-                Raw.put(self, item, block, timeout)
-                later = deferred.pop((me, id(self)), None)
-                while later:
-                    item, frame = later.pop(0)
+                while todo:
+                    item, frame = todo.pop(0)
                     if rec.active:
+                        # Before the put: a get of this item must come after it in the log.
                         rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
-                    Raw.put(self, item)
-                    if not later:
-                        later = deferred.pop((me, id(self)), None)
+                    # A SimpleQueue never blocks: block and timeout only pass the C checks.
+                    Raw.put(self, item, block, timeout)
+                    todo.extend(deferred.pop((me, id(self)), ()))
             finally:
                 if outer is None:
                     del putting[me]

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from chronodbg.errors import RecordError
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import without_own_frames
-from chronodbg.recorder.threads import record_exception
+from chronodbg.recorder.threads import exit_by, record_uncaught
 
 
 @dataclass
@@ -83,12 +82,8 @@ def run(rec: Recorder, target: Target, code: types.CodeType | None) -> None:
         rec.exit_how = "sys.exit"
         raise
     except BaseException as exc:
-        exc.__traceback__ = without_own_frames(exc.__traceback__)
-        if rec.active:
-            record_exception(rec, exc)
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        rec.exit_code = 130 if interrupted else 1
-        rec.exit_how = "KeyboardInterrupt" if interrupted else "exception"
+        record_uncaught(rec, exc)
+        exit_by(rec, exc)
         try:
             sys.excepthook(type(exc), exc, exc.__traceback__)
         except BaseException:

@@ -49,6 +49,20 @@ def record_exception(rec: Recorder, exc: BaseException) -> None:
     rec.emit(Kind.EXCEPTION, None, exception_data(rec, exc), innermost_user_frame(rec, exc))
 
 
+def record_uncaught(rec: Recorder, exc: BaseException) -> None:
+    """An exception nobody caught: its traceback cleared of chronodbg's frames, then recorded."""
+    exc.__traceback__ = without_own_frames(exc.__traceback__)
+    if rec.active:
+        record_exception(rec, exc)
+
+
+def exit_by(rec: Recorder, exc: BaseException) -> None:
+    """The status the program ends with when `exc` ends its main thread."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    rec.exit_code = 130 if interrupted else 1
+    rec.exit_how = "KeyboardInterrupt" if interrupted else "exception"
+
+
 def _target_name(thread: threading.Thread) -> str:
     target = getattr(thread, "_target", None)
     if target is None:
@@ -115,9 +129,7 @@ def _recording_excepthook(rec: Recorder, invoke: Any) -> Any:
         exc = sys.exc_info()[1]
         if exc is not None:
             thread._cgr_exc = rec.summariser.type_name(type(exc))  # type: ignore[attr-defined]
-            exc.__traceback__ = without_own_frames(exc.__traceback__)
-            if rec.active:
-                record_exception(rec, exc)
+            record_uncaught(rec, exc)
         return invoke(thread)
 
     return invoke_excepthook
