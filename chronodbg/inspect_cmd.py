@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from chronodbg import kinds, values
 from chronodbg.errors import UsageError
-from chronodbg.logfile.reader import Event, Recording, read_log
+from chronodbg.logfile.reader import Event, Recording, TaskInfo, read_log
 
 
 def add_parsers(sub: Any) -> None:
@@ -22,6 +22,7 @@ def add_parsers(sub: Any) -> None:
     dump = sub.add_parser("dump", help="the events of a recording")
     dump.add_argument("path")
     dump.add_argument("--thread", action="append", help="thread id or name (repeatable)")
+    dump.add_argument("--task", action="append", help="asyncio task id or name (repeatable)")
     dump.add_argument("--kind", action="append", help="event kind or glob such as lock.* (repeatable)")
     dump.add_argument("--from", dest="first", type=int, metavar="SEQ", help="first seq to show")
     dump.add_argument("--to", dest="last", type=int, metavar="SEQ", help="last seq to show")
@@ -59,9 +60,17 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "exit_how": footer.get("exit_how"),
         "dropped": footer.get("dropped"),
         "threads": [{"id": t.id, "name": t.name, "parent": t.parent, "events": t.events} for t in rec.threads.values()],
+        "tasks": [
+            {"id": t.id, "name": t.name, "coro": t.coro, "parent": t.parent, "events": t.events} for t in rec.tasks.values()
+        ],
         "objects": [{"id": o.id, "label": o.label, "kind": o.kind, "site": _site_text(rec, o.site)} for o in rec.objects.values()],
         "kinds": dict(sorted(counts.items())),
     }
+
+
+def task_label(task: TaskInfo) -> str:
+    """`'worker-1' (consume)`: the task's name and its coroutine."""
+    return f"{task.name!r} ({task.coro})" if task.name is not None else f"({task.coro})"
 
 
 def _site_text(rec: Recording, site_id: int | None) -> str | None:
@@ -89,6 +98,11 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     for t in rec.threads.values():
         parent = f", started by T{t.parent}" if t.parent else ""
         lines.append(f"  T{t.id:<4} {t.name!r}: {t.events} events{parent}")
+    if rec.tasks:
+        lines.append(f"tasks       {len(rec.tasks)}")
+        for task in rec.tasks.values():
+            parent = f", created by task {task.parent}" if task.parent else ""
+            lines.append(f"  task {task.id:<4} {task_label(task)}: {task.events} events{parent}")
     lines.append(f"objects     {len(rec.objects)}")
     for o in rec.objects.values():
         where = _site_text(rec, o.site)
@@ -110,6 +124,14 @@ class EventFilter:
                 if not matched:
                     raise UsageError(f"dump: no thread {value!r} in {rec.path}")
                 self.threads |= matched
+        self.tasks: set[int] | None = None
+        if getattr(ns, "task", None):
+            self.tasks = set()
+            for value in ns.task:
+                found = {t.id for t in rec.tasks.values() if str(t.id) == value or t.name == value}
+                if not found:
+                    raise UsageError(f"dump: no task {value!r} in {rec.path}")
+                self.tasks |= found
         self.kinds: set[str] | None = None
         if ns.kind:
             self.kinds = set()
@@ -127,6 +149,7 @@ class EventFilter:
             (self.first is None or event.seq >= self.first)
             and (self.last is None or event.seq <= self.last)
             and (self.threads is None or event.thread in self.threads)
+            and (self.tasks is None or event.task in self.tasks)
             and (self.kinds is None or event.kind in self.kinds)
         )
 
@@ -141,6 +164,7 @@ def event_json(rec: Recording, event: Event) -> dict[str, Any]:
         "thread": event.thread,
         "thread_name": thread.name if thread else None,
         "task": event.task,
+        "task_name": rec.tasks[event.task].name if event.task is not None else None,
         "kind": event.kind,
         "obj": event.obj,
         "obj_label": obj.label if obj else None,
@@ -159,7 +183,8 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     where = f"{_short(site.file)}:{site.line} {site.func}" if site else "-"
     data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
     tname = thread.name if thread else "?"
-    line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {event.kind:<15} {obj.label if obj else '':<14} {where}  {data}".rstrip()
+    task = f"t{event.task}" if event.task is not None else ""
+    line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {task:<4} {event.kind:<15} {obj.label if obj else '':<14} {where}  {data}".rstrip()
     if with_locals and event.locals:
         line += "\n" + " " * 9 + "locals: " + ", ".join(f"{n}={values.to_text(v)}" for n, v in event.locals)
     return line

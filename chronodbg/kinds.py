@@ -52,6 +52,13 @@ class Kind(enum.IntEnum):
     OUTPUT = 81
     MARK = 82
     PROCESS_EXIT = 83
+    TASK_CREATE = 90
+    TASK_RESUME = 91
+    TASK_SUSPEND = 92
+    TASK_DONE = 93
+    TASK_CANCEL = 94
+    LOOP_CALL = 95
+    LOOP_CALLBACK = 96
 
 
 #: The event kind's public name (what users type and `dump --json` prints).
@@ -93,6 +100,13 @@ NAMES: dict[Kind, str] = {
     Kind.OUTPUT: "output",
     Kind.MARK: "mark",
     Kind.PROCESS_EXIT: "process.exit",
+    Kind.TASK_CREATE: "task.create",
+    Kind.TASK_RESUME: "task.resume",
+    Kind.TASK_SUSPEND: "task.suspend",
+    Kind.TASK_DONE: "task.done",
+    Kind.TASK_CANCEL: "task.cancel",
+    Kind.LOOP_CALL: "loop.call",
+    Kind.LOOP_CALLBACK: "loop.callback",
 }
 
 #: Field names of each kind's data tuple, in order.
@@ -136,6 +150,28 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.OUTPUT: ("stream", "text", "length"),
     Kind.MARK: ("name", "data"),
     Kind.PROCESS_EXIT: ("code", "how"),
+    # `task` is the new task's id; the event's own task is its parent (None
+    # when created outside any task). `name` is None for an unnamed eager
+    # task, which runs its first step before it has a name.
+    Kind.TASK_CREATE: ("task", "name", "coro", "eager"),
+    # The event's task resumes (its site: where it continues) or suspends
+    # (its site: the await). `awaits` says on what: "sleep", "task",
+    # "gather", "wait", "wait_for", "shield", "executor", "future", "yield",
+    # or the primitive ("lock", "event", "condition", "semaphore", "queue");
+    # the event's obj is the recorded object awaited, `target` the task id(s)
+    # or sleep delay, `timeout` the seconds left before a timeout fires.
+    Kind.TASK_RESUME: (),
+    Kind.TASK_SUSPEND: ("awaits", "target", "timeout"),
+    # state: "finished" (with the result's summary), "exception" (its type,
+    # args and traceback sites, as for the `exception` kind) or "cancelled".
+    Kind.TASK_DONE: ("state", "result", "exception", "args", "traceback"),
+    # `via` names the asyncio function that asked (TaskGroup._abort,
+    # Timeout._on_timeout, ...), None when the user's code did.
+    Kind.TASK_CANCEL: ("task", "message", "via"),
+    # A thread schedules a callback with call_soon_threadsafe (`call` pairs it
+    # with the loop.callback event of the loop's thread running it).
+    Kind.LOOP_CALL: ("callback", "call"),
+    Kind.LOOP_CALLBACK: ("callback", "call"),
 }
 
 BY_NAME: dict[str, Kind] = {name: kind for kind, name in NAMES.items()}

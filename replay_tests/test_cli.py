@@ -10,7 +10,7 @@ import pytest
 
 from replay_tests.conftest import PROGRAMS, chronodbg, record
 
-EVENT_KEYS = {"seq", "t_ns", "thread", "thread_name", "task", "kind", "obj", "obj_label", "file", "line", "func", "data", "locals"}
+EVENT_KEYS = {"seq", "t_ns", "thread", "thread_name", "task", "task_name", "kind", "obj", "obj_label", "file", "line", "func", "data", "locals"}
 
 
 def test_default_output_goes_to_recordings_with_a_summary_line(tmp_path: Path) -> None:

@@ -8,13 +8,16 @@ FORMAT_VERSION changes whenever a reader of the previous version could
 misread a new file. Change log:
     1 (2026-11-26): first format: header, chunks with interned strings, sites,
       objects, threads and per-chunk locals snapshots, footer with chunk index.
+    2 (2026-11-26): asyncio tasks: a `tasks` definitions section, the event's
+      task column filled in, task.* and loop.* kinds, footer field `tasks`.
+      Version 1 files are still read (they have no tasks).
 """
 
 from __future__ import annotations
 
 import struct
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 MAGIC = b"\x89CGR\r\n\x1a\n"
 FRAME = struct.Struct("<4sII")

@@ -35,6 +35,16 @@ class ThreadInfo:
     events: int = 0
 
 
+@dataclass
+class TaskInfo:
+    id: int
+    #: None until known: an eager task runs its first step before it is named.
+    name: str | None
+    coro: str
+    parent: int | None
+    events: int = 0
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     id: int
@@ -62,6 +72,7 @@ class Recording:
     header: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     threads: dict[int, ThreadInfo] = field(default_factory=dict)
+    tasks: dict[int, TaskInfo] = field(default_factory=dict)
     objects: dict[int, ObjectInfo] = field(default_factory=dict)
     sites: dict[int, Site] = field(default_factory=dict)
     footer: dict[str, Any] | None = None
@@ -109,6 +120,7 @@ _FOOTER_FIELDS: dict[str, Any] = {
     "events": int,
     "kinds": dict,
     "threads": int,
+    "tasks": int,
     "dropped": int,
     "exit_code": (int, type(None)),
     "exit_how": str,
@@ -192,6 +204,8 @@ class _Reader:
             info = rec.threads.get(event.thread)
             if info is not None:
                 info.events += 1
+            if event.task is not None:
+                rec.tasks[event.task].events += 1
         return rec
 
     def footer(self, footer: Any, offset: int) -> dict[str, Any]:
@@ -252,7 +266,7 @@ class _Reader:
         records = self.unpack(packed, offset)
         if not isinstance(records, (list, tuple)) or len(records) != count:
             raise self.fail("event count does not match", offset)
-        kind_names, objects, sites, threads = self.kind_names, rec.objects, rec.sites, rec.threads
+        kind_names, objects, sites, threads, tasks = self.kind_names, rec.objects, rec.sites, rec.threads, rec.tasks
         events = rec.events
         t = base_t
         seq = first_seq
@@ -265,7 +279,7 @@ class _Reader:
                 not isinstance(dt, int)
                 or dt < 0
                 or thread not in threads
-                or not (task is None or isinstance(task, int))
+                or not (task is None or task in tasks)
                 or kind_name is None
                 or not (obj is None or obj in objects)
                 or not (site is None or site in sites)
@@ -309,6 +323,17 @@ class _Reader:
                     known.parent = known.parent if parent is None else parent
                 else:
                     rec.threads[tid] = ThreadInfo(tid, name, ident, parent)
+            for task_id, name, coro, parent in defs.get("tasks", ()):
+                if not isinstance(task_id, int) or not (name is None or isinstance(name, str)) or not isinstance(coro, str):
+                    raise ValueError
+                if not (parent is None or parent in rec.tasks):
+                    raise ValueError
+                known_task = rec.tasks.get(task_id)
+                if known_task is None:
+                    rec.tasks[task_id] = TaskInfo(task_id, name, coro, parent)
+                else:
+                    # Defined again when renamed: the last name wins.
+                    known_task.name = name
             snapshots = defs.get("snapshots", ())
             if not isinstance(snapshots, tuple):
                 raise ValueError

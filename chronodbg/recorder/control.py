@@ -48,6 +48,7 @@ def start(options: Options) -> Recorder:
     sync.install(rec, patches)
     queues.install(rec, patches)
     output.install(rec, patches)
+    _install_asyncio(rec, patches)
     main_ident = threading.main_thread().ident or _thread.get_ident()
     rec.register_thread(main_ident, threading.main_thread().name)
     for ident, thread in list(threading._active.items()):  # type: ignore[attr-defined]
@@ -73,6 +74,21 @@ def stop(code: int | None = None, how: str = "stop") -> Recorder | None:
     patches.restore()
     rec.close(code, how)
     return rec
+
+
+def _install_asyncio(rec: Recorder, patches: Patches) -> None:
+    """Patch asyncio now if the program has it, else once it is imported: chronodbg never imports it itself."""
+
+    def patch(module: Any) -> None:
+        from chronodbg.recorder import aio, aio_sync
+
+        tracker = aio.install(rec, patches, module)
+        aio_sync.install(rec, patches, tracker, module)
+
+    module = sys.modules.get("asyncio")
+    if module is not None and hasattr(module, "tasks"):
+        patch(module)
+    patches.after_import("asyncio", lambda: rec.active, patch)
 
 
 def _at_exit() -> None:

@@ -35,7 +35,7 @@ from chronodbg.recorder.usercode import UserCode
 FLUSH_INTERVAL = 0.05
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
-Emit = Callable[[Kind, "int | None", tuple[Any, ...], "FrameType | None"], None]
+Emit = Callable[..., None]
 
 
 @dataclass
@@ -76,6 +76,13 @@ class Recorder:
         self.pending: list[tuple[str, tuple[Any, ...]]] = []
         self.thread_ids: dict[int, int] = {}
         self.thread_names: dict[int, str] = {}
+        #: thread ident -> id of the asyncio task whose step runs on it now
+        #: (maintained by recorder.aio; every event reads it).
+        self.running_tasks: dict[int, int] = {}
+        self.tasks = 0
+        #: ids of code objects (kept alive by their functions) where user_frame stops looking.
+        self.stop_codes: set[int] = set()
+        self._next_task = itertools.count(1).__next__
         self._next_thread = itertools.count(1).__next__
         self._next_object = itertools.count(1).__next__
         self._next_string = itertools.count(1).__next__
@@ -183,6 +190,17 @@ class Recorder:
             self.thread_ids[ident] = tid
         return tid
 
+    def register_task(self, name: str | None, coro: str, parent: int | None) -> int:
+        """A new sequential task id, defined in the log before any event uses it."""
+        task = self._next_task()
+        self.tasks += 1
+        self.pending.append(("tasks", (task, name, coro, parent)))
+        return task
+
+    def rename_task(self, task: int, name: str, coro: str, parent: int | None) -> None:
+        """Define the task again under its new name (the reader keeps the last)."""
+        self.pending.append(("tasks", (task, name, coro, parent)))
+
     def current_thread_id(self) -> int:
         ident = _thread.get_ident()
         tid = self.thread_ids.get(ident)
@@ -194,8 +212,14 @@ class Recorder:
         return tid
 
     def user_frame(self, frame: FrameType | None) -> FrameType | None:
-        """The innermost frame of user code at or above `frame`."""
+        """The innermost frame of user code at or above `frame`.
+
+        The search ends at a frame in `stop_codes`: below an asyncio task's
+        step lie the event loop's frames and whatever called `asyncio.run`,
+        which did not make the event.
+        """
         by_code = self.user.by_code
+        stops = self.stop_codes
         while frame is not None:
             code = frame.f_code
             user = by_code.get(id(code))
@@ -203,6 +227,8 @@ class Recorder:
                 user = self.user.code_is_user(code)
             if user:
                 return frame
+            if stops and id(code) in stops:
+                return None
             frame = frame.f_back
         return None
 
@@ -232,20 +258,24 @@ class Recorder:
         frame_locals = self.summariser.frame_locals
         sample = self.options.locals != "none"
         current_thread_id = self.current_thread_id
+        running_tasks = self.running_tasks
         t0 = self.t0
 
-        def emit(kind: Kind, obj: int | None, data: tuple[Any, ...], frame: FrameType | None) -> None:
+        def emit(
+            kind: Kind, obj: int | None, data: tuple[Any, ...], frame: FrameType | None, with_locals: bool = True
+        ) -> None:
             try:
                 t = now() - t0
-                tid = thread_ids.get(get_ident()) or current_thread_id()
+                ident = get_ident()
+                tid = thread_ids.get(ident) or current_thread_id()
                 frame = user_frame(frame)
                 if frame is None:
                     site = snap = None
                 else:
                     line = frame.f_lineno
                     site = sites.get((id(frame.f_code), line)) or site_id(frame.f_code, line)
-                    snap = frame_locals(frame) if sample else None
-                append((t, tid, None, kind, obj, site, data, snap))
+                    snap = frame_locals(frame) if sample and with_locals else None
+                append((t, tid, running_tasks.get(ident), kind, obj, site, data, snap))
             except Exception:
                 self.dropped += 1
 
@@ -390,6 +420,7 @@ class Recorder:
                             "events": self.events_written,
                             "kinds": {kinds.NAMES[Kind(k)]: n for k, n in log.kind_counts.items()},
                             "threads": len(self.thread_names),
+                            "tasks": self.tasks,
                             "dropped": self.dropped,
                             "exit_code": code,
                             "exit_how": how,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import _thread
 import sys
-from types import FrameType, TracebackType
+from collections.abc import Callable
+from types import FrameType, ModuleType, TracebackType
 from typing import Any
 
 _MISSING = object()
@@ -27,6 +29,22 @@ class Patches:
 
         self._saved.append((signal, f"signal:{signum}", (signal.signal(signum, handler), handler)))
 
+    def after_import(self, name: str, active: Callable[[], bool], patch: Callable[[ModuleType], None]) -> None:
+        """Call `patch(module)` each time module `name` executes while `active()`, until restored.
+
+        For modules imported after recording began (asyncio is only patched
+        if the program uses it) and modules executed again (reload,
+        test.support's import_fresh_module): both make new classes.
+        """
+        finder = _AfterImport(name, active, patch)
+        sys.meta_path.insert(0, finder)
+
+        def remove() -> None:
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
+
+        self.on_restore(remove)
+
     def on_restore(self, undo: Any) -> None:
         """Call `undo()` when restoring, in order with the other patches."""
         self._saved.append((undo, "call:", None))
@@ -49,6 +67,68 @@ class Patches:
                     setattr(owner, name, old)
             except (AttributeError, TypeError, ValueError):
                 pass
+
+
+class _AfterImport:
+    """A finder first on `sys.meta_path`: lets the others find the module, then patches it once executed."""
+
+    def __init__(self, name: str, active: Callable[[], bool], patch: Callable[[ModuleType], None]) -> None:
+        self.name = name
+        self.active = active
+        self.patch = patch
+        self._finding: set[int] = set()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != self.name or not self.active():
+            return None
+        me = _thread.get_ident()
+        if me in self._finding:
+            return None
+        self._finding.add(me)
+        try:
+            for finder in list(sys.meta_path):
+                find = getattr(finder, "find_spec", None)
+                if finder is self or find is None:
+                    continue
+                spec = find(name, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            self._finding.discard(me)
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchAfterExec(spec.loader, self)
+        return spec
+
+
+class _PatchAfterExec:
+    """The real loader, patching the module once it has executed."""
+
+    def __init__(self, loader: Any, hook: _AfterImport) -> None:
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        loader = self._loader
+        # The module shows its own loader, as it does unrecorded.
+        module.__loader__ = loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.loader is self:
+            spec.loader = loader
+        loader.exec_module(module)
+        if self._hook.active():
+            try:
+                self._hook.patch(module)
+            except Exception:
+                # Recording less is better than breaking the program's import.
+                pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
 
 
 def caller(depth: int = 2) -> FrameType | None:

@@ -292,90 +292,19 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
     patches.set(Future, "set_exception", set_exception)
 
 
-class _QueueReimports:
-    """Records the queues of `queue` modules executed again while recording.
-
-    `importlib.reload(queue)` and test.support's `import_fresh_module('queue')`
-    (CPython's own queue tests) run queue.py anew: new classes the patches
-    above never saw. This finder, first on `sys.meta_path`, lets the other
-    finders find the module and patches it right after it executes.
-    """
-
-    def __init__(self, rec: Recorder, patches: Patches) -> None:
-        self.rec = rec
-        self.patches = patches
-        self._finding: set[int] = set()
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "queue" or not self.rec.active:
-            return None
-        me = _thread.get_ident()
-        if me in self._finding:
-            return None
-        self._finding.add(me)
-        try:
-            for finder in list(sys.meta_path):
-                find = getattr(finder, "find_spec", None)
-                if finder is self or find is None:
-                    continue
-                spec = find(name, path, target)
-                if spec is not None:
-                    break
-            else:
-                return None
-        finally:
-            self._finding.discard(me)
-        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _PatchAfterExec(spec.loader, self)
-        return spec
-
-    def patch(self, module: Any) -> None:
-        rec, patches = self.rec, self.patches
-        if not rec.active:
-            return
-        try:
-            install_queue(rec, patches, module)
-            simple = getattr(module, "SimpleQueue", None)
-            # The pure-Python fallback (no _queue) is left as it is.
-            if isinstance(simple, type) and simple is not getattr(module, "_PySimpleQueue", None):
-                install_simple_queue(rec, patches, module)
-        except Exception:
-            pass
-
-
-class _PatchAfterExec:
-    """The real loader, patching the module once it has executed."""
-
-    def __init__(self, loader: Any, hook: _QueueReimports) -> None:
-        self._loader = loader
-        self._hook = hook
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        loader = self._loader
-        # The module shows its own loader, as it does unrecorded.
-        module.__loader__ = loader
-        spec = getattr(module, "__spec__", None)
-        if spec is not None and spec.loader is self:
-            spec.loader = loader
-        loader.exec_module(module)
-        self._hook.patch(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
-
-
 def install(rec: Recorder, patches: Patches) -> None:
     install_queue(rec, patches)
     install_simple_queue(rec, patches)
     install_futures(rec, patches)
-    finder = _QueueReimports(rec, patches)
-    sys.meta_path.insert(0, finder)
 
-    def remove() -> None:
-        if finder in sys.meta_path:
-            sys.meta_path.remove(finder)
+    def patch_fresh_queue(module: Any) -> None:
+        # `importlib.reload(queue)` and test.support's
+        # `import_fresh_module('queue')` (CPython's own queue tests) run
+        # queue.py anew: new classes the patches above never saw.
+        install_queue(rec, patches, module)
+        simple = getattr(module, "SimpleQueue", None)
+        # The pure-Python fallback (no _queue) is left as it is.
+        if isinstance(simple, type) and simple is not getattr(module, "_PySimpleQueue", None):
+            install_simple_queue(rec, patches, module)
 
-    patches.on_restore(remove)
+    patches.after_import("queue", lambda: rec.active, patch_fresh_queue)

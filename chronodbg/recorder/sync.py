@@ -23,6 +23,11 @@ _getframe = sys._getframe
 _now = time.monotonic_ns
 
 
+def type_label(cls: type) -> str:
+    """The name objects of this class are labelled with: `Lock`, `asyncio.Lock`, a user's own class name."""
+    return f"asyncio.{cls.__name__}" if cls.__module__.startswith("asyncio") else cls.__name__
+
+
 def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
     """The object's id, deciding on first sight: 0 means not the user's.
 
@@ -34,7 +39,7 @@ def object_id(rec: Recorder, obj: Any, frame: FrameType | None) -> int:
     if oid is None:
         while frame is not None and not rec.creator_is_user(frame) and frame.f_locals.get("self") is obj:
             frame = frame.f_back
-        oid = rec.register_object(type(obj).__name__, frame) if rec.creator_is_user(frame) else 0
+        oid = rec.register_object(type_label(type(obj)), frame) if rec.creator_is_user(frame) else 0
         obj._cgr_oid = oid
     return int(oid)
 
@@ -55,14 +60,15 @@ def creator(rec: Recorder, obj: Any, frame: FrameType | None) -> FrameType | Non
     return frame
 
 
-def _wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
+def wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
+    """Decide at creation whether instances of `cls` are the user's, and number them."""
     original = cls.__dict__["__init__"]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         if rec.active:
             frame = creator(rec, self, _getframe(1))
-            self._cgr_oid = rec.register_object(type(self).__name__, frame) if rec.creator_is_user(frame) else 0
+            self._cgr_oid = rec.register_object(type_label(type(self)), frame) if rec.creator_is_user(frame) else 0
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
     patches.set(cls, "__init__", __init__)
@@ -77,7 +83,7 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
     Condition = threading.Condition
     original_wait = Condition.wait
     original_notify = Condition.notify
-    _wrap_init(rec, patches, Condition)
+    wrap_init(rec, patches, Condition)
 
     def wait(self: Any, timeout: float | None = None) -> bool:
         frame = _getframe(1)
@@ -113,7 +119,7 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
     original_acquire = Semaphore.acquire
     original_release = Semaphore.release
     original_bounded_release = Bounded.release
-    _wrap_init(rec, patches, Semaphore)
+    wrap_init(rec, patches, Semaphore)
 
     def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> bool:
         if not rec.active:
@@ -162,7 +168,7 @@ def install_event(rec: Recorder, patches: Patches) -> None:
     original_set = Event.set
     original_clear = Event.clear
     original_wait = Event.wait
-    _wrap_init(rec, patches, Event)
+    wrap_init(rec, patches, Event)
 
     def set(self: Any) -> None:
         if rec.active:
@@ -202,7 +208,7 @@ def install_event(rec: Recorder, patches: Patches) -> None:
 def install_barrier(rec: Recorder, patches: Patches) -> None:
     Barrier = threading.Barrier
     original_wait = Barrier.wait
-    _wrap_init(rec, patches, Barrier)
+    wrap_init(rec, patches, Barrier)
 
     def wait(self: Any, timeout: float | None = None) -> int:
         if not rec.active:

@@ -1,0 +1,483 @@
+"""Recorded asyncio tasks: creation, every step, what each suspension awaits, the end, cancellation.
+
+Installed when the program imports asyncio (chronodbg never imports it
+itself). Task steps are seen in `Handle._run`, which the loop calls for every
+callback; the task classes are replaced by a subclass named and shaped like
+the C one, so creation (eager tasks included), `cancel()` and `set_name()`
+are seen where they happen, with the caller's frame. While a task's step
+runs, `Recorder.running_tasks` maps the thread to the task's id: every event
+recorded meanwhile carries it.
+
+Only the user's tasks are recorded: those whose coroutine is user code or
+that user code created. The loop's own (asyncio.run's shutdown_asyncgens,
+for example) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import sys
+import weakref
+from types import BuiltinMethodType, CodeType, CoroutineType, FrameType, FunctionType, GeneratorType, MethodType
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.threads import exception_data
+
+_getframe = sys._getframe
+_get_ident = _thread.get_ident
+#: asyncio functions that make a task on someone else's behalf: the task's
+#: creator is whoever called them.
+_TASK_MAKERS = frozenset(
+    {
+        "create_task", "ensure_future", "_ensure_future", "gather", "shield", "as_completed", "factory",
+        "run_until_complete", "run", "wait_for",
+    }
+)  # fmt: skip
+#: How deep a chain of awaiting coroutines is followed (a guard, not a limit met in practice).
+_MAX_AWAIT_DEPTH = 64
+
+
+class TaskTracker:
+    """Task ids, the per-step events, and what a suspended task awaits."""
+
+    def __init__(self, rec: Recorder, asyncio: Any) -> None:
+        self.rec = rec
+        self.asyncio_dir = asyncio.__file__.rsplit("/", 1)[0] + "/"
+        tasks = asyncio.tasks
+        self.task_bases: tuple[type, ...] = tuple(
+            cls for cls in (getattr(tasks, "_CTask", None), getattr(tasks, "_PyTask", None)) if isinstance(cls, type)
+        )
+        self.gathering: Any = tasks._GatheringFuture
+        self.sleep_code: CodeType = tasks.sleep.__code__
+        sleep0 = getattr(tasks, "__sleep0", None)
+        self.sleep0_code: CodeType | None = getattr(sleep0, "__code__", None)
+        self.wait_code: CodeType = tasks._wait.__code__
+        self.wait_for_code: CodeType = tasks.wait_for.__code__
+        self.taskgroup_exit_code: CodeType = asyncio.taskgroups.TaskGroup.__aexit__.__code__
+        #: type -> whether it is a task class (cached: the check runs per callback).
+        self.is_task_type: dict[type, bool] = {}
+        #: task id -> (what, recorded object id): set by the recorded asyncio
+        #: primitives while the task waits on one of them.
+        self.waits: dict[int, tuple[str, int]] = {}
+        #: task id -> (coroutine qualname, parent) for renames.
+        self.meta: dict[int, tuple[str, int | None]] = {}
+        #: task id -> the asyncio.timeout()s armed for it (pruned at each suspension).
+        self.timeouts: dict[int, list[Any]] = {}
+        #: thread ident -> the last task created on it (shield() of a coroutine).
+        self.last_created: dict[int, int] = {}
+
+    # -- identity ------------------------------------------------------------
+
+    def is_task(self, obj: Any) -> bool:
+        cls = type(obj)
+        known = self.is_task_type.get(cls)
+        if known is None:
+            known = self.is_task_type[cls] = issubclass(cls, self.task_bases)
+        return known
+
+    def coro_code(self, coro: Any) -> CodeType | None:
+        cls = type(coro)
+        if cls is CoroutineType:
+            code: CodeType = coro.cr_code
+            return code
+        if cls is GeneratorType:
+            code = coro.gi_code
+            return code
+        return None
+
+    def creator(self, frame: FrameType | None) -> FrameType | None:
+        """The frame that asked for a task, past asyncio's task-making helpers."""
+        while (
+            frame is not None
+            and frame.f_code.co_name in _TASK_MAKERS
+            and frame.f_code.co_filename.startswith(self.asyncio_dir)
+        ):
+            frame = frame.f_back
+        return frame
+
+    def wants(self, code: CodeType | None, creator: FrameType | None) -> bool:
+        rec = self.rec
+        return (code is not None and rec.user.code_is_user(code)) or rec.creator_is_user(creator)
+
+    def coro_name(self, coro: Any) -> str:
+        # The coroutine's own __qualname__ (its function's): a recorded
+        # primitive's wrapper coroutine carries the original's name.
+        if type(coro) in (CoroutineType, GeneratorType):
+            return str(coro.__qualname__)
+        return self.rec.summariser.type_name(type(coro))
+
+    def new_task(
+        self, task: Any, name: str | None, coro: str, parent: int | None, eager: bool, frame: FrameType | None
+    ) -> int:
+        """Number a task and record its creation (before any event of its own)."""
+        rec = self.rec
+        tid = rec.register_task(name, coro, parent)
+        task._cgr_task = tid
+        self.meta[tid] = (coro, parent)
+        self.last_created[_get_ident()] = tid
+        rec.emit(Kind.TASK_CREATE, None, (tid, name, coro, eager), frame)
+        return tid
+
+    def task_id(self, task: Any) -> int:
+        """A step's task id; 0 if not the user's. Tasks made without our class are numbered at their first step."""
+        tid = getattr(task, "_cgr_task", None)
+        if tid is None:
+            code = self.coro_code(task.get_coro())
+            tid = 0
+            if code is not None and self.rec.user.code_is_user(code):
+                tid = self.new_task(task, task.get_name(), self.coro_name(task.get_coro()), None, False, None)
+            else:
+                task._cgr_task = 0
+        return int(tid)
+
+    def ids(self, futures: Any) -> list[int | None]:
+        return [getattr(f, "_cgr_task", None) if self.is_task(f) else None for f in futures]
+
+    # -- steps -----------------------------------------------------------------
+
+    def frames(self, task: Any) -> tuple[FrameType | None, FrameType | None]:
+        """(innermost user frame, innermost frame) of the task's chain of awaiting coroutines."""
+        node = task.get_coro()
+        user = inner = None
+        by_code = self.rec.user.by_code
+        code_is_user = self.rec.user.code_is_user
+        for _ in range(_MAX_AWAIT_DEPTH):
+            cls = type(node)
+            if cls is CoroutineType:
+                frame, node = node.cr_frame, node.cr_await
+            elif cls is GeneratorType:
+                frame, node = node.gi_frame, node.gi_yieldfrom
+            else:
+                break
+            if frame is None:
+                break
+            inner = frame
+            code = frame.f_code
+            is_user = by_code.get(id(code))
+            if is_user is None:
+                is_user = code_is_user(code)
+            if is_user:
+                user = frame
+            if node is None:
+                break
+        return user, inner
+
+    def resume(self, task: Any) -> None:
+        self.rec.emit(Kind.TASK_RESUME, None, (), self.frames(task)[0], False)
+
+    def after_step(self, task: Any, tid: int) -> None:
+        rec = self.rec
+        if task.done():
+            self.meta.pop(tid, None)
+            self.timeouts.pop(tid, None)
+            self.waits.pop(tid, None)
+            if task.cancelled():
+                data: tuple[Any, ...] = ("cancelled", None, None, None, None)
+            else:
+                # The attributes, not exception()/result(): those mark the
+                # exception retrieved and silence asyncio's own warning.
+                exc = task._exception
+                if exc is None:
+                    data = ("finished", rec.summariser.safe_value(task._result), None, None, None)
+                else:
+                    data = ("exception", None, *exception_data(rec, exc))
+            rec.emit(Kind.TASK_DONE, None, data, None)
+            return
+        frame, inner = self.frames(task)
+        awaits, obj, target = self.awaited(task, tid, inner)
+        rec.emit(Kind.TASK_SUSPEND, obj, (awaits, target, self.time_left(task, tid, inner)), frame)
+
+    def awaited(self, task: Any, tid: int, inner: FrameType | None) -> tuple[str, int | None, Any]:
+        """(what, recorded object, target) the suspended task waits for."""
+        marked = self.waits.get(tid)
+        if marked is not None:
+            return marked[0], marked[1], None
+        code = inner.f_code if inner is not None else None
+        if inner is not None and code is self.sleep_code:
+            return "sleep", None, self.rec.summariser.safe_value(inner.f_locals.get("delay"))
+        if code is self.sleep0_code and code is not None:
+            return "sleep", None, 0
+        if inner is not None and code is self.wait_code:
+            return "wait", None, self.ids(inner.f_locals.get("fs", ()))
+        if inner is not None and code is self.taskgroup_exit_code:
+            group = inner.f_locals.get("self")
+            return "taskgroup", None, self.ids(getattr(group, "_tasks", ()))
+        waiter = task._fut_waiter
+        if inner is not None and code is self.wait_for_code:
+            # 3.11: wait_for runs the awaitable as a task and waits on a helper future.
+            inner_task = inner.f_locals.get("fut")
+            return "wait_for", None, getattr(inner_task, "_cgr_task", None) if self.is_task(inner_task) else None
+        if waiter is None:
+            return "yield", None, None
+        if self.is_task(waiter):
+            return "task", None, getattr(waiter, "_cgr_task", None)
+        if type(waiter) is self.gathering:
+            return "gather", None, self.ids(waiter._children)
+        mark = getattr(waiter, "_cgr", None)
+        if mark is not None:
+            what, obj, target = mark
+            return str(what), obj, target
+        return "future", None, None
+
+    def time_left(self, task: Any, tid: int, inner: FrameType | None) -> float | None:
+        """Seconds until the nearest armed timeout of the task fires, or None."""
+        when: float | None = None
+        armed = self.timeouts.get(tid)
+        if armed:
+            armed[:] = [t for t in armed if t._timeout_handler is not None and t._when is not None]
+            if armed:
+                when = min(t._when for t in armed)
+        if inner is not None and inner.f_code is self.wait_for_code:
+            handle = inner.f_locals.get("timeout_handle")  # 3.11's wait_for
+            if handle is not None and not handle.cancelled():
+                when = handle.when() if when is None else min(when, handle.when())
+        if when is None:
+            return None
+        now: float = task.get_loop().time()
+        return round(max(0.0, when - now), 6)
+
+
+def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_loop: Any) -> type:
+    running = rec.running_tasks
+
+    def loop_running(loop: Any) -> bool:
+        if loop is None:
+            loop = running_loop()
+        return loop is not None and bool(loop.is_running())
+
+    class TaskMeta(type):
+        def __instancecheck__(cls, instance: object) -> bool:
+            # Tasks made by the C class directly (a library holding it) are still asyncio.Task.
+            return type.__instancecheck__(cls, instance) or (cls is Task and isinstance(instance, base))
+
+        def __subclasscheck__(cls, subclass: type) -> bool:
+            return type.__subclasscheck__(cls, subclass) or (cls is Task and issubclass(subclass, base))
+
+    class Task(base, metaclass=TaskMeta):  # type: ignore[misc]
+        __doc__ = base.__doc__
+
+        def __init__(self, coro: Any, *, loop: Any = None, name: Any = None, context: Any = None, **kwargs: Any) -> None:
+            if not rec.active:
+                super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                return
+            code = tracker.coro_code(coro)
+            creator = tracker.creator(_getframe(1))
+            if not tracker.wants(code, creator):
+                self._cgr_task = 0
+                super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                return
+            ident = _get_ident()
+            parent = running.get(ident)
+            if not (kwargs.get("eager_start") and loop_running(loop)):
+                super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                tracker.new_task(self, self.get_name(), tracker.coro_name(coro), parent, False, creator)
+                return
+            # An eager task runs its first step inside __init__: number it first.
+            unnamed = not isinstance(name, str)
+            tid = tracker.new_task(self, None if unnamed else name, tracker.coro_name(coro), parent, True, creator)
+            running[ident] = tid
+            try:
+                rec.emit(Kind.TASK_RESUME, None, (), coro.cr_frame if type(coro) is CoroutineType else None, False)
+                super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                if rec.active:
+                    tracker.after_step(self, tid)
+            finally:
+                if parent is None:
+                    running.pop(ident, None)
+                else:
+                    running[ident] = parent
+            if unnamed and rec.active:
+                rec.rename_task(tid, self.get_name(), *tracker.meta.get(tid, ("?", parent)))
+
+        def cancel(self, msg: Any = None) -> bool:
+            tid = getattr(self, "_cgr_task", None)
+            if tid and rec.active and not self.done():
+                frame = _getframe(1)
+                code = frame.f_code
+                via = code.co_qualname if code.co_filename.startswith(tracker.asyncio_dir) else None
+                rec.emit(Kind.TASK_CANCEL, None, (tid, rec.summariser.safe_value(msg), via), frame)
+            return bool(super().cancel(msg))
+
+        def set_name(self, value: Any) -> None:
+            super().set_name(value)
+            tid = getattr(self, "_cgr_task", None)
+            meta = tracker.meta.get(tid) if tid else None
+            if tid and meta is not None and rec.active:
+                rec.rename_task(tid, self.get_name(), *meta)
+
+    Task.__module__ = base.__module__
+    Task.__qualname__ = Task.__name__ = base.__name__
+    return Task
+
+
+def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
+    """Patch this asyncio (the module object, maybe a fresh re-import) and return its tracker."""
+    tracker = TaskTracker(rec, asyncio)
+    tasks, events, base_events = asyncio.tasks, asyncio.events, asyncio.base_events
+    running = rec.running_tasks
+
+    Task = _make_task_class(rec, tracker, tasks.Task, events._get_running_loop)
+    # Below an eager task's first step lies its creator, not the task.
+    rec.stop_codes.add(id(Task.__dict__["__init__"].__code__))
+    patches.set(tasks, "Task", Task)
+    patches.set(asyncio, "Task", Task)
+    tracker.is_task_type[Task] = True
+    if hasattr(tasks, "create_eager_task_factory"):
+        eager_factory = tasks.create_eager_task_factory(Task)
+        patches.set(tasks, "eager_task_factory", eager_factory)
+        patches.set(asyncio, "eager_task_factory", eager_factory)
+
+    #: callback type -> whether it can be a task's step: task_wakeup (a builtin
+    #: method), the C TaskStepMethWrapper, the pure-Python task's bound methods.
+    step_callbacks: dict[type, bool] = {FunctionType: False}
+
+    def is_step_type(cls: type) -> bool:
+        known = step_callbacks[cls] = cls in (BuiltinMethodType, MethodType) or (
+            cls.__name__ == "TaskStepMethWrapper" and cls.__module__ in ("builtins", "_asyncio")
+        )
+        return known
+    original_run = events.Handle._run
+    #: id(handle) -> (weak handle, call number, callback name, object) for call_soon_threadsafe.
+    threadsafe: dict[int, tuple[Any, int, str, int | None]] = {}
+
+    def _run(self: Any) -> None:
+        callback = self._callback
+        step = step_callbacks.get(type(callback))
+        if step is None:
+            step = is_step_type(type(callback))
+        if not step or not rec.active:
+            if threadsafe:
+                _ran_threadsafe(self)
+            return original_run(self)  # type: ignore[no-any-return]
+        task = callback.__self__
+        if not tracker.is_task(task):
+            if threadsafe:
+                _ran_threadsafe(self)
+            return original_run(self)  # type: ignore[no-any-return]
+        tid = tracker.task_id(task)
+        if not tid:
+            return original_run(self)  # type: ignore[no-any-return]
+        ident = _get_ident()
+        outer = running.get(ident)
+        running[ident] = tid
+        try:
+            tracker.resume(task)
+            original_run(self)
+            if rec.active:
+                tracker.after_step(task, tid)
+        finally:
+            if outer is None:
+                running.pop(ident, None)
+            else:
+                running[ident] = outer
+        return None
+
+    def _ran_threadsafe(handle: Any) -> None:
+        entry = threadsafe.pop(id(handle), None)
+        if entry is not None and entry[0]() is handle and rec.active:
+            rec.emit(Kind.LOOP_CALLBACK, entry[3], (entry[2], entry[1]), None)
+
+    patches.set(events.Handle, "_run", _run)
+    rec.stop_codes.add(id(_run.__code__))
+
+    next_call = itertools.count(1).__next__
+    original_threadsafe = base_events.BaseEventLoop.call_soon_threadsafe
+
+    def call_soon_threadsafe(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+        if not rec.active:
+            return original_threadsafe(self, callback, *args, context=context)
+        frame = _getframe(1)
+        if rec.user_frame(frame) is None:
+            return original_threadsafe(self, callback, *args, context=context)
+        call = next_call()
+        name, obj = _describe_callback(rec, tracker, callback)
+        # Before scheduling: the loop may run it before this thread goes on.
+        rec.emit(Kind.LOOP_CALL, obj, (name, call), frame)
+        handle = original_threadsafe(self, callback, *args, context=context)
+        if len(threadsafe) > 10_000:
+            # Handles that ran before they were entered here, or were cancelled.
+            for key, entry in list(threadsafe.items()):
+                if entry[0]() is None:
+                    del threadsafe[key]
+        threadsafe[id(handle)] = (weakref.ref(handle), call, name, obj)
+        return handle
+
+    patches.set(base_events.BaseEventLoop, "call_soon_threadsafe", call_soon_threadsafe)
+
+    original_create_future = base_events.BaseEventLoop.create_future
+
+    def create_future(self: Any) -> Any:
+        future = original_create_future(self)
+        if rec.active:
+            frame = _getframe(1)
+            if rec.creator_is_user(frame):
+                future._cgr = ("future", rec.register_object("asyncio.Future", frame), None)
+        return future
+
+    patches.set(base_events.BaseEventLoop, "create_future", create_future)
+
+    original_wrap_future = asyncio.futures.wrap_future
+
+    def wrap_future(future: Any, *, loop: Any = None) -> Any:
+        wrapped = original_wrap_future(future, loop=loop)
+        if rec.active and wrapped is not future:
+            # run_in_executor / to_thread: the awaiting task waits for the concurrent Future a worker thread sets.
+            oid = getattr(future, "__dict__", {}).get("_cgr_oid")
+            if oid:
+                wrapped._cgr = ("executor", oid, None)
+        return wrapped
+
+    patches.set(asyncio.futures, "wrap_future", wrap_future)
+    patches.set(asyncio, "wrap_future", wrap_future)
+
+    original_shield = tasks.shield
+
+    def shield(arg: Any) -> Any:
+        outer = original_shield(arg)
+        if rec.active and outer is not arg and not outer.done():
+            inner = getattr(arg, "_cgr_task", None) if tracker.is_task(arg) else None
+            if inner is None and tracker.coro_code(arg) is not None:
+                inner = tracker.last_created.get(_get_ident())
+            outer._cgr = ("shield", None, inner)
+        return outer
+
+    shield.__doc__ = original_shield.__doc__
+    patches.set(tasks, "shield", shield)
+    patches.set(asyncio, "shield", shield)
+
+    Timeout = asyncio.timeouts.Timeout
+    original_reschedule = Timeout.reschedule
+
+    def reschedule(self: Any, when: float | None) -> None:
+        original_reschedule(self, when)
+        task = self._task
+        if rec.active and self._timeout_handler is not None and tracker.is_task(task):
+            tid = getattr(task, "_cgr_task", None)
+            if tid:
+                armed = tracker.timeouts.setdefault(tid, [])
+                if not any(t is self for t in armed):
+                    armed.append(self)
+
+    patches.set(Timeout, "reschedule", reschedule)
+    return tracker
+
+
+def _describe_callback(rec: Recorder, tracker: TaskTracker, callback: Any) -> tuple[str, int | None]:
+    """(qualified name, recorded object it acts on) of a callback, without running user code."""
+    cls = type(callback)
+    if cls is FunctionType:
+        return str(callback.__qualname__), None
+    if cls is MethodType:
+        return str(callback.__func__.__qualname__), None
+    if cls.__name__ in ("builtin_function_or_method", "builtin_method") and cls.__module__ == "builtins":
+        owner = callback.__self__
+        mark = getattr(owner, "_cgr", None) if type(owner).__module__ == "_asyncio" else None
+        obj = mark[1] if isinstance(mark, tuple) and len(mark) == 3 and isinstance(mark[1], int) else None
+        return str(callback.__qualname__), obj
+    if cls.__name__ == "partial" and cls.__module__ == "functools":
+        return f"partial({_describe_callback(rec, tracker, callback.func)[0]})", None
+    return rec.summariser.type_name(cls), None

@@ -1,0 +1,413 @@
+"""Recorded asyncio Lock, Event, Condition, Semaphore/BoundedSemaphore and the Queue family.
+
+The same vocabulary as the threading primitives (lock.wait, lock.acquire,
+queue.put, ...), with the running task on every event, and objects labelled
+`asyncio.Lock#7`. The methods are replaced on the classes. A coroutine method
+becomes a wrapper coroutine awaiting the original, so the original's own
+logic (FIFO wake-ups, cancellation clean-up) runs unchanged. A wait is
+recorded when the call is about to suspend; while it lasts the task is marked
+as waiting on the object, which its `task.suspend` events then name. A wait
+that ends in cancellation ends with the kind's failure event (lock.fail,
+sem.fail, queue.empty / queue.full, cond.wake or event.wake with a false
+result), so a replay never shows a task waiting on something it left.
+
+Every asyncio primitive is bound to one loop in one thread: record order is
+the order things happened, with no locking of our own.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from chronodbg.kinds import Kind
+from chronodbg.recorder.aio import TaskTracker
+from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.sync import object_id, type_label, wrap_init
+
+_getframe = sys._getframe
+_get_ident = _thread.get_ident
+_now = time.monotonic_ns
+
+Waited = Callable[[Any], Coroutine[Any, Any, Any]]
+
+
+def _any_live(waiters: Any) -> bool:
+    """Whether a waiter queue holds a waiter that is not cancelled (the primitives' own FIFO rule)."""
+    return bool(waiters) and any(not w.cancelled() for w in waiters)
+
+
+def _named(cls: type, *wrappers: Any) -> None:
+    """Give wrappers the original's qualified name and doc: a task running `ev.wait()` is `Event.wait`'s."""
+    for wrapper in wrappers:
+        original = getattr(cls, wrapper.__name__)
+        wrapper.__qualname__ = original.__qualname__
+        wrapper.__doc__ = original.__doc__
+        wrapper.__wrapped__ = original
+
+
+def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: type) -> None:
+    original_acquire: Waited = Lock.acquire  # type: ignore[attr-defined]
+    original_release = Lock.release  # type: ignore[attr-defined]
+    running, waits = rec.running_tasks, tracker.waits
+    wrap_init(rec, patches, Lock)
+
+    async def acquire(self: Any) -> bool:
+        if not rec.active:
+            return bool(await original_acquire(self))
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return bool(await original_acquire(self))
+        if not self._locked and not _any_live(self._waiters):
+            result = await original_acquire(self)
+            rec.emit(Kind.LOCK_ACQUIRE, oid, (0, 1), frame)
+            return bool(result)
+        rec.emit(Kind.LOCK_WAIT, oid, (None,), frame)
+        start = _now()
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("lock", oid)
+        try:
+            result = await original_acquire(self)
+        except BaseException:
+            if rec.active:
+                rec.emit(Kind.LOCK_FAIL, oid, (_now() - start, None), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+        if rec.active:
+            rec.emit(Kind.LOCK_ACQUIRE, oid, (_now() - start, 1), frame)
+        return bool(result)
+
+    def release(self: Any) -> None:
+        if rec.active and self._locked:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.LOCK_RELEASE, oid, (0,), frame)
+        original_release(self)
+
+    _named(Lock, acquire, release)
+    patches.set(Lock, "acquire", acquire)
+    patches.set(Lock, "release", release)
+
+
+def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: type) -> None:
+    original_wait: Waited = Event.wait  # type: ignore[attr-defined]
+    original_set = Event.set  # type: ignore[attr-defined]
+    original_clear = Event.clear  # type: ignore[attr-defined]
+    running, waits = rec.running_tasks, tracker.waits
+    wrap_init(rec, patches, Event)
+
+    async def wait(self: Any) -> bool:
+        if not rec.active:
+            return bool(await original_wait(self))
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return bool(await original_wait(self))
+        flag = bool(self._value)
+        rec.emit(Kind.EVENT_WAIT, oid, (flag, None), frame)
+        if flag:
+            result = await original_wait(self)
+            rec.emit(Kind.EVENT_WAKE, oid, (True, 0), frame)
+            return bool(result)
+        start = _now()
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("event", oid)
+        try:
+            result = await original_wait(self)
+        except BaseException:
+            if rec.active:
+                rec.emit(Kind.EVENT_WAKE, oid, (False, _now() - start), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+        if rec.active:
+            rec.emit(Kind.EVENT_WAKE, oid, (True, _now() - start), frame)
+        return bool(result)
+
+    def set(self: Any) -> None:
+        if rec.active and not self._value:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.EVENT_SET, oid, (sum(1 for w in self._waiters if not w.done()),), frame)
+        original_set(self)
+
+    def clear(self: Any) -> None:
+        if rec.active:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
+        original_clear(self)
+
+    _named(Event, wait, set, clear)
+    patches.set(Event, "wait", wait)
+    patches.set(Event, "set", set)
+    patches.set(Event, "clear", clear)
+
+
+def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Condition: type) -> None:
+    original_init = Condition.__dict__["__init__"]
+    original_wait: Waited = Condition.wait  # type: ignore[attr-defined]
+    original_notify = Condition.notify  # type: ignore[attr-defined]
+    running, waits = rec.running_tasks, tracker.waits
+    wrap_init(rec, patches, Condition)
+    recorded_init = Condition.__dict__["__init__"]
+
+    def __init__(self: Any, lock: Any = None) -> None:
+        recorded_init(self, lock)
+        # The lock a Condition makes for itself is part of the user's condition: show who holds it.
+        if lock is None and self.__dict__.get("_cgr_oid") and not self._lock.__dict__.get("_cgr_oid"):
+            self._lock._cgr_oid = rec.register_object(type_label(type(self._lock)), _getframe(1))
+
+    __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
+    patches.set(Condition, "__init__", __init__)
+
+    async def wait(self: Any) -> bool:
+        if not rec.active or not self.locked():
+            return bool(await original_wait(self))
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return bool(await original_wait(self))
+        lock = self._lock.__dict__.get("_cgr_oid") or None
+        rec.emit(Kind.COND_WAIT, oid, (None, lock), frame)
+        start = _now()
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("condition", oid)
+        try:
+            result = await original_wait(self)
+        except BaseException:
+            if rec.active:
+                rec.emit(Kind.COND_WAKE, oid, (False, _now() - start), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+        if rec.active:
+            rec.emit(Kind.COND_WAKE, oid, (True, _now() - start), frame)
+        return bool(result)
+
+    def notify(self: Any, n: int = 1) -> None:
+        if rec.active and self.locked():
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.COND_NOTIFY, oid, (n, sum(1 for w in self._waiters if not w.done())), frame)
+        original_notify(self, n)
+
+    _named(Condition, wait, notify)
+    patches.set(Condition, "wait", wait)
+    patches.set(Condition, "notify", notify)
+
+
+def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Semaphore: type, Bounded: type) -> None:
+    original_acquire: Waited = Semaphore.acquire  # type: ignore[attr-defined]
+    original_release = Semaphore.release  # type: ignore[attr-defined]
+    original_bounded_release = Bounded.release  # type: ignore[attr-defined]
+    running, waits = rec.running_tasks, tracker.waits
+    wrap_init(rec, patches, Semaphore)
+
+    async def acquire(self: Any) -> bool:
+        if not rec.active:
+            return bool(await original_acquire(self))
+        frame = _getframe(1)
+        oid = object_id(rec, self, frame)
+        if not oid:
+            return bool(await original_acquire(self))
+        if not self.locked():
+            result = await original_acquire(self)
+            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+            return bool(result)
+        rec.emit(Kind.SEM_WAIT, oid, (self._value, None), frame)
+        start = _now()
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("semaphore", oid)
+        try:
+            result = await original_acquire(self)
+        except BaseException:
+            if rec.active:
+                rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+        if rec.active:
+            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, _now() - start), frame)
+        return bool(result)
+
+    def _release(original: Any, bounded: bool) -> Any:
+        def release(self: Any) -> None:
+            if rec.active and not (bounded and self._value >= self._bound_value):
+                frame = _getframe(1)
+                oid = object_id(rec, self, frame)
+                if oid:
+                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
+            original(self)
+
+        return release
+
+    release, bounded_release = _release(original_release, False), _release(original_bounded_release, True)
+    _named(Semaphore, acquire, release)
+    _named(Bounded, bounded_release)
+    patches.set(Semaphore, "acquire", acquire)
+    patches.set(Semaphore, "release", release)
+    patches.set(Bounded, "release", bounded_release)
+
+
+def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
+    """Record puts and gets where the item really moves: in the class's own `_put` / `_get`."""
+    own = cls.__dict__
+    if "_put" in own and not getattr(own["_put"], "_cgr", False):
+        original_put = own["_put"]
+
+        def _put(self: Any, item: Any, *args: Any) -> None:
+            original_put(self, item, *args)
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active:
+                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe(1))
+
+        _put._cgr = True  # type: ignore[attr-defined]
+        patches.set(cls, "_put", _put)
+    if "_get" in own and not getattr(own["_get"], "_cgr", False):
+        original_get = own["_get"]
+
+        def _get(self: Any, *args: Any) -> Any:
+            item = original_get(self, *args)
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active:
+                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe(1))
+            return item
+
+        _get._cgr = True  # type: ignore[attr-defined]
+        patches.set(cls, "_get", _get)
+
+
+def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues: Any) -> None:
+    Queue = queues.Queue
+    QueueFull, QueueEmpty = queues.QueueFull, queues.QueueEmpty
+    original_put: Any = Queue.put
+    original_get: Waited = Queue.get
+    original_put_nowait = Queue.put_nowait
+    original_get_nowait = Queue.get_nowait
+    original_task_done = Queue.task_done
+    original_join: Waited = Queue.join
+    running, waits = rec.running_tasks, tracker.waits
+    wrap_init(rec, patches, Queue)
+
+    def oid_of(queue: Any, frame: Any) -> int:
+        return object_id(rec, queue, frame) if rec.active else 0
+
+    async def put(self: Any, item: Any) -> None:
+        frame = _getframe(1)
+        oid = oid_of(self, frame)
+        if not oid or not self.full():
+            return await original_put(self, item)  # type: ignore[no-any-return]
+        rec.emit(Kind.QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("queue", oid)
+        try:
+            return await original_put(self, item)  # type: ignore[no-any-return]
+        except BaseException:
+            # Cancelled (or, 3.13+, shut down) before there was room.
+            if rec.active:
+                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+
+    async def get(self: Any) -> Any:
+        frame = _getframe(1)
+        oid = oid_of(self, frame)
+        if not oid or not self.empty():
+            return await original_get(self)
+        rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
+        tid = running.get(_get_ident())
+        if tid:
+            waits[tid] = ("queue", oid)
+        try:
+            return await original_get(self)
+        except BaseException:
+            if rec.active:
+                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+            raise
+        finally:
+            if tid:
+                waits.pop(tid, None)
+
+    def put_nowait(self: Any, item: Any) -> None:
+        try:
+            original_put_nowait(self, item)
+        except QueueFull:
+            frame = _getframe(1)
+            oid = oid_of(self, frame)
+            if oid:
+                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
+            raise
+
+    def get_nowait(self: Any) -> Any:
+        try:
+            return original_get_nowait(self)
+        except QueueEmpty:
+            frame = _getframe(1)
+            oid = oid_of(self, frame)
+            if oid:
+                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+            raise
+
+    def task_done(self: Any) -> None:
+        if self._unfinished_tasks > 0:
+            frame = _getframe(1)
+            oid = oid_of(self, frame)
+            if oid:
+                rec.emit(Kind.QUEUE_TASK_DONE, oid, (self._unfinished_tasks - 1,), frame)
+        original_task_done(self)
+
+    async def join(self: Any) -> None:
+        frame = _getframe(1)
+        oid = oid_of(self, frame)
+        if not oid:
+            return await original_join(self)  # type: ignore[no-any-return]
+        rec.emit(Kind.QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
+        start = _now()
+        tid = running.get(_get_ident()) if self._unfinished_tasks else None
+        if tid:
+            waits[tid] = ("queue", oid)
+        try:
+            await original_join(self)
+        finally:
+            if tid:
+                waits.pop(tid, None)
+        if rec.active:
+            rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+
+    methods = (put, get, put_nowait, get_nowait, task_done, join)
+    _named(Queue, *methods)
+    for method in methods:
+        patches.set(Queue, method.__name__, method)
+    for cls in (Queue, queues.LifoQueue, queues.PriorityQueue):
+        _wrap_storage(rec, patches, cls)
+
+
+def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any) -> None:
+    locks = asyncio.locks
+    install_lock(rec, patches, tracker, locks.Lock)
+    install_event(rec, patches, tracker, locks.Event)
+    install_condition(rec, patches, tracker, locks.Condition)
+    install_semaphore(rec, patches, tracker, locks.Semaphore, locks.BoundedSemaphore)
+    install_queue(rec, patches, tracker, asyncio.queues)
