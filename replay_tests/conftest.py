@@ -69,6 +69,11 @@ def load_events(path: Path) -> list[dict[str, Any]]:
     return [event_json(rec, event) for event in rec.events]
 
 
+def task_names(path: Path) -> dict[str, int]:
+    """Task name -> task id, from the recording's task table (the last name each task had)."""
+    return {task.name or f"task {task.id}": task.id for task in read_log(str(path)).tasks.values()}
+
+
 def record(tmp_path: Path, program: str | Path, *args: str, options: tuple[str, ...] = ()) -> Run:
     out = tmp_path / (Path(program).stem + ".cgr")
     proc = chronodbg("record", "-q", "-o", str(out), *options, str(program), *args, cwd=tmp_path)
@@ -82,14 +87,16 @@ def check_invariants(run: Run) -> None:
     assert seqs == list(range(1, len(seqs) + 1)), "seq must be contiguous from 1"
     times = [e["t_ns"] for e in run.events]
     assert times == sorted(times), "t_ns must not go backwards along seq"
-    held: dict[int, list[int]] = defaultdict(list)  # lock -> owner stack
-    ended: set[int] = set()
+    # An asyncio lock is held by a task, a threading lock by a thread.
+    held: dict[int, list[tuple[str, int]]] = defaultdict(list)  # lock -> owner stack
+    ended: set[tuple[str, int]] = set()
     puts: dict[int, int] = defaultdict(int)
     for e in run.events:
         kind, obj, thread = e["kind"], e["obj"], e["thread"]
+        owner = ("task", e["task"]) if e["task"] is not None and "asyncio." in (e["obj_label"] or "") else ("thread", thread)
         if kind == "lock.acquire":
-            assert not held[obj] or held[obj][-1] == thread, f"{e['obj_label']} acquired by T{thread} while held: {e}"
-            held[obj].append(thread)
+            assert not held[obj] or held[obj][-1] == owner, f"{e['obj_label']} acquired by {owner} while held: {e}"
+            held[obj].append(owner)
         elif kind == "lock.release":
             assert held[obj], f"release of an unheld lock: {e}"
             if e["data"]["depth"] == 0 and len(held[obj]) > 1 and "RLock" in (e["obj_label"] or ""):
@@ -97,7 +104,9 @@ def check_invariants(run: Run) -> None:
             else:
                 held[obj].pop()
         elif kind == "thread.end":
-            ended.add(e["data"]["thread"])
+            ended.add(("thread", e["data"]["thread"]))
+        elif kind == "task.done":
+            ended.add(("task", e["task"]))
         elif kind == "queue.put":
             puts[obj] += 1
         elif kind == "queue.get":
@@ -105,7 +114,34 @@ def check_invariants(run: Run) -> None:
             assert puts[obj] >= 0, f"more gets than puts on {e['obj_label']} at seq {e['seq']}"
     for obj, owners in held.items():
         for owner in owners:
-            assert owner in ended or owner == 1, f"lock {obj} still held by T{owner} at the end"
+            assert owner in ended or owner == ("thread", 1), f"lock {obj} still held by {owner} at the end"
+    check_task_invariants(run)
+
+
+def check_task_invariants(run: Run) -> None:
+    """Each task's life is create, then resume and suspend in turn, then done; its events happen only while it runs.
+
+    Per thread, running tasks form a stack: an eager task's first step runs
+    inside its creator's step.
+    """
+    state: dict[int, str] = {}
+    running: dict[int, list[int]] = defaultdict(list)
+    for e in run.events:
+        kind, task, thread, data = e["kind"], e["task"], e["thread"], e["data"]
+        if kind == "task.create":
+            new = data["task"]
+            assert new not in state, f"task {new} created twice: {e}"
+            state[new] = "created"
+        if kind == "task.resume":
+            assert state.get(task) in ("created", "suspended"), f"resume of task {task} in state {state.get(task)}: {e}"
+            state[task] = "running"
+            running[thread].append(task)
+        if task is not None:
+            assert running[thread] and running[thread][-1] == task, f"event of task {task} while it does not run: {e}"
+        if kind in ("task.suspend", "task.done"):
+            assert state.get(task) == "running", f"{kind} of task {task} in state {state.get(task)}: {e}"
+            state[task] = "suspended" if kind == "task.suspend" else "done"
+            running[thread].pop()
 
 
 @pytest.fixture

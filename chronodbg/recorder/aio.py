@@ -16,9 +16,9 @@ for example) pass through untouched.
 from __future__ import annotations
 
 import _thread
+import collections
 import itertools
 import sys
-import weakref
 from types import BuiltinMethodType, CodeType, CoroutineType, FrameType, FunctionType, GeneratorType, MethodType
 from typing import Any
 
@@ -134,8 +134,9 @@ class TaskTracker:
                 task._cgr_task = 0
         return int(tid)
 
-    def ids(self, futures: Any) -> list[int | None]:
-        return [getattr(f, "_cgr_task", None) if self.is_task(f) else None for f in futures]
+    def ids(self, futures: Any) -> Any:
+        """The task ids of some awaitables (None for those that are not tasks), as a list summary."""
+        return self.rec.summariser.safe_value([getattr(f, "_cgr_task", None) if self.is_task(f) else None for f in futures])
 
     # -- steps -----------------------------------------------------------------
 
@@ -341,8 +342,10 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
         )
         return known
     original_run = events.Handle._run
-    #: id(handle) -> (weak handle, call number, callback name, object) for call_soon_threadsafe.
-    threadsafe: dict[int, tuple[Any, int, str, int | None]] = {}
+    #: id(callback) -> the call_soon_threadsafe calls of that callback not yet
+    #: run, oldest first: (callback, call number, callback name, object).
+    threadsafe: dict[int, collections.deque[tuple[Any, int, str, int | None]]] = {}
+    threadsafe_lock = _thread.allocate_lock()
 
     def _run(self: Any) -> None:
         callback = self._callback
@@ -377,9 +380,16 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
         return None
 
     def _ran_threadsafe(handle: Any) -> None:
-        entry = threadsafe.pop(id(handle), None)
-        if entry is not None and entry[0]() is handle and rec.active:
-            rec.emit(Kind.LOOP_CALLBACK, entry[3], (entry[2], entry[1]), None)
+        callback = handle._callback
+        with threadsafe_lock:
+            calls = threadsafe.get(id(callback))
+            if not calls or calls[0][0] is not callback:
+                return
+            _, call, name, obj = calls.popleft()
+            if not calls:
+                del threadsafe[id(callback)]
+        if rec.active:
+            rec.emit(Kind.LOOP_CALLBACK, obj, (name, call), None)
 
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))
@@ -395,16 +405,20 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
             return original_threadsafe(self, callback, *args, context=context)
         call = next_call()
         name, obj = _describe_callback(rec, tracker, callback)
-        # Before scheduling: the loop may run it before this thread goes on.
-        rec.emit(Kind.LOOP_CALL, obj, (name, call), frame)
-        handle = original_threadsafe(self, callback, *args, context=context)
-        if len(threadsafe) > 10_000:
-            # Handles that ran before they were entered here, or were cancelled.
-            for key, entry in list(threadsafe.items()):
-                if entry[0]() is None:
-                    del threadsafe[key]
-        threadsafe[id(handle)] = (weakref.ref(handle), call, name, obj)
-        return handle
+        # Entered before scheduling, under a lock held across the scheduling:
+        # the loop may run the callback before this thread goes on, and the
+        # calls of one callback are paired with its runs in order.
+        with threadsafe_lock:
+            rec.emit(Kind.LOOP_CALL, obj, (name, call), frame)
+            calls = threadsafe.setdefault(id(callback), collections.deque())
+            calls.append((callback, call, name, obj))
+            try:
+                return original_threadsafe(self, callback, *args, context=context)
+            except BaseException:
+                calls.pop()
+                if not calls:
+                    del threadsafe[id(callback)]
+                raise
 
     patches.set(base_events.BaseEventLoop, "call_soon_threadsafe", call_soon_threadsafe)
 

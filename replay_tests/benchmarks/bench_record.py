@@ -8,11 +8,14 @@ in machine load hits all of them alike, so the per-round ratios are what to
 read; absolute seconds are only comparable within one run of this script.
 The lock workload runs both unpinned and pinned to one CPU, because on two
 cores a traced lock-heavy program can fall into a lock convoy (see
-/work/shared/RUNTIME-NOTES.md, "Lock convoys on two cores").
+/work/shared/RUNTIME-NOTES.md, "Lock convoys on two cores"). Within a round,
+every variant must print the same stdout (the asyncio workload prints a
+checksum of which task got which message; the others print nothing).
 
     python replay_tests/benchmarks/bench_record.py              # full run, ~minutes
     python replay_tests/benchmarks/bench_record.py --quick      # CI smoke, < 30 s
     python replay_tests/benchmarks/bench_record.py --write-docs  # also update docs/performance.md
+    python replay_tests/benchmarks/bench_record.py --workload aio --write-docs  # only the asyncio one
 
 The file is named bench_*.py so pytest does not collect it.
 """
@@ -63,7 +66,15 @@ WORK = {
     "queues": Workload(
         "queues", "queues.py", (320_000, 10_000), "4 producers, 4 consumers, {n} items, Queue(maxsize=100)"
     ),
+    "aio": Workload(
+        "aio",
+        "aio.py",
+        (64_000, 2_000),
+        "8 producer, 8 consumer asyncio tasks, {n} messages, asyncio.Queue(maxsize=100), asyncio.Lock",
+    ),
 }
+#: The order a full run (no --workload) takes them in, and the order of its table rows.
+DEFAULT_ORDER = ("locks", "queues", "aio")
 
 VARIANTS = ("plain", "recorded", "recorded --locals none")
 
@@ -132,22 +143,24 @@ def command(case: Case, variant: str, size: int, out: Path) -> list[str]:
     return cmd
 
 
-def run_once(cmd: list[str], cwd: Path) -> Run:
+def run_once(cmd: list[str], cwd: Path) -> tuple[Run, bytes]:
+    """One timed run, and what it printed on stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=RUN_TIMEOUT)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(
             f"bench_record: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}"
         )
-    return Run(
+    run = Run(
         wall=wall,
         user=after.ru_utime - before.ru_utime,
         sys=after.ru_stime - before.ru_stime,
         vcsw=after.ru_nvcsw - before.ru_nvcsw,
     )
+    return run, proc.stdout
 
 
 def recording_info(path: Path, cwd: Path) -> dict[str, Any]:
@@ -166,8 +179,14 @@ def run_case(case: Case, size: int, pairs: int, workdir: Path, log: Any) -> Case
     variants = {name: VariantResult() for name in VARIANTS}
     outputs = {name: workdir / f"{case.workload.name}-{i}.cgr" for i, name in enumerate(VARIANTS)}
     for round_no in range(pairs + 1):
+        printed: dict[str, bytes] = {}
         for name in VARIANTS:
-            run = run_once(command(case, name, size, outputs[name]), workdir)
+            run, printed[name] = run_once(command(case, name, size, outputs[name]), workdir)
+            if printed[name] != printed[VARIANTS[0]]:
+                raise SystemExit(
+                    f"bench_record: {case_label(case)} round {round_no}: {name} printed {printed[name]!r},"
+                    f" {VARIANTS[0]} printed {printed[VARIANTS[0]]!r}"
+                )
             if round_no:  # round 0 warms the page cache and the CPU clocks
                 variants[name].runs.append(run)
             log(f"  {case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {name}: {run.wall:.2f} s")
@@ -300,8 +319,19 @@ def table(results: list[CaseResult]) -> str:
     return "\n".join(rows)
 
 
-def section(results: list[CaseResult], info: dict[str, Any], pairs: int, notes: list[str]) -> str:
-    key = f"CPython {info['python']}"
+def section_key(python: str, workloads: list[str] | None) -> str:
+    """What names a section of the docs: the Python, and the workloads if a --workload run chose some.
+
+    A full run replaces its Python's full section; `--workload aio` gets (and
+    later replaces) a section of its own, leaving the full one's numbers alone.
+    """
+    key = f"CPython {python}"
+    if workloads and sorted(set(workloads)) != sorted(DEFAULT_ORDER):
+        key += ": " + ", ".join(name for name in DEFAULT_ORDER if name in workloads)
+    return key
+
+
+def section(results: list[CaseResult], info: dict[str, Any], pairs: int, notes: list[str], key: str) -> str:
     lines = [
         f"<!-- bench_record: {key} -->",
         f"### {key}",
@@ -320,9 +350,9 @@ def section(results: list[CaseResult], info: dict[str, Any], pairs: int, notes: 
     return "\n".join(lines) + "\n"
 
 
-def write_docs(text: str, python: str) -> None:
-    begin = f"<!-- bench_record: CPython {python} -->"
-    end = f"<!-- /bench_record: CPython {python} -->"
+def write_docs(text: str, key: str) -> None:
+    begin = f"<!-- bench_record: {key} -->"
+    end = f"<!-- /bench_record: {key} -->"
     doc = DOCS.read_text() if DOCS.exists() else "# Performance\n\n" + DOCS_ANCHOR + "\n"
     if begin in doc and end in doc:
         head, rest = doc.split(begin, 1)
@@ -361,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
     notes = []
     cases = []
-    for name in ns.workload or sorted(WORK):
+    for name in ns.workload or DEFAULT_ORDER:
         cases.append(Case(WORK[name], pinned=False))
         if name == "locks" and not ns.no_pin:
             if pin_prefix() is None:
@@ -381,10 +411,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_case(case, size, pairs, Path(tmp), log))
     info["loadavg_end"] = loadavg()
 
-    text = section(results, info, pairs, notes)
+    key = section_key(info["python"], ns.workload)
+    text = section(results, info, pairs, notes, key)
     print(text)
     if ns.write_docs:
-        write_docs(text, info["python"])
+        write_docs(text, key)
         log(f"bench_record: wrote {DOCS}")
     if ns.json:
         data = {
