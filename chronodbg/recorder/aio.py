@@ -57,6 +57,8 @@ class TaskTracker:
         self.sleep0_code: CodeType | None = getattr(sleep0, "__code__", None)
         self.wait_code: CodeType = tasks._wait.__code__
         self.wait_for_code: CodeType = tasks.wait_for.__code__
+        cancel_and_wait = getattr(tasks, "_cancel_and_wait", None)  # 3.11's wait_for, after its timeout
+        self.cancel_and_wait_code: CodeType | None = getattr(cancel_and_wait, "__code__", None)
         self.taskgroup_exit_code: CodeType = asyncio.taskgroups.TaskGroup.__aexit__.__code__
         #: type -> whether it is a task class (cached: the check runs per callback).
         self.is_task_type: dict[type, bool] = {}
@@ -168,9 +170,19 @@ class TaskTracker:
         return user, inner
 
     def resume(self, task: Any) -> None:
-        self.rec.emit(Kind.TASK_RESUME, None, (), self.frames(task)[0], False)
+        try:
+            self.rec.emit(Kind.TASK_RESUME, None, (), self.frames(task)[0], False)
+        except Exception:
+            # Never into the loop: a failure here would look like the program's.
+            self.rec.dropped += 1
 
     def after_step(self, task: Any, tid: int) -> None:
+        try:
+            self._after_step(task, tid)
+        except Exception:
+            self.rec.dropped += 1
+
+    def _after_step(self, task: Any, tid: int) -> None:
         rec = self.rec
         if task.done():
             self.meta.pop(tid, None)
@@ -208,7 +220,7 @@ class TaskTracker:
             group = inner.f_locals.get("self")
             return "taskgroup", None, self.ids(getattr(group, "_tasks", ()))
         waiter = task._fut_waiter
-        if inner is not None and code is self.wait_for_code:
+        if inner is not None and code is not None and code in (self.wait_for_code, self.cancel_and_wait_code):
             # 3.11: wait_for runs the awaitable as a task and waits on a helper future.
             inner_task = inner.f_locals.get("fut")
             return "wait_for", None, getattr(inner_task, "_cgr_task", None) if self.is_task(inner_task) else None
