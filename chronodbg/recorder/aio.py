@@ -291,11 +291,17 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 return
             # An eager task runs its first step inside __init__: number it first.
             unnamed = not isinstance(name, str)
-            tid = tracker.new_task(self, None if unnamed else name, tracker.coro_name(coro), parent, True, creator)
+            coro_name = tracker.coro_name(coro)
+            tid = tracker.new_task(self, None if unnamed else name, coro_name, parent, True, creator)
             running[ident] = tid
             try:
                 rec.emit(Kind.TASK_RESUME, None, (), coro.cr_frame if type(coro) is CoroutineType else None, False)
-                super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                try:
+                    super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
+                except BaseException as exc:
+                    # No task after all (a closed loop, say): end the one recorded.
+                    rec.emit(Kind.TASK_DONE, None, ("exception", None, *exception_data(rec, exc)), None)
+                    raise
                 if rec.active:
                     tracker.after_step(self, tid)
             finally:
@@ -304,7 +310,7 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 else:
                     running[ident] = parent
             if unnamed and rec.active:
-                rec.rename_task(tid, self.get_name(), *tracker.meta.get(tid, ("?", parent)))
+                rec.rename_task(tid, self.get_name(), coro_name, parent)
 
         def cancel(self, msg: Any = None) -> bool:
             tid = getattr(self, "_cgr_task", None)

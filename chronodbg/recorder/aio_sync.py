@@ -165,12 +165,15 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
     wrap_init(rec, patches, Condition)
     recorded_init = Condition.__dict__["__init__"]
 
-    def __init__(self: Any, lock: Any = None) -> None:
-        recorded_init(self, lock)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # The arguments pass on untouched: a bad call fails in Condition.__init__ itself, with its own message.
+        recorded_init(self, *args, **kwargs)
+        lock = args[0] if args else kwargs.get("lock")
         # The lock a Condition makes for itself is part of the user's condition: show who holds it.
         if lock is None and self.__dict__.get("_cgr_oid") and not self._lock.__dict__.get("_cgr_oid"):
             self._lock._cgr_oid = rec.register_object(type_label(type(self._lock)), _getframe(1))
 
+    __init__.__qualname__ = original_init.__qualname__
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     patches.set(Condition, "__init__", __init__)
 
