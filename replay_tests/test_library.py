@@ -375,3 +375,33 @@ def test_objects_from_before_recording_are_decided_by_their_first_use() -> None:
         ("sem.release", "Semaphore#1"),
         ("cond.notify", "Condition#2"),
     ]
+
+
+def test_recording_started_inside_a_running_task() -> None:
+    """Tasks that existed before recording began are numbered at their next step; asyncio is restored after."""
+    import asyncio
+
+    async def worker(q: asyncio.Queue[int]) -> None:
+        await q.put(1)
+
+    async def main() -> tuple[chronodbg.Recording, int]:
+        with chronodbg.record(None) as rec:
+            q: asyncio.Queue[int] = asyncio.Queue()
+            task = asyncio.create_task(worker(q), name="worker")
+            await asyncio.sleep(0)
+            item = await q.get()
+            await task
+        return rec, item
+
+    plain_task = asyncio.Task
+    rec, item = asyncio.run(main())
+    assert item == 1 and asyncio.Task is plain_task and asyncio.tasks.Task is plain_task
+    log = rec.log()
+    worker_id = next(t.id for t in log.tasks.values() if t.name == "worker")
+    main_id = next(t.id for t in log.tasks.values() if t.coro.endswith("main"))
+    steps = [(e.kind, e.task) for e in rec.events if e.kind.startswith(("task.", "queue."))]
+    # The worker is created by the step that started the recording (main is not known yet),
+    # runs and finishes; main is numbered when it resumes after the sleep.
+    assert steps[:4] == [("task.create", None), ("task.resume", worker_id), ("queue.put", worker_id), ("task.done", worker_id)]
+    assert ("task.create", None) in steps[4:] and ("queue.get", main_id) in steps
+    assert log.tasks[main_id].parent is None and log.tasks[worker_id].parent is None
