@@ -37,6 +37,7 @@ _TASK_MAKERS = frozenset(
         "run_until_complete", "run", "wait_for",
     }
 )  # fmt: skip
+_UNKNOWN: Any = object()
 #: How deep a chain of awaiting coroutines is followed (a guard, not a limit met in practice).
 _MAX_AWAIT_DEPTH = 64
 
@@ -69,6 +70,9 @@ class TaskTracker:
         self.meta: dict[int, tuple[str, int | None]] = {}
         #: task id -> the asyncio.timeout()s armed for it (pruned at each suspension).
         self.timeouts: dict[int, list[Any]] = {}
+        #: task id -> the innermost user frame of a suspended task (alive while
+        #: the coroutine is): where its next step resumes.
+        self.suspended_in: dict[int, FrameType | None] = {}
         #: thread ident -> the last task created on it (shield() of a coroutine).
         self.last_created: dict[int, int] = {}
 
@@ -169,9 +173,13 @@ class TaskTracker:
                 break
         return user, inner
 
-    def resume(self, task: Any) -> None:
+    def resume(self, task: Any, tid: int) -> None:
         try:
-            self.rec.emit(Kind.TASK_RESUME, None, (), self.frames(task)[0], False)
+            # Where it suspended, it continues: the frame found then (a first step has none).
+            frame = self.suspended_in.pop(tid, _UNKNOWN)
+            if frame is _UNKNOWN:
+                frame = self.frames(task)[0]
+            self.rec.emit(Kind.TASK_RESUME, None, (), frame, False)
         except Exception:
             # Never into the loop: a failure here would look like the program's.
             self.rec.dropped += 1
@@ -185,6 +193,7 @@ class TaskTracker:
     def _after_step(self, task: Any, tid: int) -> None:
         rec = self.rec
         if task.done():
+            self.suspended_in.pop(tid, None)
             self.meta.pop(tid, None)
             self.timeouts.pop(tid, None)
             self.waits.pop(tid, None)
@@ -201,6 +210,7 @@ class TaskTracker:
             rec.emit(Kind.TASK_DONE, None, data, None)
             return
         frame, inner = self.frames(task)
+        self.suspended_in[tid] = frame
         awaits, obj, target = self.awaited(task, tid, inner)
         rec.emit(Kind.TASK_SUSPEND, obj, (awaits, target, self.time_left(task, tid, inner)), frame)
 
@@ -386,7 +396,7 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
         outer = running.get(ident)
         running[ident] = tid
         try:
-            tracker.resume(task)
+            tracker.resume(task, tid)
             original_run(self)
             if rec.active:
                 tracker.after_step(task, tid)
