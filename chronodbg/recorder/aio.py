@@ -8,6 +8,10 @@ are seen where they happen, with the caller's frame. While a task's step
 runs, `Recorder.running_tasks` maps the thread to the task's id: every event
 recorded meanwhile carries it.
 
+What a suspended task's future stands for (an executor job, a shield, a
+user's future, a timeout) is marked by recorder.aio_links; the asyncio
+primitives are in recorder.aio_sync.
+
 Only the user's tasks are recorded: those whose coroutine is user code or
 that user code created. The loop's own (asyncio.run's shutdown_asyncgens,
 for example) pass through untouched.
@@ -16,16 +20,17 @@ for example) pass through untouched.
 from __future__ import annotations
 
 import _thread
-import collections
-import itertools
 import sys
 from types import BuiltinMethodType, CodeType, CoroutineType, FrameType, FunctionType, GeneratorType, MethodType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.threads import exception_data
+
+if TYPE_CHECKING:
+    from chronodbg.recorder.aio_links import ThreadsafeCalls
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
@@ -343,10 +348,9 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
     return Task
 
 
-def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
-    """Patch this asyncio (the module object, maybe a fresh re-import) and return its tracker."""
-    tracker = TaskTracker(rec, asyncio)
-    tasks, events, base_events = asyncio.tasks, asyncio.events, asyncio.base_events
+def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any, calls: ThreadsafeCalls) -> None:
+    """Patch this asyncio's tasks (the module object, maybe a fresh re-import)."""
+    tasks, events = asyncio.tasks, asyncio.events
     running = rec.running_tasks
 
     Task = _make_task_class(rec, tracker, tasks.Task, events._get_running_loop)
@@ -369,11 +373,8 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
             cls.__name__ == "TaskStepMethWrapper" and cls.__module__ in ("builtins", "_asyncio")
         )
         return known
+
     original_run = events.Handle._run
-    #: id(callback) -> the call_soon_threadsafe calls of that callback not yet
-    #: run, oldest first: (callback, call number, callback name, object).
-    threadsafe: dict[int, collections.deque[tuple[Any, int, str, int | None]]] = {}
-    threadsafe_lock = _thread.allocate_lock()
 
     def _run(self: Any) -> None:
         callback = self._callback
@@ -381,13 +382,13 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
         if step is None:
             step = is_step_type(type(callback))
         if not step or not rec.active:
-            if threadsafe:
-                _ran_threadsafe(self)
+            if calls.pending:
+                calls.ran(self)
             return original_run(self)  # type: ignore[no-any-return]
         task = callback.__self__
         if not tracker.is_task(task):
-            if threadsafe:
-                _ran_threadsafe(self)
+            if calls.pending:
+                calls.ran(self)
             return original_run(self)  # type: ignore[no-any-return]
         tid = tracker.task_id(task)
         if not tid:
@@ -407,119 +408,5 @@ def install(rec: Recorder, patches: Patches, asyncio: Any) -> TaskTracker:
                 running[ident] = outer
         return None
 
-    def _ran_threadsafe(handle: Any) -> None:
-        callback = handle._callback
-        with threadsafe_lock:
-            calls = threadsafe.get(id(callback))
-            if not calls or calls[0][0] is not callback:
-                return
-            _, call, name, obj = calls.popleft()
-            if not calls:
-                del threadsafe[id(callback)]
-        if rec.active:
-            rec.emit(Kind.LOOP_CALLBACK, obj, (name, call), None)
-
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))
-
-    next_call = itertools.count(1).__next__
-    original_threadsafe = base_events.BaseEventLoop.call_soon_threadsafe
-
-    def call_soon_threadsafe(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
-        if not rec.active:
-            return original_threadsafe(self, callback, *args, context=context)
-        frame = _getframe(1)
-        if rec.user_frame(frame) is None:
-            return original_threadsafe(self, callback, *args, context=context)
-        call = next_call()
-        name, obj = _describe_callback(rec, tracker, callback)
-        # Entered before scheduling, under a lock held across the scheduling:
-        # the loop may run the callback before this thread goes on, and the
-        # calls of one callback are paired with its runs in order.
-        with threadsafe_lock:
-            rec.emit(Kind.LOOP_CALL, obj, (name, call), frame)
-            calls = threadsafe.setdefault(id(callback), collections.deque())
-            calls.append((callback, call, name, obj))
-            try:
-                return original_threadsafe(self, callback, *args, context=context)
-            except BaseException:
-                calls.pop()
-                if not calls:
-                    del threadsafe[id(callback)]
-                raise
-
-    patches.set(base_events.BaseEventLoop, "call_soon_threadsafe", call_soon_threadsafe)
-
-    original_create_future = base_events.BaseEventLoop.create_future
-
-    def create_future(self: Any) -> Any:
-        future = original_create_future(self)
-        if rec.active:
-            frame = _getframe(1)
-            if rec.creator_is_user(frame):
-                future._cgr = ("future", rec.register_object("asyncio.Future", frame), None)
-        return future
-
-    patches.set(base_events.BaseEventLoop, "create_future", create_future)
-
-    original_wrap_future = asyncio.futures.wrap_future
-
-    def wrap_future(future: Any, *, loop: Any = None) -> Any:
-        wrapped = original_wrap_future(future, loop=loop)
-        if rec.active and wrapped is not future:
-            # run_in_executor / to_thread: the awaiting task waits for the concurrent Future a worker thread sets.
-            oid = getattr(future, "__dict__", {}).get("_cgr_oid")
-            if oid:
-                wrapped._cgr = ("executor", oid, None)
-        return wrapped
-
-    patches.set(asyncio.futures, "wrap_future", wrap_future)
-    patches.set(asyncio, "wrap_future", wrap_future)
-
-    original_shield = tasks.shield
-
-    def shield(arg: Any) -> Any:
-        outer = original_shield(arg)
-        if rec.active and outer is not arg and not outer.done():
-            inner = getattr(arg, "_cgr_task", None) if tracker.is_task(arg) else None
-            if inner is None and tracker.coro_code(arg) is not None:
-                inner = tracker.last_created.get(_get_ident())
-            outer._cgr = ("shield", None, inner)
-        return outer
-
-    shield.__doc__ = original_shield.__doc__
-    patches.set(tasks, "shield", shield)
-    patches.set(asyncio, "shield", shield)
-
-    Timeout = asyncio.timeouts.Timeout
-    original_reschedule = Timeout.reschedule
-
-    def reschedule(self: Any, when: float | None) -> None:
-        original_reschedule(self, when)
-        task = self._task
-        if rec.active and self._timeout_handler is not None and tracker.is_task(task):
-            tid = getattr(task, "_cgr_task", None)
-            if tid:
-                armed = tracker.timeouts.setdefault(tid, [])
-                if not any(t is self for t in armed):
-                    armed.append(self)
-
-    patches.set(Timeout, "reschedule", reschedule)
-    return tracker
-
-
-def _describe_callback(rec: Recorder, tracker: TaskTracker, callback: Any) -> tuple[str, int | None]:
-    """(qualified name, recorded object it acts on) of a callback, without running user code."""
-    cls = type(callback)
-    if cls is FunctionType:
-        return str(callback.__qualname__), None
-    if cls is MethodType:
-        return str(callback.__func__.__qualname__), None
-    if cls.__name__ in ("builtin_function_or_method", "builtin_method") and cls.__module__ == "builtins":
-        owner = callback.__self__
-        mark = getattr(owner, "_cgr", None) if type(owner).__module__ == "_asyncio" else None
-        obj = mark[1] if isinstance(mark, tuple) and len(mark) == 3 and isinstance(mark[1], int) else None
-        return str(callback.__qualname__), obj
-    if cls.__name__ == "partial" and cls.__module__ == "functools":
-        return f"partial({_describe_callback(rec, tracker, callback.func)[0]})", None
-    return rec.summariser.type_name(cls), None

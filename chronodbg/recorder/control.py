@@ -80,9 +80,11 @@ def _install_asyncio(rec: Recorder, patches: Patches) -> None:
     """Patch asyncio now if the program has it, else once it is imported: chronodbg never imports it itself."""
 
     def patch(module: Any) -> None:
-        from chronodbg.recorder import aio, aio_sync
+        from chronodbg.recorder import aio, aio_links, aio_sync
 
-        tracker = aio.install(rec, patches, module)
+        tracker = aio.TaskTracker(rec, module)
+        calls = aio_links.install(rec, patches, tracker, module)
+        aio.install(rec, patches, tracker, module, calls)
         aio_sync.install(rec, patches, tracker, module)
 
     module = sys.modules.get("asyncio")
