@@ -269,6 +269,14 @@ class TaskTracker:
         return round(max(0.0, when - now), 6)
 
 
+def _restore(running: dict[int, int], ident: int, outer: int | None) -> None:
+    """After a step: the thread runs the task it ran before (an eager task's creator), or none."""
+    if outer is None:
+        running.pop(ident, None)
+    else:
+        running[ident] = outer
+
+
 def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_loop: Any) -> type:
     running = rec.running_tasks
 
@@ -320,10 +328,7 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 if rec.active:
                     tracker.after_step(self, tid)
             finally:
-                if parent is None:
-                    running.pop(ident, None)
-                else:
-                    running[ident] = parent
+                _restore(running, ident, parent)
             if unnamed and rec.active:
                 rec.rename_task(tid, self.get_name(), coro_name, parent)
 
@@ -402,10 +407,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
             if rec.active:
                 tracker.after_step(task, tid)
         finally:
-            if outer is None:
-                running.pop(ident, None)
-            else:
-                running[ident] = outer
+            _restore(running, ident, outer)
         return None
 
     patches.set(events.Handle, "_run", _run)

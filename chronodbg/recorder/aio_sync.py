@@ -20,7 +20,7 @@ from __future__ import annotations
 import _thread
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from chronodbg.kinds import Kind
@@ -50,10 +50,34 @@ def _named(cls: type, *wrappers: Any) -> None:
         wrapper.__wrapped__ = original
 
 
+async def _suspended(
+    rec: Recorder, waits: dict[int, tuple[str, int]], what: str, oid: int, call: Awaitable[Any], gave_up: Callable[[int], None]
+) -> tuple[Any, int]:
+    """Await `call` with the running task marked as waiting on object `oid`: (its result, ns waited).
+
+    If the wait ends in an exception (a cancellation), `gave_up(ns waited)`
+    records how it ended before the exception goes on.
+    """
+    start = _now()
+    tid = rec.running_tasks.get(_get_ident())
+    if tid:
+        waits[tid] = (what, oid)
+    try:
+        result = await call
+    except BaseException:
+        if rec.active:
+            gave_up(_now() - start)
+        raise
+    finally:
+        if tid:
+            waits.pop(tid, None)
+    return result, _now() - start
+
+
 def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: type) -> None:
     original_acquire: Waited = Lock.acquire  # type: ignore[attr-defined]
     original_release = Lock.release  # type: ignore[attr-defined]
-    running, waits = rec.running_tasks, tracker.waits
+    waits = tracker.waits
     wrap_init(rec, patches, Lock)
 
     async def acquire(self: Any) -> bool:
@@ -68,21 +92,11 @@ def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: ty
             rec.emit(Kind.LOCK_ACQUIRE, oid, (0, 1), frame)
             return bool(result)
         rec.emit(Kind.LOCK_WAIT, oid, (None,), frame)
-        start = _now()
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("lock", oid)
-        try:
-            result = await original_acquire(self)
-        except BaseException:
-            if rec.active:
-                rec.emit(Kind.LOCK_FAIL, oid, (_now() - start, None), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        result, waited = await _suspended(
+            rec, waits, "lock", oid, original_acquire(self), lambda ns: rec.emit(Kind.LOCK_FAIL, oid, (ns, None), frame)
+        )
         if rec.active:
-            rec.emit(Kind.LOCK_ACQUIRE, oid, (_now() - start, 1), frame)
+            rec.emit(Kind.LOCK_ACQUIRE, oid, (waited, 1), frame)
         return bool(result)
 
     def release(self: Any) -> None:
@@ -102,7 +116,7 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
     original_wait: Waited = Event.wait  # type: ignore[attr-defined]
     original_set = Event.set  # type: ignore[attr-defined]
     original_clear = Event.clear  # type: ignore[attr-defined]
-    running, waits = rec.running_tasks, tracker.waits
+    waits = tracker.waits
     wrap_init(rec, patches, Event)
 
     async def wait(self: Any) -> bool:
@@ -118,21 +132,11 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
             result = await original_wait(self)
             rec.emit(Kind.EVENT_WAKE, oid, (True, 0), frame)
             return bool(result)
-        start = _now()
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("event", oid)
-        try:
-            result = await original_wait(self)
-        except BaseException:
-            if rec.active:
-                rec.emit(Kind.EVENT_WAKE, oid, (False, _now() - start), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        result, waited = await _suspended(
+            rec, waits, "event", oid, original_wait(self), lambda ns: rec.emit(Kind.EVENT_WAKE, oid, (False, ns), frame)
+        )
         if rec.active:
-            rec.emit(Kind.EVENT_WAKE, oid, (True, _now() - start), frame)
+            rec.emit(Kind.EVENT_WAKE, oid, (True, waited), frame)
         return bool(result)
 
     def set(self: Any) -> None:
@@ -161,7 +165,7 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
     original_init = Condition.__dict__["__init__"]
     original_wait: Waited = Condition.wait  # type: ignore[attr-defined]
     original_notify = Condition.notify  # type: ignore[attr-defined]
-    running, waits = rec.running_tasks, tracker.waits
+    waits = tracker.waits
     wrap_init(rec, patches, Condition)
     recorded_init = Condition.__dict__["__init__"]
 
@@ -186,21 +190,11 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
             return bool(await original_wait(self))
         lock = self._lock.__dict__.get("_cgr_oid") or None
         rec.emit(Kind.COND_WAIT, oid, (None, lock), frame)
-        start = _now()
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("condition", oid)
-        try:
-            result = await original_wait(self)
-        except BaseException:
-            if rec.active:
-                rec.emit(Kind.COND_WAKE, oid, (False, _now() - start), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        result, waited = await _suspended(
+            rec, waits, "condition", oid, original_wait(self), lambda ns: rec.emit(Kind.COND_WAKE, oid, (False, ns), frame)
+        )
         if rec.active:
-            rec.emit(Kind.COND_WAKE, oid, (True, _now() - start), frame)
+            rec.emit(Kind.COND_WAKE, oid, (True, waited), frame)
         return bool(result)
 
     def notify(self: Any, n: int = 1) -> None:
@@ -220,7 +214,7 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
     original_acquire: Waited = Semaphore.acquire  # type: ignore[attr-defined]
     original_release = Semaphore.release  # type: ignore[attr-defined]
     original_bounded_release = Bounded.release  # type: ignore[attr-defined]
-    running, waits = rec.running_tasks, tracker.waits
+    waits = tracker.waits
     wrap_init(rec, patches, Semaphore)
 
     async def acquire(self: Any) -> bool:
@@ -235,21 +229,16 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
             rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
             return bool(result)
         rec.emit(Kind.SEM_WAIT, oid, (self._value, None), frame)
-        start = _now()
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("semaphore", oid)
-        try:
-            result = await original_acquire(self)
-        except BaseException:
-            if rec.active:
-                rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        result, waited = await _suspended(
+            rec,
+            waits,
+            "semaphore",
+            oid,
+            original_acquire(self),
+            lambda ns: rec.emit(Kind.SEM_FAIL, oid, (self._value, ns), frame),
+        )
         if rec.active:
-            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, _now() - start), frame)
+            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
         return bool(result)
 
     def _release(original: Any, bounded: bool) -> Any:
@@ -308,7 +297,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
     original_get_nowait = Queue.get_nowait
     original_task_done = Queue.task_done
     original_join: Waited = Queue.join
-    running, waits = rec.running_tasks, tracker.waits
+    waits = tracker.waits
     wrap_init(rec, patches, Queue)
 
     def oid_of(queue: Any, frame: Any) -> int:
@@ -320,19 +309,16 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
         if not oid or not self.full():
             return await original_put(self, item)  # type: ignore[no-any-return]
         rec.emit(Kind.QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("queue", oid)
-        try:
-            return await original_put(self, item)  # type: ignore[no-any-return]
-        except BaseException:
-            # Cancelled (or, 3.13+, shut down) before there was room.
-            if rec.active:
-                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        # Cancelled (or, 3.13+, shut down) before there was room: queue.full.
+        result, _ = await _suspended(
+            rec,
+            waits,
+            "queue",
+            oid,
+            original_put(self, item),
+            lambda ns: rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame),
+        )
+        return result  # type: ignore[no-any-return]
 
     async def get(self: Any) -> Any:
         frame = _getframe(1)
@@ -340,18 +326,10 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
         if not oid or not self.empty():
             return await original_get(self)
         rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
-        tid = running.get(_get_ident())
-        if tid:
-            waits[tid] = ("queue", oid)
-        try:
-            return await original_get(self)
-        except BaseException:
-            if rec.active:
-                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
-            raise
-        finally:
-            if tid:
-                waits.pop(tid, None)
+        item, _ = await _suspended(
+            rec, waits, "queue", oid, original_get(self), lambda ns: rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+        )
+        return item
 
     def put_nowait(self: Any, item: Any) -> None:
         try:
@@ -387,17 +365,14 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
         if not oid:
             return await original_join(self)  # type: ignore[no-any-return]
         rec.emit(Kind.QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
-        start = _now()
-        tid = running.get(_get_ident()) if self._unfinished_tasks else None
-        if tid:
-            waits[tid] = ("queue", oid)
-        try:
+        if not self._unfinished_tasks:
             await original_join(self)
-        finally:
-            if tid:
-                waits.pop(tid, None)
+            waited = 0
+        else:
+            # A cancelled join leaves no event of its own: the task's end says it.
+            _, waited = await _suspended(rec, waits, "queue", oid, original_join(self), lambda ns: None)
         if rec.active:
-            rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+            rec.emit(Kind.QUEUE_JOINED, oid, (waited,), frame)
 
     methods = (put, get, put_nowait, get_nowait, task_done, join)
     _named(Queue, *methods)
