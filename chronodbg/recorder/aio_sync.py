@@ -9,7 +9,8 @@ recorded when the call is about to suspend; while it lasts the task is marked
 as waiting on the object, which its `task.suspend` events then name. A wait
 that ends in cancellation ends with the kind's failure event (lock.fail,
 sem.fail, queue.empty / queue.full, cond.wake or event.wake with a false
-result), so a replay never shows a task waiting on something it left.
+result), so a replay never shows a task waiting on something it left; a
+cancelled `Queue.join()` has no failure event: the task's own end says it.
 
 Every asyncio primitive is bound to one loop in one thread: record order is
 the order things happened, with no locking of our own.
