@@ -9,8 +9,8 @@ recorded when the call is about to suspend; while it lasts the task is marked
 as waiting on the object, which its `task.suspend` events then name. A wait
 that ends in cancellation ends with the kind's failure event (lock.fail,
 sem.fail, queue.empty / queue.full, cond.wake or event.wake with a false
-result), so a replay never shows a task waiting on something it left; a
-cancelled `Queue.join()` has no failure event: the task's own end says it.
+result; `queue.joined` for a join), so a replay never shows a task waiting
+on something it left.
 
 Every asyncio primitive is bound to one loop in one thread: record order is
 the order things happened, with no locking of our own.
@@ -370,8 +370,10 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
             await original_join(self)
             waited = 0
         else:
-            # A cancelled join leaves no event of its own: the task's end says it.
-            _, waited = await _suspended(rec, waits, "queue", oid, original_join(self), lambda ns: None)
+            # queue.joined closes the join however it ends (no failure kind for a join).
+            _, waited = await _suspended(
+                rec, waits, "queue", oid, original_join(self), lambda ns: rec.emit(Kind.QUEUE_JOINED, oid, (ns,), frame)
+            )
         if rec.active:
             rec.emit(Kind.QUEUE_JOINED, oid, (waited,), frame)
 
