@@ -229,3 +229,75 @@ def test_loop_internals_are_not_recorded(tmp_path: Path) -> None:
     # asyncio.run's own tasks (shutdown_asyncgens, shutdown_default_executor) stay out.
     assert set(tasks) == {"Task-1", "producer", "consumer"}
     assert all((e["obj_label"] or "").startswith("asyncio.") for e in run.events if e["obj"] is not None)
+
+
+def _brief(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(e["kind"], e["obj_label"]) for e in events]
+
+
+def test_every_asyncio_primitive(tmp_path: Path) -> None:
+    run, tasks = _recorded(tmp_path, "aio_primitives.py")
+    assert run.stdout.decode().splitlines() == ["bounded", "full", "empty", "kept 1 LifoQueue"]
+    main = tasks["Task-1"]
+    cond, cond_lock, sem, event = "asyncio.Condition#1", "asyncio.Lock#2", "asyncio.BoundedSemaphore#3", "asyncio.Event#4"
+    lock, small, jobs = "asyncio.Lock#5", "asyncio.Queue#6", "asyncio.PriorityQueue#7"
+    # Condition: its own lock is recorded, released while waiting, taken back on the wake.
+    on_cond = [e for e in run.events if e["obj_label"] in (cond, cond_lock)]
+    assert [(e["kind"], e["obj_label"], e["task"] == main) for e in on_cond] == [
+        ("lock.acquire", cond_lock, True),
+        ("cond.wait", cond, True),
+        ("lock.release", cond_lock, True),
+        ("task.suspend", cond, True),
+        ("lock.acquire", cond_lock, False),
+        ("cond.notify", cond, False),
+        ("lock.release", cond_lock, False),
+        ("lock.acquire", cond_lock, True),
+        ("cond.wake", cond, True),
+        ("lock.release", cond_lock, True),
+    ]
+    assert on_cond[1]["data"]["lock"] == 2 and on_cond[5]["data"]["waiters"] == 1
+    # BoundedSemaphore: one release event per real release; the one past the bound raised unrecorded.
+    on_sem = [(e["kind"], e["task"]) for e in run.events if e["obj_label"] == sem]
+    holder, waiter = tasks["holder"], tasks["sem-waiter"]
+    assert on_sem == [
+        ("sem.acquire", holder),
+        ("sem.wait", waiter),
+        ("task.suspend", waiter),
+        ("sem.release", holder),
+        ("sem.acquire", waiter),
+        ("sem.release", main),
+    ]
+    assert [e["data"]["awaits"] for e in _suspends(run, holder)] == ["event"]
+    on_event = [(e["kind"], e["task"], e["data"]) for e in run.events if e["obj_label"] == event and e["kind"] != "task.suspend"]
+    assert [(kind, task) for kind, task, _ in on_event] == [("event.wait", holder), ("event.set", main), ("event.wake", holder)]
+    assert on_event[1][2] == {"waiters": 1} and on_event[2][2]["result"] is True
+    # A lock wait ended by cancellation.
+    locked_out = tasks["locked-out"]
+    assert _brief(_of_task(run, locked_out)) == [
+        ("task.resume", None),
+        ("lock.wait", lock),
+        ("task.suspend", lock),
+        ("task.resume", None),
+        ("lock.fail", lock),
+        ("task.done", None),
+    ]
+    # Non-blocking puts and gets that fail.
+    assert [(e["kind"], e["data"]) for e in run.events if e["obj_label"] == small] == [
+        ("queue.put", {"item": "a", "size": 1}),
+        ("queue.full", {"size": 1, "maxsize": 1}),
+        ("queue.get", {"item": "a", "size": 0}),
+        ("queue.empty", {"size": 0}),
+    ]
+    # PriorityQueue: items leave in priority order; join brackets the work.
+    on_jobs = [e for e in run.events if e["obj_label"] == jobs]
+    assert [e["data"]["item"] for e in on_jobs if e["kind"] == "queue.get"] == [1, 2, 3]
+    assert [e["data"]["unfinished"] for e in on_jobs if e["kind"] == "queue.task_done"] == [2, 1, 0]
+    kinds = [e["kind"] for e in on_jobs]
+    assert kinds.index("queue.join") < kinds.index("queue.task_done") and kinds.index("queue.joined") > len(kinds) - 5
+    # shield and wait name the tasks they wait for.
+    creates = {e["data"]["task"]: e for e in run.by_kind("task.create")}
+    shield = next(e for e in _suspends(run, main) if e["data"]["awaits"] == "shield")
+    assert creates[shield["data"]["target"]]["data"]["coro"] == "sleep"
+    assert creates[shield["data"]["target"]]["task"] == main and creates[shield["data"]["target"]]["func"] == "main"
+    waited = next(e for e in _suspends(run, main) if e["data"]["awaits"] == "wait")
+    assert waited["data"]["target"]["items"] == [tasks["waited"]]

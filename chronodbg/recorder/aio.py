@@ -78,8 +78,8 @@ class TaskTracker:
         #: task id -> the innermost user frame of a suspended task (alive while
         #: the coroutine is): where its next step resumes.
         self.suspended_in: dict[int, FrameType | None] = {}
-        #: thread ident -> the last task created on it (shield() of a coroutine).
-        self.last_created: dict[int, int] = {}
+        #: ids of chronodbg's own wrappers that make tasks for their caller (kept alive by them).
+        self.maker_codes: set[int] = set()
 
     # -- identity ------------------------------------------------------------
 
@@ -102,10 +102,9 @@ class TaskTracker:
 
     def creator(self, frame: FrameType | None) -> FrameType | None:
         """The frame that asked for a task, past asyncio's task-making helpers."""
-        while (
-            frame is not None
-            and frame.f_code.co_name in _TASK_MAKERS
-            and frame.f_code.co_filename.startswith(self.asyncio_dir)
+        while frame is not None and (
+            (frame.f_code.co_name in _TASK_MAKERS and frame.f_code.co_filename.startswith(self.asyncio_dir))
+            or id(frame.f_code) in self.maker_codes
         ):
             frame = frame.f_back
         return frame
@@ -129,7 +128,6 @@ class TaskTracker:
         tid = rec.register_task(name, coro, parent)
         task._cgr_task = tid
         self.meta[tid] = (coro, parent)
-        self.last_created[_get_ident()] = tid
         rec.emit(Kind.TASK_CREATE, None, (tid, name, coro, eager), frame)
         return tid
 

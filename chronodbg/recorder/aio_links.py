@@ -116,13 +116,18 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any)
     original_shield = tasks.shield
 
     def shield(arg: Any) -> Any:
-        outer = original_shield(arg)
-        if rec.active and outer is not arg and not outer.done():
-            inner = getattr(arg, "_cgr_task", None) if tracker.is_task(arg) else None
-            if inner is None and tracker.coro_code(arg) is not None:
-                inner = tracker.last_created.get(_get_ident())
-            outer._cgr = ("shield", None, inner)
+        if not rec.active:
+            return original_shield(arg)
+        # What shield() does first, done here to know the inner task: the
+        # same call, so shield(inner) behaves as shield(arg) would.
+        inner = tasks.ensure_future(arg)
+        outer = original_shield(inner)
+        if outer is not inner and tracker.is_task(inner):
+            outer._cgr = ("shield", None, getattr(inner, "_cgr_task", None))
         return outer
+
+    # A task made for shield(coroutine) is made for whoever called shield.
+    tracker.maker_codes.add(id(shield.__code__))
 
     shield.__doc__ = original_shield.__doc__
     patches.set(tasks, "shield", shield)

@@ -211,10 +211,9 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
     patches.set(Condition, "notify", notify)
 
 
-def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Semaphore: type, Bounded: type) -> None:
+def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Semaphore: type) -> None:
     original_acquire: Waited = Semaphore.acquire  # type: ignore[attr-defined]
     original_release = Semaphore.release  # type: ignore[attr-defined]
-    original_bounded_release = Bounded.release  # type: ignore[attr-defined]
     waits = tracker.waits
     wrap_init(rec, patches, Semaphore)
 
@@ -242,23 +241,18 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
             rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
         return bool(result)
 
-    def _release(original: Any, bounded: bool) -> Any:
-        def release(self: Any) -> None:
-            if rec.active and not (bounded and self._value >= self._bound_value):
-                frame = _getframe(1)
-                oid = object_id(rec, self, frame)
-                if oid:
-                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
-            original(self)
+    def release(self: Any) -> None:
+        # BoundedSemaphore.release checks its bound, then calls this: one event per real release.
+        if rec.active:
+            frame = _getframe(1)
+            oid = object_id(rec, self, frame)
+            if oid:
+                rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
+        original_release(self)
 
-        return release
-
-    release, bounded_release = _release(original_release, False), _release(original_bounded_release, True)
     _named(Semaphore, acquire, release)
-    _named(Bounded, bounded_release)
     patches.set(Semaphore, "acquire", acquire)
     patches.set(Semaphore, "release", release)
-    patches.set(Bounded, "release", bounded_release)
 
 
 def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
@@ -390,5 +384,5 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any)
     install_lock(rec, patches, tracker, locks.Lock)
     install_event(rec, patches, tracker, locks.Event)
     install_condition(rec, patches, tracker, locks.Condition)
-    install_semaphore(rec, patches, tracker, locks.Semaphore, locks.BoundedSemaphore)
+    install_semaphore(rec, patches, tracker, locks.Semaphore)
     install_queue(rec, patches, tracker, asyncio.queues)
