@@ -187,3 +187,26 @@ def test_fork_neither_warns_nor_corrupts_the_parents_log(tmp_path: Path) -> None
     assert rec.complete
     assert [e.kind for e in rec.events if e.kind.startswith("lock.")] == ["lock.acquire", "lock.release"] * 2
     assert {e.thread for e in rec.events} == {1}
+
+
+def test_process_exit_stays_last_when_a_thread_appends_during_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon thread inside a hook while the recording closes: its event goes before process.exit, never after."""
+    from chronodbg.kinds import Kind
+    from chronodbg.recorder import control
+    from chronodbg.recorder.core import Options, Recorder
+
+    real_stop_writer = Recorder.stop_writer
+
+    def stop_writer_while_a_thread_appends(self: Recorder) -> None:
+        # What a daemon thread past its `active` check does while the writer makes its last drain.
+        self.emit(Kind.MARK, None, ("late", None), None)
+        real_stop_writer(self)
+        self.emit(Kind.MARK, None, ("later", None), None)
+
+    monkeypatch.setattr(Recorder, "stop_writer", stop_writer_while_a_thread_appends)
+    path = tmp_path / "late.cgr"
+    control.start(Options(path=str(path)))
+    control.stop(0, "stop")
+    events = read_log(str(path)).events
+    assert [e.kind for e in events][-3:] == ["mark", "mark", "process.exit"]
+    assert [e.data[0] for e in events if e.kind == "mark"] == ["late", "later"]

@@ -406,8 +406,11 @@ class Recorder:
             return
         self.closed = True
         self.active = False
-        self.emit(Kind.PROCESS_EXIT, None, (code, how), None)
+        # The writer's last drain comes first: a thread still inside a hook may
+        # append after it, and only the one drain below, which holds the exit,
+        # can put such events before the exit (see _pack).
         self.stop_writer()
+        self.emit(Kind.PROCESS_EXIT, None, (code, how), None)
         self.drain()
         log = self.log
         if log is None:
