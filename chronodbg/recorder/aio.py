@@ -329,6 +329,9 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 _restore(running, ident, parent)
             if unnamed and rec.active:
                 rec.rename_task(tid, self.get_name(), coro_name, parent)
+            # As in Handle._run: a first step that raised keeps this frame
+            # alive through its traceback; no cycle back to the task.
+            self = creator = coro = None  # type: ignore[assignment]
 
         def cancel(self, msg: Any = None) -> bool:
             tid = getattr(self, "_cgr_task", None)
@@ -384,29 +387,34 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
         step = step_callbacks.get(type(callback))
         if step is None:
             step = is_step_type(type(callback))
-        if not step or not rec.active:
-            if calls.pending:
-                calls.ran(self)
-            return original_run(self)  # type: ignore[no-any-return]
-        task = callback.__self__
-        if not tracker.is_task(task):
-            if calls.pending:
-                calls.ran(self)
-            return original_run(self)  # type: ignore[no-any-return]
-        tid = tracker.task_id(task)
+        task = callback.__self__ if step and rec.active else None
+        tid = tracker.task_id(task) if task is not None and tracker.is_task(task) else 0
+        # No references kept here past this point: the frame of a callback or
+        # coroutine that raises keeps this frame (its caller) alive, as its
+        # f_back, as long as the exception lives; a task keeps its exception,
+        # so a reference here would make a cycle and delay the task's
+        # __del__ (asyncio's "exception was never retrieved" report) to a
+        # GC. Handle._run itself ends with `self = None` for the same reason.
+        callback = task = None
         if not tid:
-            return original_run(self)  # type: ignore[no-any-return]
+            if calls.pending:
+                calls.ran(self)
+            original_run(self)
+            self = None
+            return
         ident = _get_ident()
         outer = running.get(ident)
         running[ident] = tid
         try:
-            tracker.resume(task, tid)
+            tracker.resume(self._callback.__self__, tid)
             original_run(self)
-            if rec.active:
-                tracker.after_step(task, tid)
+            callback = self._callback  # None if the step cancelled its own handle
+            if rec.active and callback is not None:
+                tracker.after_step(callback.__self__, tid)
+            callback = None
         finally:
             _restore(running, ident, outer)
-        return None
+            self = None
 
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))
