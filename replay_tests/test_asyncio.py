@@ -222,6 +222,8 @@ def test_every_event_inside_a_task_names_it_in_dump_json(tmp_path: Path) -> None
     assert untasked <= {"task.create", "process.exit"}
     info = chronodbg("info", str(run.path))
     assert b"'consumer' (consume)" in info.stdout
+    missing = chronodbg("dump", "--task", "nosuch", str(run.path))
+    assert missing.returncode == 2 and missing.stderr == f"chronodbg: dump: no task 'nosuch' in {run.path}\n".encode()
 
 
 def test_loop_internals_are_not_recorded(tmp_path: Path) -> None:
