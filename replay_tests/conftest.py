@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -17,6 +18,8 @@ from chronodbg.logfile import read_log
 
 PROGRAMS = Path(__file__).parent / "programs"
 TIMEOUT = 120
+#: How long a test waits for events of a running program to reach the disk.
+POLL_LIMIT = 60.0
 
 
 @dataclass
@@ -62,6 +65,27 @@ def chronodbg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
     )
+
+
+def start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start recording a program that prints one line once it runs, and wait for that line."""
+    out = tmp_path / "run.cgr"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), str(PROGRAMS / program)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env(),
+        cwd=tmp_path,
+        # A shell without job control starts background jobs with SIGINT
+        # ignored, and children inherit that: give the program the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the program says it is running
+    return proc, out
+
+
 
 
 def load_events(path: Path) -> list[dict[str, Any]]:

@@ -12,9 +12,20 @@ from typing import Any
 
 import pytest
 
-from replay_tests.conftest import PROGRAMS, Run, check_invariants, chronodbg, record, run_plain, task_names
+from replay_tests.conftest import (
+    POLL_LIMIT,
+    PROGRAMS,
+    Run,
+    check_invariants,
+    chronodbg,
+    record,
+    run_plain,
+    start_recording,
+    task_names,
+)
 
-AIO_PROGRAMS = sorted(PROGRAMS.glob("aio_*.py"))
+#: The programs that end by themselves (aio_deadlock hangs until killed).
+AIO_PROGRAMS = sorted(p for p in PROGRAMS.glob("aio_*.py") if p.stem != "aio_deadlock")
 
 
 def _recorded(tmp_path: Path, name: str, *args: str) -> tuple[Run, dict[str, int]]:
@@ -303,3 +314,40 @@ def test_every_asyncio_primitive(tmp_path: Path) -> None:
     assert creates[shield["data"]["target"]]["task"] == main and creates[shield["data"]["target"]]["func"] == "main"
     waited = next(e for e in _suspends(run, main) if e["data"]["awaits"] == "wait")
     assert waited["data"]["target"]["items"] == [tasks["waited"]]
+
+
+def test_deadlocked_tasks_show_what_each_waits_for(tmp_path: Path) -> None:
+    """Two tasks stuck forever on each other's asyncio.Lock: killed, the log says who holds what and who waits."""
+    import signal
+    import time
+
+    from chronodbg.errors import LogError
+    from chronodbg.logfile import read_log
+    proc, out = start_recording(tmp_path, "aio_deadlock.py")
+    try:
+        deadline = time.monotonic() + POLL_LIMIT
+        waiting = 0
+        while waiting < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                waiting = sum(1 for e in read_log(str(out)).events if e.kind == "lock.wait")
+            except LogError:
+                pass
+        # Stuck: the writer thread alone put the waits on disk.
+        assert waiting == 2 and proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    log = read_log(str(out))
+    assert log.complete and log.footer is not None and log.footer["exit_how"] == "SIGTERM"
+    tasks = {t.name: t.id for t in log.tasks.values()}
+    labels = {o.id: o.label for o in log.objects.values()}
+    holds = {e.task: labels[e.obj] for e in log.events if e.kind == "lock.acquire"}
+    last_suspend = {e.task: e for e in log.events if e.kind == "task.suspend"}
+    ab, ba = tasks["ab"], tasks["ba"]
+    assert holds == {ab: "asyncio.Lock#1", ba: "asyncio.Lock#2"}
+    for task, other in ((ab, ba), (ba, ab)):
+        stuck = last_suspend[task]
+        assert stuck.data[0] == "lock" and labels[stuck.obj] == holds[other]
+        site = log.site_of(stuck)
+        assert site is not None and site.func == "take"

@@ -14,27 +14,7 @@ import pytest
 from chronodbg.errors import LogError
 from chronodbg.logfile import format as fmt
 from chronodbg.logfile import read_log
-from replay_tests.conftest import PROGRAMS, chronodbg, env, record
-
-POLL_LIMIT = 60.0
-
-
-def _start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[bytes], Path]:
-    out = tmp_path / "run.cgr"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), str(PROGRAMS / program)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env(),
-        cwd=tmp_path,
-        # A shell without job control starts background jobs with SIGINT
-        # ignored, and children inherit that: give the program the default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert proc.stdout is not None
-    proc.stdout.readline()  # the program says it is running
-    return proc, out
+from replay_tests.conftest import POLL_LIMIT, PROGRAMS, chronodbg, env, record, start_recording
 
 
 def _events_on_disk(path: Path, kind: str) -> int:
@@ -46,7 +26,7 @@ def _events_on_disk(path: Path, kind: str) -> int:
 
 
 def test_deadlocked_program_has_its_last_events_on_disk(tmp_path: Path) -> None:
-    proc, out = _start_recording(tmp_path, "abba.py")
+    proc, out = start_recording(tmp_path, "abba.py")
     try:
         deadline = time.monotonic() + POLL_LIMIT
         # Both threads block in lock.wait and nothing else ever happens: the
@@ -64,7 +44,7 @@ def test_deadlocked_program_has_its_last_events_on_disk(tmp_path: Path) -> None:
 
 
 def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
-    proc, out = _start_recording(tmp_path, "busy.py")
+    proc, out = start_recording(tmp_path, "busy.py")
     try:
         deadline = time.monotonic() + POLL_LIMIT
         while _events_on_disk(out, "queue.get") < 2000 and time.monotonic() < deadline:
@@ -84,7 +64,7 @@ def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_terminating_signals_leave_a_complete_log(tmp_path: Path, signum: int) -> None:
-    proc, out = _start_recording(tmp_path, "busy.py")
+    proc, out = start_recording(tmp_path, "busy.py")
     deadline = time.monotonic() + POLL_LIMIT
     while _events_on_disk(out, "queue.get") < 100 and time.monotonic() < deadline:
         time.sleep(0.05)
