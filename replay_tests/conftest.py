@@ -86,8 +86,6 @@ def start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[byte
     return proc, out
 
 
-
-
 def load_events(path: Path) -> list[dict[str, Any]]:
     rec = read_log(str(path))
     return [event_json(rec, event) for event in rec.events]
