@@ -58,6 +58,13 @@ class TaskTracker:
             cls for cls in (getattr(tasks, "_CTask", None), getattr(tasks, "_PyTask", None)) if isinstance(cls, type)
         )
         self.gathering: Any = tasks._GatheringFuture
+        futures = asyncio.futures
+        #: The future classes whose instances recorder.aio_links marks (the
+        #: loop's create_future makes these); a user's future-like object is
+        #: never asked for attributes, which could run its code.
+        self.future_types: frozenset[type] = frozenset(
+            cls for cls in (getattr(futures, "_CFuture", None), getattr(futures, "_PyFuture", None), futures.Future) if isinstance(cls, type)
+        )
         self.sleep_code: CodeType = tasks.sleep.__code__
         sleep0 = getattr(tasks, "__sleep0", None)
         self.sleep0_code: CodeType | None = getattr(sleep0, "__code__", None)
@@ -234,7 +241,7 @@ class TaskTracker:
             return "taskgroup", None, self.ids(getattr(group, "_tasks", ()))
         waiter = task._fut_waiter
         if inner is not None and code is not None and code in (self.wait_for_code, self.cancel_and_wait_code):
-            # 3.11: wait_for runs the awaitable as a task and waits on a helper future.
+            # wait_for waiting on a task (on 3.11 always: it runs a coroutine as a task).
             inner_task = inner.f_locals.get("fut")
             return "wait_for", None, getattr(inner_task, "_cgr_task", None) if self.is_task(inner_task) else None
         if waiter is None:
@@ -243,7 +250,7 @@ class TaskTracker:
             return "task", None, getattr(waiter, "_cgr_task", None)
         if type(waiter) is self.gathering:
             return "gather", None, self.ids(waiter._children)
-        mark = getattr(waiter, "_cgr", None)
+        mark = getattr(waiter, "_cgr", None) if type(waiter) in self.future_types else None
         if mark is not None:
             what, obj, target = mark
             return str(what), obj, target
