@@ -80,6 +80,11 @@ def test_bounded_queue_suspensions_name_the_queue(tmp_path: Path) -> None:
     creates = {e["data"]["task"]: e for e in run.by_kind("task.create")}
     assert creates[producer]["task"] == creates[consumer]["task"] == main
     assert creates[producer]["data"]["coro"] == "produce" and creates[producer]["line"] == 29
+    # Locals show asyncio objects and tasks by their labels.
+    waiting = next(e for e in run.events if e["task"] == main and e["kind"] == "task.suspend" and e["locals"])
+    assert waiting["locals"]["queue"]["repr"] == queue
+    assert waiting["locals"]["producer"]["repr"] == f"Task#{producer}"
+    assert waiting["locals"]["consumer"]["repr"] == f"Task#{consumer}"
 
 
 def test_every_acquire_after_a_wait_follows_the_release_it_waited_for(tmp_path: Path) -> None:

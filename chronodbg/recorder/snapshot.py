@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import re
+import sys
 import types
 from _thread import get_ident
 from typing import Any
@@ -150,6 +151,13 @@ class Summariser:
             return None
         if how == "slot":
             oid = value._oid
+        elif how == "task":
+            # A task's id, not an object id; read past any __getattr__ of a user subclass.
+            try:
+                task = object.__getattribute__(value, "_cgr_task")
+            except AttributeError:
+                return None
+            return f"Task#{task}" if type(task) is int and task > 0 else None
         else:
             oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
         return self.labels.get(oid) if type(oid) is int else None
@@ -253,7 +261,7 @@ def _recorded_kind(cls: type) -> str | None:
 
     if cls is locks.RecordedLock or cls is locks.RecordedRLock:
         return "slot"
-    bases = (
+    bases: tuple[type, ...] = (
         threading.Condition,
         threading.Semaphore,
         threading.Event,
@@ -262,6 +270,14 @@ def _recorded_kind(cls: type) -> str | None:
         queue.SimpleQueue,
         concurrent.futures.Future,
     )
+    asyncio = sys.modules.get("asyncio")  # never imported here: only if the program has it
+    if asyncio is not None and hasattr(asyncio, "tasks"):
+        try:
+            if issubclass(cls, asyncio.tasks._CTask) or issubclass(cls, asyncio.tasks._PyTask):
+                return "task"
+        except TypeError:
+            return None
+        bases += (asyncio.Lock, asyncio.Event, asyncio.Condition, asyncio.Semaphore, asyncio.Queue)
     try:
         if not issubclass(cls, bases):
             return None
