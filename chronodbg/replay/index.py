@@ -1,0 +1,118 @@
+"""A recording indexed for replay: timelines of sequence numbers and state checkpoints.
+
+Built once when a recording is opened. Every timeline is a sorted list of
+sequence numbers (events are numbered from 1 in recording order): the whole
+recording, each thread, each task, each object, each kind, each code site.
+`times` maps seq to its timestamp, so a time finds its event by bisection.
+The derived state is copied every `checkpoint_every` events, so the state at
+any seq costs one copy and at most that many `apply` calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from chronodbg.errors import UsageError
+from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.state import Applier, State
+
+CHECKPOINT_EVERY = 2048
+Progress = Callable[[int, int], None]
+
+
+class Index:
+    def __init__(self, rec: Recording, progress: Progress | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        self.rec = rec
+        self.events: list[Event] = rec.events
+        self.checkpoint_every = checkpoint_every
+        self.applier = Applier(rec)
+        by_thread: dict[int, list[int]] = {}
+        by_task: dict[int, list[int]] = {}
+        by_object: dict[int, list[int]] = {}
+        by_kind: dict[str, list[int]] = {}
+        by_site: dict[int, list[int]] = {}
+        times: list[int] = []
+        checkpoints: list[State] = [State()]
+        state = State()
+        apply = self.applier.apply
+        total = len(self.events)
+        for event in self.events:
+            seq = event.seq
+            by_thread.setdefault(event.thread, []).append(seq)
+            if event.task is not None:
+                by_task.setdefault(event.task, []).append(seq)
+            if event.obj is not None:
+                by_object.setdefault(event.obj, []).append(seq)
+            by_kind.setdefault(event.kind, []).append(seq)
+            if event.site is not None:
+                by_site.setdefault(event.site, []).append(seq)
+            times.append(event.t_ns)
+            apply(state, event)
+            if seq % checkpoint_every == 0:
+                checkpoints.append(state.copy())
+                if progress is not None:
+                    progress(seq, total)
+        if progress is not None:
+            progress(total, total)
+        # Built as lists (appended in seq order), then frozen into sorted timelines.
+        self.by_thread = {k: SortedList(v) for k, v in by_thread.items()}
+        self.by_task = {k: SortedList(v) for k, v in by_task.items()}
+        self.by_object = {k: SortedList(v) for k, v in by_object.items()}
+        self.by_kind = {k: SortedList(v) for k, v in by_kind.items()}
+        self.by_site = {k: SortedList(v) for k, v in by_site.items()}
+        #: Timestamps can repeat (clamped), never go backwards.
+        self.times = times
+        self.checkpoints = checkpoints
+
+    @property
+    def last(self) -> int:
+        return len(self.events)
+
+    def event(self, seq: int) -> Event:
+        if not 1 <= seq <= len(self.events):
+            raise UsageError(f"no event {seq}: the recording has events 1 to {len(self.events)}")
+        return self.events[seq - 1]
+
+    def state_at(self, seq: int) -> State:
+        """The state after event `seq` (0: before the first event)."""
+        seq = max(0, min(seq, len(self.events)))
+        base = self.checkpoints[seq // self.checkpoint_every]
+        state = base.copy()
+        apply = self.applier.apply
+        for i in range(base.seq, seq):
+            apply(state, self.events[i])
+        return state
+
+    def seq_at_time(self, t_ns: int) -> int:
+        """The last event at or before `t_ns` (the first event if the time is before it)."""
+        if not self.events:
+            raise UsageError("the recording has no events")
+        i = bisect.bisect_right(self.times, t_ns)
+        return max(1, i)
+
+    def output_until(self, seq: int) -> str:
+        """Everything written to stdout/stderr up to event `seq`, in order."""
+        outputs = self.by_kind.get("output")
+        if not outputs:
+            return ""
+        fields = self.rec.fields.get("output", ())
+        pos = fields.index("text") if "text" in fields else 1
+        end = outputs.bisect_right(seq)
+        parts: list[str] = []
+        for s in outputs.islice(0, end):
+            text = self.events[s - 1].data[pos] if len(self.events[s - 1].data) > pos else ""
+            parts.append(text if isinstance(text, str) else "")
+        return "".join(parts)
+
+    def locals_at(self, timeline: Any, seq: int) -> Event | None:
+        """The latest event at or before `seq` on a timeline that carries sampled locals."""
+        end = timeline.bisect_right(seq)
+        for s in timeline.islice(0, end, reverse=True):
+            event: Event = self.events[s - 1]
+            if event.locals is not None:
+                return event
+        return None
