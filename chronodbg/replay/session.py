@@ -94,8 +94,19 @@ class Session:
         return self.index.event(self.cursor)
 
     def state(self) -> State:
-        if self._state is None or self._state.seq != self.cursor:
-            self._state = self.index.state_at(self.cursor)
+        """The state after the cursor's event (shared: do not change it; copy it to keep it)."""
+        cached, cursor = self._state, self.cursor
+        if cached is not None and cached.seq == cursor:
+            return cached
+        index = self.index
+        base = (cursor // index.checkpoint_every) * index.checkpoint_every
+        if cached is not None and base <= cached.seq < cursor:
+            # Forward from the state we have: cheaper than a checkpoint's copy.
+            apply, events = index.applier.apply, index.events
+            for i in range(cached.seq, cursor):
+                apply(cached, events[i])
+            return cached
+        self._state = index.state_at(cursor)
         return self._state
 
     def _timeline(self, focus: Focus) -> Sequence[int] | None:

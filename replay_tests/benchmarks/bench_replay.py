@@ -11,9 +11,10 @@ so that its peak memory is the replay's alone:
 
 - open: reading and validating the log (`read_log`), then indexing it
   (timelines and state checkpoints), and the peak RSS after both;
-- `goto` to random points (and the state there), `step` and `back` from
-  random points, with focus on everyone and on one thread: median and 99th
-  percentile over many tries;
+- `goto` to random points (and the state there), then `step` and `back`
+  (and the state there) from random points whose state is already known,
+  with focus on everyone and on one thread: median and 99th percentile over
+  many tries;
 - `continue` from the first event to a breakpoint near the end: on a kind
   (`thread.end`), and on a condition over the locals (`lock.acquire if i ==
   N-1`), which checks every acquire on the way.
@@ -91,6 +92,7 @@ def measure(path: str, tries: int) -> dict[str, Any]:
         steps, backs = [], []
         for _ in range(tries):
             session.goto(rng.randint(1, n))
+            session.state()  # standing there, as a user does, before the next move
             steps.append(timed(lambda: (session.step(), session.state())) * 1e3)
             backs.append(timed(lambda: (session.back(), session.state())) * 1e3)
         result[f"step_{focus}_ms"] = _percentiles(steps)
