@@ -14,7 +14,8 @@ USAGE = """\
 chronodbg record [options] app.py [args]   record a program (like `python app.py`)
 chronodbg record [options] -m module [args]
 chronodbg info run.cgr [--json]            what a recording holds
-chronodbg dump run.cgr [filters] [--json]  its events, one per line"""
+chronodbg dump run.cgr [filters] [--json]  its events, one per line
+chronodbg replay [run.cgr] [-c CMD]...      step through it, forward and back"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chronodbg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from chronodbg import inspect_cmd, record_cmd
+    from chronodbg import inspect_cmd, record_cmd, replay_cmd
 
     record_cmd.add_parser(sub)
     inspect_cmd.add_parsers(sub)
+    replay_cmd.add_parsers(sub)
     return parser
 
 

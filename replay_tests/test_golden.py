@@ -32,3 +32,14 @@ def test_format_v1_sample_dumps_as_its_gold_file() -> None:
     info = json.loads(chronodbg("info", "--json", str(sample)).stdout)
     assert info["format_version"] == 1
     assert [o["label"] for o in info["objects"]] == ["Lock#1", "Lock#2", "Lock#3", "Queue#4"]
+
+
+def test_every_sample_dumps_as_its_gold_file() -> None:
+    """Format 2 samples too (tasks, the task column): each `X.cgr` next to its `X.dump.jsonl`."""
+    for sample in sorted(SAMPLES.glob("*.cgr")):
+        gold = (SAMPLES / (sample.stem + ".dump.jsonl")).read_text().splitlines()
+        proc = chronodbg("dump", "--json", str(sample))
+        assert proc.returncode == 0, sample
+        got = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+        assert got == [json.loads(line) for line in gold], sample
+    assert {read_log(str(s)).header["format_version"] for s in SAMPLES.glob("*.cgr")} == {1, 2}

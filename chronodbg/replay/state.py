@@ -53,7 +53,7 @@ class Waiting:
 @dataclass
 class ThreadState:
     id: int
-    #: "running", "waiting" (see `waiting`), "finished".
+    #: "started" (before its first event), "running", "waiting" (see `waiting`), "finished".
     status: str = "running"
     waiting: Waiting | None = None
     #: The site of its last event (None before its first event with a site).
@@ -175,7 +175,7 @@ class Applier:
     def _thread(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
         kind = event.kind
         if kind == "thread.start":
-            state.threads.setdefault(data["thread"], ThreadState(data["thread"], site=None))
+            state.threads.setdefault(data["thread"], ThreadState(data["thread"], status="started"))
         elif kind == "thread.end":
             ended = state.threads.setdefault(data["thread"], ThreadState(data["thread"]))
             ended.status = "finished"

@@ -1,0 +1,178 @@
+"""Plain-text renderings of what a replay session shows: positions, state, locals, source.
+
+The front ends (the interactive REPL, batch mode) print these; the JSON mode
+prints the `*_json` twins. No colour here: highlighting is the REPL's
+concern, over this text.
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any
+
+from chronodbg import values
+from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.session import Session
+from chronodbg.replay.state import Actor, State
+
+
+def thread_label(rec: Recording, tid: int) -> str:
+    info = rec.threads.get(tid)
+    return f'T{tid} "{info.name}"' if info else f"T{tid}"
+
+
+def task_label(rec: Recording, task: int) -> str:
+    info = rec.tasks.get(task)
+    if info is None:
+        return f"task {task}"
+    name = f"'{info.name}' " if info.name else ""
+    return f"task {task} {name}({info.coro})"
+
+
+def actor_label(rec: Recording, actor: Actor) -> str:
+    kind, ident = actor
+    return thread_label(rec, ident) if kind == "thread" else task_label(rec, ident)
+
+
+def obj_label(rec: Recording, oid: int | None) -> str:
+    if oid is None:
+        return "-"
+    info = rec.objects.get(oid)
+    return info.label if info else f"#{oid}"
+
+
+def site_text(rec: Recording, site: int | None) -> str:
+    info = rec.sites.get(site) if site is not None else None
+    return f"{info.file}:{info.line} {info.func}" if info else "-"
+
+
+def short_site(rec: Recording, site: int | None) -> str:
+    info = rec.sites.get(site) if site is not None else None
+    return f"{info.file.rsplit('/', 1)[-1]}:{info.line} {info.func}" if info else "-"
+
+
+def position(session: Session) -> str:
+    """Where the cursor is: `seq 12/345 · T2 "worker" · t3 · +0.123456s · lock.acquire Lock#3 · app.py:7 work`."""
+    rec, event = session.rec, session.event
+    parts = [f"seq {event.seq}/{session.index.last}", thread_label(rec, event.thread)]
+    if event.task is not None:
+        parts.append(f"t{event.task}")
+    parts.append(f"+{event.t_ns / 1e9:.6f}s")
+    kind = event.kind if event.obj is None else f"{event.kind} {obj_label(rec, event.obj)}"
+    parts += [kind, short_site(rec, event.site)]
+    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
+    return " · ".join(parts) + (f"  {data}" if data else "")
+
+
+def event_json(session: Session, event: Event) -> dict[str, Any]:
+    from chronodbg.inspect_cmd import event_json as dump_json
+
+    return dump_json(session.rec, event)
+
+
+def threads(rec: Recording, state: State) -> list[str]:
+    lines = []
+    for tid in sorted(rec.threads):
+        thread = state.threads.get(tid)
+        if thread is None:
+            lines.append(f"  {thread_label(rec, tid)}: not started")
+            continue
+        lines.append(f"  {thread_label(rec, tid)}: {_thread_status(rec, state, tid)} at {short_site(rec, thread.site)}")
+    return lines
+
+
+def _thread_status(rec: Recording, state: State, tid: int) -> str:
+    thread = state.threads[tid]
+    if thread.status in ("finished", "started"):
+        return "finished" if thread.status == "finished" else "started, no event of its own yet"
+    waiting = thread.waiting
+    if waiting is None:
+        return "running"
+    if waiting.what == "join":
+        return f"joining {thread_label(rec, waiting.detail)}" if isinstance(waiting.detail, int) else "joining"
+    what = f"waiting on {obj_label(rec, waiting.obj)}"
+    if waiting.what == "lock" and waiting.obj in state.locks:
+        owner = state.locks[waiting.obj].owner
+        what = f"blocked on {obj_label(rec, waiting.obj)}" + (f" held by {actor_label(rec, owner)}" if owner else "")
+    elif waiting.what == "queue" and waiting.detail:
+        what += f" ({waiting.detail})"
+    return what + f" since seq {waiting.since}"
+
+
+def tasks(rec: Recording, state: State) -> list[str]:
+    lines = []
+    for task_id in sorted(rec.tasks):
+        task = state.tasks.get(task_id)
+        label = task_label(rec, task_id)
+        if task is None:
+            lines.append(f"  {label}: not created yet")
+            continue
+        if task.status == "suspended":
+            target = f" {values.to_text(task.target)}" if task.target is not None else ""
+            obj = f" {obj_label(rec, task.obj)}" if task.obj is not None else ""
+            left = f", timeout in {task.timeout}s" if task.timeout is not None else ""
+            status = f"awaiting {task.awaits}{obj}{target}{left}"
+        elif task.status == "running":
+            status = f"running on {thread_label(rec, task.thread)}" if task.thread else "running"
+        elif task.status == "done":
+            status = f"done ({task.outcome}" + (f": {values.to_text(task.result)}" if task.result is not None else "") + ")"
+        else:
+            status = "created, not started"
+        if task.cancel_requested and task.status != "done":
+            status += ", cancel requested"
+        lines.append(f"  {label}: {status} at {short_site(rec, task.site)}")
+    return lines
+
+
+def locks(rec: Recording, state: State) -> list[str]:
+    lines = []
+    for oid in sorted(state.locks):
+        lock = state.locks[oid]
+        held = f"held by {actor_label(rec, lock.owner)}" + (f" (depth {lock.depth})" if lock.depth > 1 else "") if lock.owner else "free"
+        waiters = ", ".join(actor_label(rec, w) for w in lock.waiters)
+        lines.append(f"  {obj_label(rec, oid)}: {held}" + (f"; waiting: {waiters}" if waiters else ""))
+    return lines
+
+
+def queues(rec: Recording, state: State) -> list[str]:
+    lines = []
+    for oid in sorted(state.queues):
+        queue = state.queues[oid]
+        shown = ", ".join(values.to_text(item) for item in queue.items[:10])
+        more = f", … {len(queue.items) - 10} more" if len(queue.items) > 10 else ""
+        waiters = ", ".join(f"{actor_label(rec, actor)} ({op})" for actor, op in queue.waiters)
+        line = f"  {obj_label(rec, oid)}: {len(queue.items)} item{'s' if len(queue.items) != 1 else ''} [{shown}{more}]"
+        lines.append(line + (f"; waiting: {waiters}" if waiters else ""))
+    return lines
+
+
+def objects(rec: Recording, state: State) -> list[str]:
+    lines = []
+    for oid in sorted(state.objects):
+        obj = state.objects[oid]
+        waiters = ", ".join(actor_label(rec, w) for w in obj.waiters)
+        value = "" if obj.value is None else f" value={values.to_text(obj.value)}"
+        lines.append(f"  {obj_label(rec, oid)}:{value}" + (f"; waiting: {waiters}" if waiters else ""))
+    return lines
+
+
+def locals_lines(rec: Recording, holder: Event | None) -> list[str]:
+    if holder is None or holder.locals is None:
+        return ["  (no locals sampled)"]
+    lines = [f"  (sampled at seq {holder.seq}, {short_site(rec, holder.site)})"]
+    lines += [f"  {name} = {values.to_text(value)}" for name, value in holder.locals]
+    return lines
+
+
+def source(rec: Recording, site: int | None, context: int = 5) -> list[str]:
+    info = rec.sites.get(site) if site is not None else None
+    if info is None:
+        return ["  (no source site for this event)"]
+    lines = []
+    for number in range(max(1, info.line - context), info.line + context + 1):
+        text = linecache.getline(info.file, number)
+        if not text and number > info.line:
+            break
+        marker = "->" if number == info.line else "  "
+        lines.append(f"{marker}{number:5} {text.rstrip()}")
+    return lines or [f"  (cannot read {info.file})"]

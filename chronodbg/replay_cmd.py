@@ -1,0 +1,94 @@
+"""`chronodbg replay [FILE] [-c CMD]... [--batch FILE] [--json]`: open a recording and replay it.
+
+With `-c` or `--batch` the commands run without a prompt: plain text (each
+command echoed after the prompt, then its reply) or, with `--json`, one JSON
+object per command. Without them, the interactive prompt opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from chronodbg.errors import ChronoError, UsageError
+
+PROMPT = "(chronodbg) "
+
+
+def add_parsers(sub: Any) -> None:
+    replay = sub.add_parser("replay", help="replay a recording: step, go back, break, inspect")
+    replay.add_argument("path", nargs="?", help="the .cgr file (default: the newest in ./recordings)")
+    replay.add_argument("-c", dest="commands", action="append", metavar="CMD", help="run CMD (repeatable), no prompt")
+    replay.add_argument("--batch", metavar="FILE", help="run the commands in FILE (one per line), no prompt")
+    replay.add_argument("--json", action="store_true", help="with -c/--batch: one JSON object per command")
+    replay.set_defaults(run=run_replay)
+
+
+def newest_recording(folder: str = "recordings") -> str:
+    """The most recently written .cgr under `folder` (not its subfolders)."""
+    try:
+        names = [os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".cgr")]
+    except OSError:
+        names = []
+    files = [name for name in names if os.path.isfile(name)]
+    if not files:
+        raise UsageError(f"replay: no recording given and none in ./{folder} (record one: chronodbg record app.py)")
+    return max(files, key=os.path.getmtime)
+
+
+def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
+    from chronodbg.logfile.reader import read_log
+    from chronodbg.repl.commands import Commands
+    from chronodbg.replay.index import Index
+    from chronodbg.replay.session import Session
+
+    out = out or sys.stdout
+    path = ns.path or newest_recording()
+    commands: list[str] = list(ns.commands or [])
+    if ns.batch:
+        try:
+            with open(ns.batch, encoding="utf-8") as f:
+                commands += [line.rstrip("\n") for line in f]
+        except OSError as exc:
+            raise UsageError(f"replay: cannot read {ns.batch}: {exc.strerror or exc}") from None
+    if ns.json and not (ns.commands or ns.batch):
+        raise UsageError("replay: --json needs -c CMD or --batch FILE")
+    rec = read_log(path)
+    if rec.recovery is not None:
+        sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
+    session = Session(Index(rec))
+    if not (ns.commands or ns.batch):
+        from chronodbg.repl.app import run_app
+
+        return run_app(Commands(session))
+    return run_batch(Commands(session), commands, out, ns.json)
+
+
+def run_batch(commands: Any, lines: list[str], out: TextIO, as_json: bool) -> int:
+    """Run commands in order; a failed one is reported and the rest still run. Status 1 if any failed."""
+    from chronodbg.repl.commands import Quit
+
+    failed = False
+    for line in lines:
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        try:
+            reply = commands.run(line)
+        except Quit:
+            break
+        except ChronoError as exc:
+            failed = True
+            if as_json:
+                out.write(json.dumps({"command": line, "ok": False, "error": str(exc)}) + "\n")
+            else:
+                out.write(f"{PROMPT}{line}\nerror: {exc}\n")
+            continue
+        if as_json:
+            out.write(json.dumps({"command": line, "ok": True, "result": reply.data if reply.data is not None else reply.text}) + "\n")
+        else:
+            out.write(f"{PROMPT}{line}\n" + (reply.text + "\n" if reply.text else ""))
+    out.flush()
+    return 1 if failed else 0
