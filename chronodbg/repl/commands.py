@@ -200,7 +200,7 @@ class Commands:
             raise UsageError("watch needs a local's name, or obj and an object's label")
         watch = self.session.watch_object(rest.strip()) if word == "obj" and rest.strip() else self.session.watch_local(word)
         return Reply(
-            f"watch {watch.number}: {watch.text} ({len(watch.changes)} changes in the recording)",
+            f"watch {watch.number}: {watch.text} ({len(watch.changes)} change{'' if len(watch.changes) == 1 else 's'} in the recording)",
             {"watch": watch.number, "text": watch.text, "changes": len(watch.changes)},
         )
 
