@@ -56,15 +56,53 @@ def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
             raise UsageError(f"replay: cannot read {ns.batch}: {exc.strerror or exc}") from None
     if ns.json and not (ns.commands or ns.batch):
         raise UsageError("replay: --json needs -c CMD or --batch FILE")
-    rec = read_log(path)
+    interactive = not (ns.commands or ns.batch)
+    bar = _ProgressBar(path) if interactive and sys.stderr.isatty() and os.path.getsize(path) > _BAR_FROM else None
+    rec = read_log(path, bar.reading if bar else None)
     if rec.recovery is not None:
         sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
-    session = Session(Index(rec))
-    if not (ns.commands or ns.batch):
+    index = Index(rec, bar.indexing if bar else None)
+    if bar:
+        bar.done()
+    session = Session(index)
+    if interactive:
         from chronodbg.repl.app import run_app
 
         return run_app(Commands(session))
     return run_batch(Commands(session), commands, out, ns.json)
+
+
+#: Files smaller than this open in well under a second: no bar.
+_BAR_FROM = 2 * 2**20
+
+
+class _ProgressBar:
+    """`reading run.cgr [#######.............] 35%` on stderr while a large recording opens."""
+
+    WIDTH = 30
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.shown = -1
+
+    def _show(self, what: str, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = int(fraction * self.WIDTH)
+        sys.stderr.write(f"\r{what} {self.path} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}%")
+        sys.stderr.flush()
+
+    def reading(self, done: int, total: int) -> None:
+        self._show("reading ", done / total / 2 if total else 0.0)
+
+    def indexing(self, done: int, total: int) -> None:
+        self._show("indexing", 0.5 + (done / total / 2 if total else 0.5))
+
+    def done(self) -> None:
+        sys.stderr.write("\r" + " " * (len(self.path) + self.WIDTH + 20) + "\r")
+        sys.stderr.flush()
 
 
 def run_batch(commands: Any, lines: list[str], out: TextIO, as_json: bool) -> int:

@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,40 @@ def test_pty_smoke() -> None:
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_ctrl_c_during_a_command_keeps_the_prompt() -> None:
+    from prompt_toolkit.data_structures import Size
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output.vt100 import Vt100_Output
+
+    from chronodbg.repl.app import run_app
+
+    commands = Commands(Session(Index(read_log(str(SAMPLES / "two_locks-v2.cgr")))))
+    real_run = commands.run
+    interrupted = []
+
+    def run(line: str) -> Any:
+        if line.strip() == "continue" and not interrupted:
+            interrupted.append(line)
+            raise KeyboardInterrupt  # what Ctrl-C does to a long continue
+        return real_run(line)
+
+    commands.run = run  # type: ignore[method-assign]
+    screen = io.StringIO()
+    output = Vt100_Output(screen, lambda: Size(rows=40, columns=200), term="dumb")
+    with create_pipe_input() as pipe:
+        pipe.send_text("break lock.wait\ncontinue\ncontinue\nquit\n")
+        assert run_app(commands, input=pipe, output=output) == 0
+    assert "interrupted" in screen.getvalue() and commands.session.cursor == 8
+
+
+def test_progress_bar_while_opening(capsys: pytest.CaptureFixture[str]) -> None:
+    from chronodbg.replay_cmd import _ProgressBar
+
+    bar = _ProgressBar("run.cgr")
+    bar.reading(50, 100)
+    bar.indexing(1000, 1000)
+    bar.done()
+    err = capsys.readouterr().err
+    assert "reading  run.cgr [#######" in err and " 25%" in err and "indexing run.cgr [" + "#" * 30 + "] 100%" in err

@@ -16,6 +16,8 @@ from chronodbg.replay.session import Session
 from chronodbg.replay.state import State
 from replay_tests.conftest import PROGRAMS, record
 
+ROOT = PROGRAMS.parent.parent
+
 #: Small, so that even short recordings cross many checkpoints.
 EVERY = 7
 
@@ -25,15 +27,16 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recording]
     tmp = tmp_path_factory.mktemp("replay")
     runs = {
         "bank": record(tmp, PROGRAMS / "bank.py", "30"),
+        "abba_like": record(tmp, ROOT / "docs" / "examples" / "two_locks.py"),
         "prodcons": record(tmp, PROGRAMS / "prodcons.py"),
         "aio_primitives": record(tmp, PROGRAMS / "aio_primitives.py"),
         "aio_prodcons": record(tmp, PROGRAMS / "aio_prodcons.py", "12"),
     }
-    assert all(run.returncode == 0 for run in runs.values())
+    assert all(run.returncode == (1 if name == "abba_like" else 0) for name, run in runs.items())
     return {name: read_log(str(run.path)) for name, run in runs.items()}
 
 
-NAMES = ["bank", "prodcons", "aio_primitives", "aio_prodcons"]
+NAMES = ["bank", "prodcons", "aio_primitives", "aio_prodcons", "abba_like"]
 
 
 def _stepped(rec: Recording) -> list[State]:
@@ -66,12 +69,19 @@ def test_lock_owners_and_queue_contents_match_brute_force(recordings: dict[str, 
     rng = random.Random(7)
     for seq in sorted(rng.sample(range(1, len(rec.events) + 1), min(40, len(rec.events)))):
         owners: dict[int, Any] = {}
+        waiting: dict[int, list[Any]] = defaultdict(list)
         depth: dict[int, int] = defaultdict(int)
         items: dict[int, list[Any]] = defaultdict(list)
         for event in rec.events[:seq]:
             data = rec.data_dict(event)
             who = ("task", event.task) if event.obj in asyncio_objs and event.task else ("thread", event.thread)
+            if event.kind == "lock.wait":
+                waiting[event.obj].append(who)  # type: ignore[index]
+            elif event.kind == "lock.fail":
+                waiting[event.obj].remove(who)  # type: ignore[index]
             if event.kind == "lock.acquire":
+                if who in waiting[event.obj]:  # type: ignore[index]
+                    waiting[event.obj].remove(who)  # type: ignore[index]
                 owners[event.obj], depth[event.obj] = who, data["depth"]  # type: ignore[index]
             elif event.kind == "lock.release":
                 depth[event.obj] = data["depth"]  # type: ignore[index]
@@ -84,6 +94,9 @@ def test_lock_owners_and_queue_contents_match_brute_force(recordings: dict[str, 
                 queue.remove(data["item"]) if event.obj not in lifo else queue.pop()
         state = index.state_at(seq)
         assert {oid: lock.owner for oid, lock in state.locks.items() if lock.owner} == owners, seq
+        assert {oid: lock.waiters for oid, lock in state.locks.items() if lock.waiters} == {
+            oid: w for oid, w in waiting.items() if w
+        }, seq
         assert {oid: sorted(map(repr, q.items)) for oid, q in state.queues.items() if q.items} == {
             oid: sorted(map(repr, q)) for oid, q in items.items() if q
         }, seq
@@ -262,3 +275,17 @@ def test_breakpoint_and_watch_together_stop_at_the_nearer(recordings: dict[str, 
     while (stop := session.cont()).reason != "end":
         seen.append(stop.seq)
     assert seen == [s for s in expected if s > 1]
+
+
+def test_every_sample_recording_replays() -> None:
+    """The golden recordings under recordings/samples (format 1 and 2) open in a session and replay end to end."""
+    samples = sorted((ROOT / "recordings" / "samples").glob("*.cgr"))
+    assert len(samples) >= 3
+    for sample in samples:
+        rec = read_log(str(sample))
+        session = Session(Index(rec, checkpoint_every=EVERY))
+        assert session.goto("last").seq == len(rec.events) and session.state() == _stepped(rec)[-1]
+        assert session.state().exited is not None
+        while session.back().reason == "back":
+            pass
+        assert session.cursor == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -130,10 +131,12 @@ _FOOTER_FIELDS: dict[str, Any] = {
 
 
 class _Reader:
-    def __init__(self, path: str, stream: BinaryIO, size: int) -> None:
+    def __init__(self, path: str, stream: BinaryIO, size: int, progress: Callable[[int, int], None] | None = None) -> None:
         self.path = path
         self.stream = stream
         self.size = size
+        #: Called with (bytes read, file size) after each chunk.
+        self.progress = progress
         self.strings: dict[int, str] = {}
         self.kind_names: dict[int, str] = {}
         self.rec: Recording | None = None
@@ -200,6 +203,8 @@ class _Reader:
                 break
             expected_seq = self.chunk(value, offset, expected_seq)
             offset += fmt.FRAME.size + len(body)
+            if self.progress is not None:
+                self.progress(offset, self.size)
         for event in rec.events:
             info = rec.threads.get(event.thread)
             if info is not None:
@@ -354,8 +359,8 @@ def read_bytes(data: bytes, name: str = "<memory>") -> Recording:
     return _Reader(name, io.BytesIO(data), len(data)).read()
 
 
-def read_log(path: str) -> Recording:
-    """Read a whole recording; raise `LogError` if it cannot be trusted."""
+def read_log(path: str, progress: Callable[[int, int], None] | None = None) -> Recording:
+    """Read a whole recording; raise `LogError` if it cannot be trusted. `progress(done, total)` is told the bytes read."""
     try:
         stream = open(path, "rb")
     except FileNotFoundError:
@@ -366,4 +371,4 @@ def read_log(path: str) -> Recording:
         raise LogError(path, exc.strerror or "cannot open") from None
     with stream:
         size = os.fstat(stream.fileno()).st_size
-        return _Reader(path, stream, size).read()
+        return _Reader(path, stream, size, progress).read()
