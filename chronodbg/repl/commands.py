@@ -133,7 +133,7 @@ class Commands:
         """thread N|NAME  — focus step/back on one thread."""
         if not arg:
             raise UsageError("thread needs a thread id or name (see info threads)")
-        focus = self.session.set_focus("thread", arg.removeprefix("T") if arg[1:].isdigit() else arg)
+        focus = self.session.set_focus("thread", arg)
         return Reply(f"focus: {render.thread_label(self.rec, focus.id)}", {"focus": str(focus)})
 
     def do_task(self, arg: str) -> Reply:

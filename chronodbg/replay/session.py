@@ -205,12 +205,12 @@ class Session:
         sign, number, unit = match.groups()
         ns = round(float(number) * _UNITS[unit])
         now = self.event.t_ns
-        t = ns if sign == "@" else now + ns if sign == "+" else now - ns
-        if sign == "-" or (sign == "@" and t < now):
-            return self.index.seq_at_time(t)
-        # Forward in time: the first event at or after t.
-        i = bisect.bisect_left(self.index.times, t)
-        return min(i + 1, self.index.last)
+        if sign == "+":
+            # Forward in time: the first event at or after that time.
+            i = bisect.bisect_left(self.index.times, now + ns)
+            return min(i + 1, self.index.last)
+        # A time since the start, or back in time: the state then, i.e. the last event at or before it.
+        return self.index.seq_at_time(ns if sign == "@" else now - ns)
 
     def undo(self) -> Stop:
         """Back to where the cursor was before the last move."""
