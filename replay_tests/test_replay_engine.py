@@ -28,6 +28,11 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recording]
     runs = {
         "bank": record(tmp, PROGRAMS / "bank.py", "30"),
         "abba_like": record(tmp, ROOT / "docs" / "examples" / "two_locks.py"),
+        "rlock": record(tmp, PROGRAMS / "rlock.py"),
+        "handoff": record(tmp, PROGRAMS / "handoff.py"),
+        "barrier": record(tmp, PROGRAMS / "barrier.py"),
+        "pool": record(tmp, PROGRAMS / "pool.py"),
+        "aio_lock": record(tmp, PROGRAMS / "aio_lock.py"),
         "prodcons": record(tmp, PROGRAMS / "prodcons.py"),
         "aio_primitives": record(tmp, PROGRAMS / "aio_primitives.py"),
         "aio_prodcons": record(tmp, PROGRAMS / "aio_prodcons.py", "12"),
@@ -36,7 +41,7 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recording]
     return {name: read_log(str(run.path)) for name, run in runs.items()}
 
 
-NAMES = ["bank", "prodcons", "aio_primitives", "aio_prodcons", "abba_like"]
+NAMES = ["bank", "prodcons", "aio_primitives", "aio_prodcons", "abba_like", "rlock", "handoff", "barrier", "pool", "aio_lock"]
 
 
 def _stepped(rec: Recording) -> list[State]:

@@ -54,11 +54,14 @@ def run_app(commands: Commands, input: Any = None, output: Any = None) -> int:
     def show(text: str, style: str = "", source: bool = False) -> None:
         if not text:
             return
-        if source and colour:
+        if colour and not style:
             import pygments
             from pygments.lexers import PythonLexer
 
-            print_formatted_text(PygmentsTokens(list(pygments.lex(text, PythonLexer()))), output=output, end="")
+            from chronodbg.repl.lexer import ReplyLexer
+
+            lexer = PythonLexer() if source else ReplyLexer()
+            print_formatted_text(PygmentsTokens(list(pygments.lex(text + "\n", lexer))), output=output, end="")
         elif style and colour:
             print_formatted_text(FormattedText([(style, text)]), output=output)
         else:

@@ -150,9 +150,10 @@ def objects(rec: Recording, state: State) -> list[str]:
     lines = []
     for oid in sorted(state.objects):
         obj = state.objects[oid]
-        waiters = ", ".join(actor_label(rec, w) for w in obj.waiters)
-        value = "" if obj.value is None else f" value={values.to_text(obj.value)}"
-        lines.append(f"  {obj_label(rec, oid)}:{value}" + (f"; waiting: {waiters}" if waiters else ""))
+        parts = [] if obj.value is None else [f"value={values.to_text(obj.value)}"]
+        if obj.waiters:
+            parts.append("waiting: " + ", ".join(actor_label(rec, w) for w in obj.waiters))
+        lines.append(f"  {obj_label(rec, oid)}: {'; '.join(parts) or 'idle'}")
     return lines
 
 
