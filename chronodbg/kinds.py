@@ -59,6 +59,7 @@ class Kind(enum.IntEnum):
     TASK_CANCEL = 94
     LOOP_CALL = 95
     LOOP_CALLBACK = 96
+    TASK_WAKE = 97
 
 
 #: The event kind's public name (what users type and `dump --json` prints).
@@ -107,6 +108,7 @@ NAMES: dict[Kind, str] = {
     Kind.TASK_CANCEL: "task.cancel",
     Kind.LOOP_CALL: "loop.call",
     Kind.LOOP_CALLBACK: "loop.callback",
+    Kind.TASK_WAKE: "task.wake",
 }
 
 #: Field names of each kind's data tuple, in order.
@@ -170,6 +172,11 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.TASK_CANCEL: ("task", "message", "via"),
     # A thread schedules a callback with call_soon_threadsafe (`call` pairs it
     # with the loop.callback event of the loop's thread running it).
+    # A suspended task is made ready to run (its next step is scheduled):
+    # `task` is the woken task; the event's own task and site are the waker
+    # (nil outside any task: a timer, another thread's callback). obj: the
+    # future that woke it, when it is a recorded one.
+    Kind.TASK_WAKE: ("task",),
     Kind.LOOP_CALL: ("callback", "call"),
     Kind.LOOP_CALLBACK: ("callback", "call"),
 }

@@ -154,8 +154,13 @@ def check_task_invariants(run: Run) -> None:
             new = data["task"]
             assert new not in state, f"task {new} created twice: {e}"
             state[new] = "created"
+        if kind == "task.wake":
+            woken = data["task"]
+            assert state.get(woken) == "suspended", f"wake of task {woken} in state {state.get(woken)}: {e}"
+            state[woken] = "ready"
         if kind == "task.resume":
-            assert state.get(task) in ("created", "suspended"), f"resume of task {task} in state {state.get(task)}: {e}"
+            # Suspended without a wake: a bare yield reschedules the task itself.
+            assert state.get(task) in ("created", "suspended", "ready"), f"resume of task {task} in state {state.get(task)}: {e}"
             state[task] = "running"
             running[thread].append(task)
         if task is not None:

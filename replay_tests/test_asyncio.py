@@ -72,6 +72,15 @@ def test_bounded_queue_suspensions_name_the_queue(tmp_path: Path) -> None:
         assert suspend["line"] == wait["line"]
     items = [e["data"]["item"] for e in run.by_kind("queue.get")]
     assert items == [*range(10), None]
+    # Every suspension on the queue ends with a wake by the other task (its put or get made room),
+    # then the resume: "what woke me" is on record.
+    for task, other in ((producer, consumer), (consumer, producer)):
+        for suspend in (e for e in _suspends(run, task) if e["data"]["awaits"] == "queue"):
+            later = run.events[suspend["seq"] :]
+            resume = next(e for e in later if e["task"] == task and e["kind"] == "task.resume")
+            wakes = [e for e in later if e["kind"] == "task.wake" and e["data"]["task"] == task and e["seq"] < resume["seq"]]
+            assert len(wakes) == 1 and wakes[0]["task"] == other, (suspend, wakes)
+            assert run.events[wakes[0]["seq"] - 2]["kind"] in ("queue.put", "queue.get")
     assert all(e["task"] == producer for e in run.by_kind("queue.put"))
     # The consumer's result is in its done event; main's parent-child links are in the creates.
     done = next(e for e in _of_task(run, consumer) if e["kind"] == "task.done")
@@ -127,9 +136,15 @@ def test_cancelled_while_awaiting(tmp_path: Path) -> None:
         ("task.suspend", "asyncio.Queue#1", "queue"),
         ("task.resume", None, None),
         ("queue.empty", "asyncio.Queue#1", None),
+        # Its end wakes main, which awaits it: inside its last step, so before its task.done.
+        ("task.wake", None, None),
         ("task.done", None, None),
     ]
+    assert _of_task(run, waiter)[-2]["data"] == {"task": main}
     assert _of_task(run, waiter)[-1]["data"]["state"] == "cancelled"
+    # The cancel woke the waiter: main made it ready.
+    wakes = [e for e in run.by_kind("task.wake") if e["data"]["task"] == waiter]
+    assert len(wakes) == 1 and wakes[0]["task"] == main and cancel[0]["seq"] < wakes[0]["seq"]
     # The cancel came while the waiter was suspended on the queue.
     suspend_seq = _suspends(run, waiter)[0]["seq"]
     assert suspend_seq < cancel[0]["seq"] < _of_task(run, waiter)[-1]["seq"]

@@ -294,3 +294,18 @@ def test_every_sample_recording_replays() -> None:
         while session.back().reason == "back":
             pass
         assert session.cursor == 1
+
+
+def test_a_woken_task_is_ready_until_it_resumes(recordings: dict[str, Recording]) -> None:
+    rec = recordings["aio_prodcons"]
+    index = Index(rec, checkpoint_every=EVERY)
+    wakes = [e for e in rec.events if e.kind == "task.wake"]
+    assert wakes
+    for wake in wakes:
+        woken = rec.data_dict(wake)["task"]
+        assert index.state_at(wake.seq - 1).tasks[woken].status == "suspended"
+        state = index.state_at(wake.seq)
+        assert state.tasks[woken].status == "ready" and state.tasks[woken].woken_at == wake.seq
+        resume = next(e for e in rec.events[wake.seq :] if e.task == woken and e.kind == "task.resume")
+        assert index.state_at(resume.seq - 1).tasks[woken].status == "ready"
+        assert index.state_at(resume.seq).tasks[woken].status == "running"

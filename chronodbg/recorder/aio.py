@@ -194,6 +194,15 @@ class TaskTracker:
             # Never into the loop: a failure here would look like the program's.
             self.rec.dropped += 1
 
+    def woken(self, tid: int, future: Any) -> None:
+        """Task `tid` was made ready by whoever runs now (its future, when recorded, as obj)."""
+        try:
+            mark = getattr(future, "_cgr", None) if type(future) in self.future_types else None
+            obj = mark[1] if isinstance(mark, tuple) and len(mark) == 3 and isinstance(mark[1], int) else None
+            self.rec.emit(Kind.TASK_WAKE, obj, (tid,), _getframe(2), False)
+        except Exception:
+            self.rec.dropped += 1
+
     def after_step(self, task: Any, tid: int) -> None:
         try:
             self._after_step(task, tid)
@@ -425,3 +434,23 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
 
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))
+
+    original_call_soon = asyncio.base_events.BaseEventLoop.call_soon
+
+    def call_soon(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+        # A task's wakeup (or next step) scheduled by someone else: it is ready.
+        if rec.active:
+            step = step_callbacks.get(type(callback))
+            if step is None:
+                step = is_step_type(type(callback))
+            if step:
+                task = callback.__self__
+                if tracker.is_task(task):
+                    tid = getattr(task, "_cgr_task", None)
+                    if tid and running.get(_get_ident()) != tid:
+                        tracker.woken(tid, args[0] if args else None)
+                task = None
+        return original_call_soon(self, callback, *args, context=context)
+
+    call_soon.__doc__ = original_call_soon.__doc__
+    patches.set(asyncio.base_events.BaseEventLoop, "call_soon", call_soon)

@@ -107,11 +107,13 @@ def tasks(rec: Recording, state: State) -> list[str]:
         if task is None:
             lines.append(f"  {label}: not created yet")
             continue
-        if task.status == "suspended":
+        if task.status in ("suspended", "ready"):
             target = f" {values.to_text(task.target)}" if task.target is not None else ""
             obj = f" {obj_label(rec, task.obj)}" if task.obj is not None else ""
             left = f", timeout in {task.timeout}s" if task.timeout is not None else ""
             status = f"awaiting {task.awaits}{obj}{target}{left}"
+            if task.status == "ready":
+                status = f"ready (woken at seq {task.woken_at}), was {status}"
         elif task.status == "running":
             status = f"running on {thread_label(rec, task.thread)}" if task.thread else "running"
         elif task.status == "done":

@@ -64,7 +64,8 @@ class ThreadState:
 @dataclass
 class TaskState:
     id: int
-    #: "created", "running", "suspended", "done".
+    #: "created", "running", "suspended", "ready" (woken, its next step not
+    #: started yet), "done".
     status: str = "created"
     thread: int | None = None
     #: While suspended: what it awaits (`awaits` of its task.suspend), the object and target.
@@ -77,6 +78,8 @@ class TaskState:
     outcome: str | None = None
     result: Any = None
     cancel_requested: bool = False
+    #: The seq of the task.wake that made it ready.
+    woken_at: int | None = None
     last_seq: int = 0
 
 
@@ -250,6 +253,11 @@ class Applier:
         if kind == "task.create":
             state.tasks[data["task"]] = TaskState(data["task"], last_seq=event.seq)
             return
+        if kind == "task.wake":
+            woken = state.tasks.get(data["task"])
+            if woken is not None and woken.status == "suspended":
+                woken.status, woken.woken_at = "ready", event.seq
+            return
         if kind == "task.cancel":
             target = state.tasks.get(data["task"])
             if target is not None:
@@ -260,7 +268,7 @@ class Applier:
             return
         if kind == "task.resume":
             task.status, task.thread = "running", event.thread
-            task.awaits = task.obj = task.target = task.timeout = None
+            task.awaits = task.obj = task.target = task.timeout = task.woken_at = None
             if event.site is not None:
                 task.site = event.site
         elif kind == "task.suspend":
