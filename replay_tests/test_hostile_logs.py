@@ -98,6 +98,10 @@ LIES = {
     "thread of wrong types": _def("threads", ["t", 1, 2, 3]),
     "array of a billion": _huge_array_claim,
     "chunk not an array": lambda chunk: {"x": 1},
+    "locals count of wrong type": lambda chunk: chunk.__setitem__(5, "many"),
+    "locals count past the events": lambda chunk: chunk.__setitem__(5, 10**6),
+    "locals blob not bytes": lambda chunk: chunk.__setitem__(6, [1, 2]),
+    "chunk of format 1 in a format 2 file": lambda chunk: chunk[:5],
     "wrong first seq": lambda chunk: chunk.__setitem__(0, 7),
 }
 
@@ -140,3 +144,27 @@ def test_good_log_still_reads(tmp_path: Path, good_log: bytes) -> None:
     path = tmp_path / "good.cgr"
     path.write_bytes(good_log)
     assert read_log(str(path)).complete
+
+
+#: Lies inside a chunk's packed locals: the file opens (they are decoded when
+#: first looked at), and whatever looks at them gets the one-line error.
+LOCALS_LIES: dict[str, Callable[[list[Any]], None]] = {
+    "not msgpack": lambda chunk: chunk.__setitem__(6, b"\xc1\xc1"),
+    "fewer snapshots than claimed": lambda chunk: chunk.__setitem__(6, msgpack.packb(msgpack.unpackb(chunk[6])[:-1])),
+    "a snapshot of wrong shape": lambda chunk: chunk.__setitem__(6, msgpack.packb([[[1, 2, 3]]] * chunk[5])),
+}
+
+
+@pytest.mark.parametrize("lie", sorted(LOCALS_LIES))
+def test_crafted_locals_fail_when_looked_at_with_one_line(tmp_path: Path, good_log: bytes, lie: str) -> None:
+    data, offset = _rewrite_first_chunk(good_log, LOCALS_LIES[lie])
+    path = tmp_path / "lie.cgr"
+    path.write_bytes(data)
+    assert chronodbg("info", str(path)).returncode == 0
+    dump = chronodbg("dump", "--json", str(path))
+    err = dump.stderr.decode()
+    assert dump.returncode == 2, (lie, err)
+    # The rewrite drops the footer, which dump notes first; then the error, in one line.
+    note, error = err.splitlines()
+    assert note == f"chronodbg: {path}: recovered, no footer"
+    assert error.startswith(f"chronodbg: {path}: ") and error.endswith(f"locals at byte {offset}")

@@ -405,3 +405,26 @@ def test_recording_started_inside_a_running_task() -> None:
     assert steps[:4] == [("task.create", None), ("task.resume", worker_id), ("queue.put", worker_id), ("task.done", worker_id)]
     assert ("task.create", None) in steps[4:] and ("queue.get", main_id) in steps
     assert log.tasks[main_id].parent is None and log.tasks[worker_id].parent is None
+
+
+def test_locals_are_decoded_when_first_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk keeps its locals packed until an event's locals are read; few chunks stay decoded."""
+    from chronodbg.logfile import reader
+    from chronodbg.recorder import control
+
+    with chronodbg.record(None) as rec:
+        lock = threading.Lock()
+        for phase in range(4):  # noqa: B007 - locals for the snapshots
+            for i in range(3):  # noqa: B007 - locals for the snapshots
+                with lock:
+                    pass
+            recorder = control.current()
+            assert recorder is not None
+            recorder.drain()  # one chunk per phase
+    log = rec.log()
+    assert len({id(e._chunk) for e in log.events}) >= 4
+    assert not log.decoded_locals
+    monkeypatch.setattr(reader, "DECODED_CHUNKS", 2)
+    sampled = [dict(e.locals or ()) for e in log.events if e.kind == "lock.acquire"]
+    assert [s["phase"] for s in sampled] == [p for p in range(4) for _ in range(3)]
+    assert len(log.decoded_locals) == 2

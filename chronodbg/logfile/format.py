@@ -10,7 +10,9 @@ misread a new file. Change log:
       objects, threads and per-chunk locals snapshots, footer with chunk index.
     2 (2026-11-26): asyncio tasks: a `tasks` definitions section, the event's
       task column filled in, task.* and loop.* kinds, footer field `tasks`.
-      Version 1 files are still read (they have no tasks).
+      A chunk is a 7-array: its locals snapshots leave the definitions for a
+      count and a packed blob of their own, decoded when first looked at.
+      Version 1 files (5-array chunks, no tasks) are still read.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -54,17 +55,101 @@ class ObjectInfo:
     site: int | None
 
 
-@dataclass(slots=True)
+Snapshot = tuple[tuple[str, Any], ...]
+
+#: How many chunks' decoded locals a recording keeps at once (4,096 events each).
+DECODED_CHUNKS = 64
+
+
+class ChunkSnapshots:
+    """One chunk's locals snapshots, kept packed and decoded (and checked) when first looked at.
+
+    The locals are a large part of a recording in memory and most are never
+    shown; a replay looks at a few chunks at a time. The decoded ones live in
+    the recording's small cache (`cache`, oldest dropped first).
+    """
+
+    __slots__ = ("path", "offset", "count", "blob", "cache")
+
+    def __init__(self, path: str, offset: int, count: int, blob: bytes, cache: OrderedDict[int, list[Snapshot]]) -> None:
+        self.path = path
+        self.offset = offset
+        self.count = count
+        self.blob = blob
+        self.cache = cache
+
+    def get(self, index: int) -> Snapshot:
+        cache = self.cache
+        key = id(self)
+        decoded = cache.get(key)
+        if decoded is None:
+            decoded = self._decode()
+            cache[key] = decoded
+            if len(cache) > DECODED_CHUNKS:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return decoded[index]
+
+    def _decode(self) -> list[Snapshot]:
+        try:
+            value = _unpack(self.blob)
+        except Exception:
+            raise LogError(self.path, "undecodable locals", self.offset) from None
+        if not isinstance(value, tuple) or len(value) != self.count or not all(_is_snapshot(snap) for snap in value):
+            raise LogError(self.path, "malformed locals", self.offset)
+        return list(value)
+
+
+def _is_snapshot(snap: Any) -> bool:
+    return isinstance(snap, tuple) and all(isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) for pair in snap)
+
+
 class Event:
-    seq: int
-    t_ns: int
-    thread: int
-    task: int | None
-    kind: str
-    obj: int | None
-    site: int | None
-    data: tuple[Any, ...]
-    locals: tuple[tuple[str, Any], ...] | None
+    """One recorded event. `locals` is the sampled snapshot, decoded on first use (format 2)."""
+
+    __slots__ = ("seq", "t_ns", "thread", "task", "kind", "obj", "site", "data", "_snap", "_chunk")
+
+    def __init__(
+        self,
+        seq: int,
+        t_ns: int,
+        thread: int,
+        task: int | None,
+        kind: str,
+        obj: int | None,
+        site: int | None,
+        data: tuple[Any, ...],
+        locals: Snapshot | int | None = None,
+        chunk: ChunkSnapshots | None = None,
+    ) -> None:
+        self.seq, self.t_ns, self.thread, self.task, self.kind = seq, t_ns, thread, task, kind
+        self.obj, self.site, self.data = obj, site, data
+        #: The snapshot itself, or with `chunk` its index there.
+        self._snap = locals
+        self._chunk = chunk
+
+    @property
+    def locals(self) -> Snapshot | None:
+        snap = self._snap
+        if snap is None or self._chunk is None:
+            return snap  # type: ignore[return-value]
+        return self._chunk.get(snap)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(seq={self.seq}, t_ns={self.t_ns}, thread={self.thread}, task={self.task}, kind={self.kind!r}, "
+            f"obj={self.obj}, site={self.site}, data={self.data!r}, locals={self.locals!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        mine = (self.seq, self.t_ns, self.thread, self.task, self.kind, self.obj, self.site, self.data, self.locals)
+        theirs = (other.seq, other.t_ns, other.thread, other.task, other.kind, other.obj, other.site, other.data, other.locals)
+        return mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -80,6 +165,8 @@ class Recording:
     #: Why the log is not complete (no footer, incomplete tail), or None.
     recovery: str | None = None
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Decoded locals of the chunks looked at last (see ChunkSnapshots).
+    decoded_locals: OrderedDict[int, list[Snapshot]] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -137,6 +224,7 @@ class _Reader:
         self.size = size
         #: Called with (bytes read, file size) after each chunk.
         self.progress = progress
+        self.version = fmt.FORMAT_VERSION
         self.strings: dict[int, str] = {}
         self.kind_names: dict[int, str] = {}
         self.rec: Recording | None = None
@@ -235,6 +323,7 @@ class _Reader:
             raise self.fail("header has no format version", offset)
         if version > fmt.FORMAT_VERSION:
             raise self.fail(f"format version {version} is newer than this chronodbg reads ({fmt.FORMAT_VERSION})", offset)
+        self.version = version
         table = header.get("kinds")
         if not isinstance(table, (list, tuple)):
             raise self.fail("header has no kind table", offset)
@@ -258,16 +347,25 @@ class _Reader:
         rec = self.rec
         assert rec is not None
         rec.fields = self._fields
-        if not (isinstance(value, (list, tuple)) and len(value) == 5):
-            raise self.fail("chunk is not a 5-array", offset)
-        first_seq, count, base_t, defs, packed = value
+        # Format 1: a 5-array with the snapshots among the definitions; format 2
+        # adds their count and their packed blob, decoded on first use.
+        if not (isinstance(value, (list, tuple)) and len(value) == (5 if self.version == 1 else 7)):
+            raise self.fail(f"chunk is not a {5 if self.version == 1 else 7}-array", offset)
+        first_seq, count, base_t, defs, packed = value[:5]
         if first_seq != expected_seq:
             raise self.fail(f"chunk starts at seq {first_seq!r}, expected {expected_seq}", offset)
         if not isinstance(count, int) or not 0 < count <= fmt.MAX_EVENTS_PER_CHUNK:
             raise self.fail(f"chunk claims {count!r} events", offset)
         if not isinstance(base_t, int) or base_t < 0 or not isinstance(defs, dict) or not isinstance(packed, bytes):
             raise self.fail("malformed chunk", offset)
+        lazy: ChunkSnapshots | None = None
+        if self.version > 1:
+            n_snapshots, blob = value[5], value[6]
+            if not isinstance(n_snapshots, int) or not 0 <= n_snapshots <= count or not isinstance(blob, bytes):
+                raise self.fail("malformed chunk", offset)
+            lazy = ChunkSnapshots(self.path, offset, n_snapshots, blob, rec.decoded_locals)
         snapshots = self.definitions(defs, offset)
+        n_snapshots = len(snapshots) if lazy is None else lazy.count
         records = self.unpack(packed, offset)
         if not isinstance(records, (list, tuple)) or len(records) != count:
             raise self.fail("event count does not match", offset)
@@ -289,11 +387,14 @@ class _Reader:
                 or not (obj is None or obj in objects)
                 or not (site is None or site in sites)
                 or not isinstance(data, tuple)
-                or not (snap is None or (isinstance(snap, int) and 0 <= snap < len(snapshots)))
+                or not (snap is None or (isinstance(snap, int) and 0 <= snap < n_snapshots))
             ):
                 raise self.fail(f"malformed event {seq}", offset)
             t += dt
-            events.append(Event(seq, t, thread, task, kind_name, obj, site, data, None if snap is None else snapshots[snap]))
+            if lazy is not None:
+                events.append(Event(seq, t, thread, task, kind_name, obj, site, data, snap, lazy))
+            else:
+                events.append(Event(seq, t, thread, task, kind_name, obj, site, data, None if snap is None else snapshots[snap]))
             seq += 1
         return int(seq)
 

@@ -82,9 +82,9 @@ class LogWriter:
             prev_t = t
         self._last_t = prev_t
         packed_events = self._packer.pack(records)
-        chunk_defs = dict(defs)
-        chunk_defs["snapshots"] = snapshot_list
-        body = self._packer.pack((first_seq, len(events), base_t, chunk_defs, packed_events))
+        # Packed apart, so a reader decodes a chunk's locals only when they are looked at.
+        packed_snapshots = self._packer.pack(snapshot_list)
+        body = self._packer.pack((first_seq, len(events), base_t, defs, packed_events, len(snapshot_list), packed_snapshots))
         self.chunk_index.append((self.offset, first_seq, len(events)))
         self._frame(TAG_CHUNK, body)
 
