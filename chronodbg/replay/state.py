@@ -124,13 +124,6 @@ class State:
     def copy(self) -> State:
         return copy.deepcopy(self)
 
-    def waiting_of(self, actor: Actor) -> Waiting | None:
-        kind, ident = actor
-        if kind == "thread":
-            thread = self.threads.get(ident)
-            return thread.waiting if thread else None
-        return None
-
 
 class Applier:
     """Applies events to a State; knows the recording's objects (their kinds) once."""
