@@ -114,9 +114,9 @@ class Commands:
         return self._moved(self.session.cont(forward=False))
 
     def do_goto(self, arg: str) -> Reply:
-        """goto SEQ|first|last|+TIME|-TIME|@TIME  — jump to an event, or by time (+1.5s, -200ms, @2.25s)."""
+        """goto SEQ|first|last|cause|effect|+TIME|-TIME|@TIME  — jump to an event, along a causal link, or by time."""
         if not arg:
-            raise UsageError("goto needs a target: a seq, first, last, +1.5s, -200ms or @2.25s")
+            raise UsageError("goto needs a target: a seq, first, last, cause, effect, +1.5s, -200ms or @2.25s")
         return self._moved(self.session.goto(arg))
 
     def do_undo(self, arg: str) -> Reply:

@@ -49,7 +49,7 @@ class ReplayCompleter(Completer):
         if command == "print":
             return self._locals()
         if command == "goto" and not before:
-            return ("first", "last")
+            return ("first", "last", "cause", "effect")
         if command == "help" and not before:
             return self.commands.names()
         return ()

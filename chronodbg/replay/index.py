@@ -18,6 +18,7 @@ from sortedcontainers import SortedList
 
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.links import Links
 from chronodbg.replay.state import Applier, State
 
 CHECKPOINT_EVERY = 2048
@@ -67,6 +68,7 @@ class Index:
         #: Timestamps can repeat (clamped), never go backwards.
         self.times = times
         self.checkpoints = checkpoints
+        self.links = Links(rec)
 
     @property
     def last(self) -> int:

@@ -185,8 +185,10 @@ class Session:
             self.focus = saved
 
     def goto(self, where: str | int) -> Stop:
-        """`goto SEQ`, `first`, `last`, `+1.5s` / `-200ms` (from the cursor's time), `@2.25s` (since the start)."""
-        return self._move(self.resolve(where), "goto")
+        """`goto SEQ`, `first`, `last`, `+1.5s` / `-200ms` (from the cursor's time), `@2.25s` (since the start),
+        `cause` / `effect` (along the causal links, see replay.links)."""
+        reason = where.strip() if isinstance(where, str) and where.strip() in ("cause", "effect") else "goto"
+        return self._move(self.resolve(where), reason)
 
     def resolve(self, where: str | int) -> int:
         if isinstance(where, int):
@@ -197,11 +199,21 @@ class Session:
             return 1
         if text == "last":
             return self.index.last
+        if text == "cause":
+            cause = self.index.links.cause.get(self.cursor)
+            if cause is None:
+                raise UsageError(f"goto cause: nothing recorded made seq {self.cursor} ({self.event.kind}) possible")
+            return cause
+        if text == "effect":
+            effects = self.index.links.effects.get(self.cursor)
+            if not effects:
+                raise UsageError(f"goto effect: seq {self.cursor} ({self.event.kind}) made nothing recorded possible")
+            return effects[0]
         if text.isdigit():
             return self.resolve(int(text))
         match = _TIME.match(text)
         if match is None:
-            raise UsageError(f"goto: {where!r} is not a seq, first, last, +TIME, -TIME or @TIME (e.g. +1.5s, @200ms)")
+            raise UsageError(f"goto: {where!r} is not a seq, first, last, cause, effect, +TIME, -TIME or @TIME (e.g. +1.5s, @200ms)")
         sign, number, unit = match.groups()
         ns = round(float(number) * _UNITS[unit])
         now = self.event.t_ns
