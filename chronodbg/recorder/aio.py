@@ -398,13 +398,20 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
 
     original_run = events.Handle._run
 
-    def _run(self: Any) -> None:
-        callback = self._callback
+    def task_of(callback: Any) -> Any:
+        """The task whose step or wakeup `callback` is, or None (looks at types only: no user code runs)."""
         step = step_callbacks.get(type(callback))
         if step is None:
             step = is_step_type(type(callback))
-        task = callback.__self__ if step and rec.active else None
-        tid = tracker.task_id(task) if task is not None and tracker.is_task(task) else 0
+        if not step:
+            return None
+        task = callback.__self__
+        return task if tracker.is_task(task) else None
+
+    def _run(self: Any) -> None:
+        callback = self._callback
+        task = task_of(callback) if rec.active else None
+        tid = tracker.task_id(task) if task is not None else 0
         # No references kept here past this point: the frame of a callback or
         # coroutine that raises keeps this frame (its caller) alive, as its
         # f_back, as long as the exception lives; a task keeps its exception,
@@ -440,16 +447,11 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
     def call_soon(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         # A task's wakeup (or next step) scheduled by someone else: it is ready.
         if rec.active:
-            step = step_callbacks.get(type(callback))
-            if step is None:
-                step = is_step_type(type(callback))
-            if step:
-                task = callback.__self__
-                if tracker.is_task(task):
-                    tid = getattr(task, "_cgr_task", None)
-                    if tid and running.get(_get_ident()) != tid:
-                        tracker.woken(tid, args[0] if args else None)
-                task = None
+            task = task_of(callback)
+            tid = getattr(task, "_cgr_task", None) if task is not None else None
+            task = None
+            if tid and running.get(_get_ident()) != tid:
+                tracker.woken(tid, args[0] if args else None)
         return original_call_soon(self, callback, *args, context=context)
 
     call_soon.__doc__ = original_call_soon.__doc__

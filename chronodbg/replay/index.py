@@ -39,7 +39,8 @@ class Index:
         times: list[int] = []
         checkpoints: list[State] = [State()]
         state = State()
-        apply = self.applier.apply
+        apply, fields_of = self.applier.apply, self.applier.data
+        links = Links(rec)
         total = len(self.events)
         for event in self.events:
             seq = event.seq
@@ -52,7 +53,9 @@ class Index:
             if event.site is not None:
                 by_site.setdefault(event.site, []).append(seq)
             times.append(event.t_ns)
-            apply(state, event)
+            data = fields_of(event)
+            apply(state, event, data)
+            links.add(event, data)
             if seq % checkpoint_every == 0:
                 checkpoints.append(state.copy())
                 if progress is not None:
@@ -68,7 +71,8 @@ class Index:
         #: Timestamps can repeat (clamped), never go backwards.
         self.times = times
         self.checkpoints = checkpoints
-        self.links = Links(rec)
+        #: Causal links (goto cause / goto effect), built in the same pass.
+        self.links = links
 
     @property
     def last(self) -> int:

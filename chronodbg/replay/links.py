@@ -25,9 +25,11 @@ integration can draw them from `Links.cause` and `Links.effects`.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import itemgetter
 from typing import Any
 
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.state import taken
 
 #: Events whose call wakes a waiting task (recorded just before the wake it causes).
 _WAKERS = frozenset(
@@ -46,61 +48,72 @@ _LAST_ON_OBJECT = {
 
 
 class Links:
+    """Built event by event (`add`), in seq order: the index does it in its one pass over the events."""
+
     def __init__(self, rec: Recording) -> None:
         #: effect seq -> cause seq
         self.cause: dict[int, int] = {}
         #: cause seq -> effect seqs, in order
         self.effects: dict[int, list[int]] = defaultdict(list)
+        self._lifo = {oid for oid, info in rec.objects.items() if "Lifo" in info.kind}
+        self._last: dict[tuple[int, str], int] = {}
+        self._puts: dict[int, list[tuple[Any, int]]] = defaultdict(list)
+        self._thread_started: dict[int, int] = {}
+        self._thread_seen: set[int] = set()
+        self._thread_ended: dict[int, int] = {}
+        self._task_woken: dict[int, int] = {}
+        self._calls: dict[Any, int] = {}
+        self._previous: dict[int, Event] = {}
+
+    @classmethod
+    def of(cls, rec: Recording) -> Links:
+        """The links of a whole recording."""
+        links = cls(rec)
         fields = rec.fields
-        lifo = {oid for oid, info in rec.objects.items() if "Lifo" in info.kind}
-        last: dict[tuple[int, str], int] = {}
-        puts: dict[int, list[tuple[Any, int]]] = defaultdict(list)
-        thread_started: dict[int, int] = {}
-        thread_seen: set[int] = set()
-        thread_ended: dict[int, int] = {}
-        task_woken: dict[int, int] = {}
-        calls: dict[Any, int] = {}
-        previous: dict[int, Event] = {}
         for event in rec.events:
-            kind, seq, obj = event.kind, event.seq, event.obj
-            data = dict(zip(fields.get(kind, ()), event.data, strict=False))
-            cause_kind = _LAST_ON_OBJECT.get(kind)
-            if cause_kind is not None and obj is not None and _happened(kind, data):
-                cause = last.get((obj, cause_kind))
-                if cause is not None:
-                    self._link(cause, seq)
-            if obj is not None:
-                last[(obj, kind)] = seq
-            if kind == "queue.put" and obj is not None:
-                puts[obj].append((data.get("item"), seq))
-            elif kind == "queue.get" and obj is not None:
-                put = _take(puts[obj], data.get("item"), obj in lifo)
-                if put is not None:
-                    self._link(put, seq)
-            elif kind == "thread.start":
-                thread_started[data.get("thread")] = seq  # type: ignore[index]
-            elif kind == "thread.end":
-                thread_ended[data.get("thread")] = seq  # type: ignore[index]
-            elif kind == "thread.joined" and data.get("thread") in thread_ended:
-                self._link(thread_ended[data["thread"]], seq)
-            elif kind == "task.wake":
-                task_woken[data.get("task")] = seq  # type: ignore[index]
-                before = previous.get(event.thread)
-                if before is not None and before.kind in _WAKERS and before.task == event.task:
-                    self._link(before.seq, seq)
-            elif kind == "task.resume" and event.task in task_woken:
-                self._link(task_woken.pop(event.task), seq)
-            elif kind == "loop.call":
-                calls[data.get("call")] = seq
-            elif kind == "loop.callback" and data.get("call") in calls:
-                self._link(calls.pop(data["call"]), seq)
-            if event.thread not in thread_seen:
-                thread_seen.add(event.thread)
-                # A thread's first event was made possible by its start, unless
-                # something more particular (the put its first get took) did.
-                if event.thread in thread_started and seq not in self.cause:
-                    self._link(thread_started[event.thread], seq)
-            previous[event.thread] = event
+            links.add(event, dict(zip(fields.get(event.kind, ()), event.data, strict=False)))
+        return links
+
+    def add(self, event: Event, data: dict[str, Any]) -> None:
+        """Link the next event (`data`: its fields by name) to what made it possible."""
+        kind, seq, obj = event.kind, event.seq, event.obj
+        cause_kind = _LAST_ON_OBJECT.get(kind)
+        if cause_kind is not None and obj is not None and _happened(kind, data):
+            cause = self._last.get((obj, cause_kind))
+            if cause is not None:
+                self._link(cause, seq)
+        if obj is not None:
+            self._last[(obj, kind)] = seq
+        if kind == "queue.put" and obj is not None:
+            self._puts[obj].append((data.get("item"), seq))
+        elif kind == "queue.get" and obj is not None:
+            put = _take(self._puts[obj], data.get("item"), obj in self._lifo)
+            if put is not None:
+                self._link(put, seq)
+        elif kind == "thread.start":
+            self._thread_started[data.get("thread")] = seq  # type: ignore[index]
+        elif kind == "thread.end":
+            self._thread_ended[data.get("thread")] = seq  # type: ignore[index]
+        elif kind == "thread.joined" and data.get("thread") in self._thread_ended:
+            self._link(self._thread_ended[data["thread"]], seq)
+        elif kind == "task.wake":
+            self._task_woken[data.get("task")] = seq  # type: ignore[index]
+            before = self._previous.get(event.thread)
+            if before is not None and before.kind in _WAKERS and before.task == event.task:
+                self._link(before.seq, seq)
+        elif kind == "task.resume" and event.task in self._task_woken:
+            self._link(self._task_woken.pop(event.task), seq)
+        elif kind == "loop.call":
+            self._calls[data.get("call")] = seq
+        elif kind == "loop.callback" and data.get("call") in self._calls:
+            self._link(self._calls.pop(data["call"]), seq)
+        if event.thread not in self._thread_seen:
+            self._thread_seen.add(event.thread)
+            # A thread's first event was made possible by its start, unless
+            # something more particular (the put its first get took) did.
+            if event.thread in self._thread_started and seq not in self.cause:
+                self._link(self._thread_started[event.thread], seq)
+        self._previous[event.thread] = event
 
     def _link(self, cause: int, effect: int) -> None:
         self.cause[effect] = cause
@@ -117,11 +130,6 @@ def _happened(kind: str, data: dict[str, Any]) -> bool:
 
 
 def _take(puts: list[tuple[Any, int]], item: Any, lifo: bool) -> int | None:
-    """The put whose item a get took (as the replay state removes it), removed from `puts`."""
-    order = range(len(puts) - 1, -1, -1) if lifo else range(len(puts))
-    for i in order:
-        if puts[i][0] == item:
-            return puts.pop(i)[1]
-    if puts:
-        return puts.pop(-1 if lifo else 0)[1]
-    return None
+    """The seq of the put whose item a get took (the one the replay state removes), removed from `puts`."""
+    i = taken(puts, item, lifo, key=itemgetter(0))
+    return None if i is None else puts.pop(i)[1]

@@ -14,6 +14,7 @@ task, everything else by a thread. An `Actor` is ("thread", id) or
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,10 +139,16 @@ class Applier:
             return ("task", event.task)
         return ("thread", event.thread)
 
-    def apply(self, state: State, event: Event) -> None:
+    def data(self, event: Event) -> dict[str, Any]:
+        """The event's fields by name."""
+        return dict(zip(self.fields.get(event.kind, ()), event.data, strict=False))
+
+    def apply(self, state: State, event: Event, data: dict[str, Any] | None = None) -> None:
+        """Move `state` over `event` (`data`: its fields by name, if the caller has them already)."""
         state.seq = event.seq
         kind = event.kind
-        data = dict(zip(self.fields.get(kind, ()), event.data, strict=False))
+        if data is None:
+            data = self.data(event)
         thread = state.threads.get(event.thread)
         if thread is None:
             thread = state.threads[event.thread] = ThreadState(event.thread)
@@ -286,18 +293,26 @@ def _remove(waiters: list[Actor], actor: Actor) -> None:
         waiters.remove(actor)
 
 
-def _take(queue: QueueState, item: Any) -> None:
-    """Remove the item a get took: the oldest equal one (the newest for a LIFO queue)."""
-    items = queue.items
-    order = range(len(items) - 1, -1, -1) if queue.lifo else range(len(items))
+def taken(items: Sequence[Any], item: Any, lifo: bool, key: Callable[[Any], Any] | None = None) -> int | None:
+    """Where the item a get took sits among those put: the oldest equal one (the newest for a LIFO queue).
+
+    Summaries can differ from what was put (a container changed meanwhile):
+    then the queue's own order decides. None if nothing is there.
+    """
+    order = range(len(items) - 1, -1, -1) if lifo else range(len(items))
     for i in order:
-        if items[i] == item:
-            del items[i]
-            return
-    # Summaries can differ from what was put (a container changed meanwhile):
-    # fall back on the queue's order.
+        if (items[i] if key is None else key(items[i])) == item:
+            return i
     if items:
-        items.pop(-1 if queue.lifo else 0)
+        return len(items) - 1 if lifo else 0
+    return None
+
+
+def _take(queue: QueueState, item: Any) -> None:
+    """Remove the item a get took."""
+    i = taken(queue.items, item, queue.lifo)
+    if i is not None:
+        del queue.items[i]
 
 
 _HANDLERS = {
