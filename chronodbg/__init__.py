@@ -68,8 +68,14 @@ def start(
     locals: str = "events",
     redact: str | None = "default",
     use_repr: bool = False,
+    on_deadlock: str = "continue",
 ) -> Recording:
-    """Start recording this process into `path` (None keeps the log in memory)."""
+    """Start recording this process into `path` (None keeps the log in memory).
+
+    `on_deadlock`: when the watchdog finds threads or tasks that can never go
+    on (recording to a file only), "continue" records a `deadlock` event and
+    reports it on stderr; "stop" also ends the process with status 86.
+    """
     from chronodbg.recorder import control
     from chronodbg.recorder.core import Options
     from chronodbg.recorder.snapshot import DEFAULT_REDACT
@@ -81,6 +87,7 @@ def start(
         locals=locals,
         redact=DEFAULT_REDACT if redact == "default" else redact,
         use_repr=use_repr,
+        on_deadlock=on_deadlock,
         program=sys.argv[0] if sys.argv else "",
         argv=list(sys.argv),
     )

@@ -52,6 +52,7 @@ class Kind(enum.IntEnum):
     OUTPUT = 81
     MARK = 82
     PROCESS_EXIT = 83
+    DEADLOCK = 84
     TASK_CREATE = 90
     TASK_RESUME = 91
     TASK_SUSPEND = 92
@@ -101,6 +102,7 @@ NAMES: dict[Kind, str] = {
     Kind.OUTPUT: "output",
     Kind.MARK: "mark",
     Kind.PROCESS_EXIT: "process.exit",
+    Kind.DEADLOCK: "deadlock",
     Kind.TASK_CREATE: "task.create",
     Kind.TASK_RESUME: "task.resume",
     Kind.TASK_SUSPEND: "task.suspend",
@@ -152,6 +154,11 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.OUTPUT: ("stream", "text", "length"),
     Kind.MARK: ("name", "data"),
     Kind.PROCESS_EXIT: ("code", "how"),
+    # The recorder's watchdog found threads or tasks that can never go on.
+    # reason: "cycle" (they wait for each other) or "stuck" (every live thread
+    # blocked with no timeout); actors: a list of "thread:N" / "task:N" (the
+    # state at this event says what each waits on); text: what was printed.
+    Kind.DEADLOCK: ("reason", "actors", "text"),
     # `task` is the new task's id; the event's own task is its parent (None
     # when created outside any task). `name` is None for an unnamed eager
     # task, which runs its first step before it has a name.

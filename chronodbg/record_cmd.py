@@ -30,11 +30,15 @@ options:
   --redact REGEX        also redact names matching REGEX
   --no-redact           store values whose names look secret
   --repr                call repr() on objects (runs user code; off by default)
+  --on-deadlock stop|continue
+                        when threads or tasks deadlock: end the program with
+                        exit status 86 after recording it (stop, the default),
+                        or record and report it and go on (continue)
   -q, --quiet           no summary line on stderr at exit
   -h, --help            this help
 """
 
-_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--redact"}
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--redact", "--on-deadlock"}
 
 
 def add_parser(sub: Any) -> None:
@@ -86,6 +90,7 @@ def _options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--redact")
     parser.add_argument("--no-redact", action="store_true")
     parser.add_argument("--repr", action="store_true")
+    parser.add_argument("--on-deadlock", choices=("stop", "continue"), default="stop")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -160,6 +165,7 @@ def main(argv: Sequence[str]) -> int:
         program=target_name,
         argv=[target_name, *target_args],
         announce=not ns.quiet,
+        on_deadlock=ns.on_deadlock,
     )
     rec = control.start(options)
     runner.run(rec, target, code)

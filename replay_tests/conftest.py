@@ -67,11 +67,11 @@ def chronodbg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -
     )
 
 
-def start_recording(tmp_path: Path, program: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_recording(tmp_path: Path, program: str, *options: str) -> tuple[subprocess.Popen[bytes], Path]:
     """Start recording a program that prints one line once it runs, and wait for that line."""
     out = tmp_path / "run.cgr"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), str(PROGRAMS / program)],
+        [sys.executable, "-m", "chronodbg", "record", "-q", *options, "-o", str(out), str(PROGRAMS / program)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

@@ -343,7 +343,7 @@ def test_deadlocked_tasks_show_what_each_waits_for(tmp_path: Path) -> None:
 
     from chronodbg.errors import LogError
     from chronodbg.logfile import read_log
-    proc, out = start_recording(tmp_path, "aio_deadlock.py")
+    proc, out = start_recording(tmp_path, "aio_deadlock.py", "--on-deadlock=continue")
     try:
         deadline = time.monotonic() + POLL_LIMIT
         waiting = 0

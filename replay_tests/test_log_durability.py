@@ -26,7 +26,8 @@ def _events_on_disk(path: Path, kind: str) -> int:
 
 
 def test_deadlocked_program_has_its_last_events_on_disk(tmp_path: Path) -> None:
-    proc, out = start_recording(tmp_path, "abba.py")
+    # The watchdog would end it: here the program must stay stuck.
+    proc, out = start_recording(tmp_path, "abba.py", "--on-deadlock=continue")
     try:
         deadline = time.monotonic() + POLL_LIMIT
         # Both threads block in lock.wait and nothing else ever happens: the

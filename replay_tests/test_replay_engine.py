@@ -37,7 +37,8 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recording]
         "aio_primitives": record(tmp, PROGRAMS / "aio_primitives.py"),
         "aio_prodcons": record(tmp, PROGRAMS / "aio_prodcons.py", "12"),
     }
-    assert all(run.returncode == (1 if name == "abba_like" else 0) for name, run in runs.items())
+    # The deadlocked one is ended by the recorder's watchdog.
+    assert all(run.returncode == (86 if name == "abba_like" else 0) for name, run in runs.items())
     return {name: read_log(str(run.path)) for name, run in runs.items()}
 
 

@@ -40,6 +40,8 @@ def start(options: Options) -> Recorder:
     global _current
     if _current is not None:
         raise RecordError("a recording is already running in this process")
+    if options.on_deadlock not in ("stop", "continue"):
+        raise RecordError(f"on_deadlock must be 'stop' or 'continue', not {options.on_deadlock!r}")
     rec = Recorder(options)
     rec.open()
     patches = Patches()
@@ -129,6 +131,7 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
         _real_exit(code)
 
     patches.set(os, "_exit", _exit)
+    rec.end_process = _ender(rec)
 
     if not rec.options.runs_target:
         rec.exit_how = "interpreter exit"
@@ -150,6 +153,42 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
                 patches.set_signal(signum, _signal_handler)
 
     patches.set(os, "fork", _quiet_fork(os.fork))
+
+
+def _ender(rec: Recorder) -> Any:
+    """What ends the program when the watchdog found a deadlock (called on the writer thread)."""
+
+    def end(code: int) -> None:
+        try:
+            if current() is rec:
+                stop(code, "deadlock")
+            _flush_streams()
+        finally:
+            _real_exit(code)
+
+    return end
+
+
+def _flush_streams() -> None:
+    """The program's buffered output, unless a stuck thread holds a stream (then its flush never returns)."""
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        done.release()
+
+    try:
+        _thread.start_new_thread(flush, ())
+    except RuntimeError:
+        # At interpreter exit (3.12+ starts no new threads then) the main
+        # thread has finished: the stuck ones hold no stream in a wait.
+        flush()
+    done.acquire(timeout=1.0)
 
 
 def _signal_handler(signum: int, frame: Any) -> None:

@@ -31,6 +31,7 @@ from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.writer import LogWriter
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
+from chronodbg.recorder.watchdog import DEADLOCK_EXIT, Finding, Watchdog, event_data
 
 FLUSH_INTERVAL = 0.05
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
@@ -59,6 +60,9 @@ class Options:
     argv: list[str] = field(default_factory=list)
     #: Print the one-line summary to stderr when recording ends (the CLI does).
     announce: bool = False
+    #: What the watchdog does on a deadlock: "stop" (end the program with
+    #: watchdog.DEADLOCK_EXIT) or "continue" (record and report it only).
+    on_deadlock: str = "continue"
 
 
 class Recorder:
@@ -108,6 +112,11 @@ class Recorder:
         self._gc_paused = False
         self.log: LogWriter | None = None
         self.closed = False
+        self.watchdog: Watchdog | None = None
+        self.writer_ident: int | None = None
+        #: Ends the process after a deadlock under on_deadlock="stop" (set by
+        #: recorder.control, which knows how to finish the log and exit).
+        self.end_process: Callable[[int], None] | None = None
         self.emit: Emit = self._make_emit()
 
     # -- output ----------------------------------------------------------
@@ -361,19 +370,51 @@ class Recorder:
         grouped: dict[str, list[Any]] = {}
         for section, entry in defs:
             grouped.setdefault(section, []).append(entry)
+        if self.watchdog is not None:
+            self.watchdog.feed(batch, grouped, self.events_written + 1)
         for start in range(0, len(batch), CHUNK_EVENTS):
             part = batch[start : start + CHUNK_EVENTS]
             self.log.write_chunk(self.events_written + 1, part, grouped if start == 0 else {})
             self.events_written += len(part)
 
     def _writer_loop(self, started: Any) -> None:
+        self.writer_ident = _thread.get_ident()
         started.release()
+        finding = None
         try:
             while self._writer_running:
                 self._wake.acquire(timeout=FLUSH_INTERVAL)
                 self.drain(True)
+                if self.watchdog is not None and self._writer_running and self.active:
+                    finding = self._watch()
+                    if finding is not None and self.options.on_deadlock == "stop" and self.end_process is not None:
+                        self._writer_running = False
         finally:
             self._writer_done.release()
+        if finding is not None and not self._writer_running and self.end_process is not None and not self.closed:
+            self.end_process(DEADLOCK_EXIT)
+
+    def _watch(self) -> Finding | None:
+        """Look for a deadlock; record and report one when found."""
+        assert self.watchdog is not None
+        self._io_lock.acquire()
+        try:
+            finding = self.watchdog.check()
+        finally:
+            self._io_lock.release()
+        if finding is None:
+            return None
+        t = time.monotonic_ns() - self.t0
+        self.buffer.append((t, finding.thread, None, Kind.DEADLOCK, None, None, event_data(finding), None))
+        self.drain(True)
+        if self.options.on_deadlock == "stop":
+            tail = f"chronodbg: ended the program (exit status {DEADLOCK_EXIT}); the recording is complete: {self.options.path}\n"
+        else:
+            tail = "chronodbg: recording goes on (--on-deadlock=continue)\n"
+        hint = f"chronodbg: see it with: chronodbg replay {self.options.path} -c 'goto deadlock' -c 'info waits'\n"
+        text = "".join(f"chronodbg: {line}\n" if i == 0 else f"{line}\n" for i, line in enumerate(finding.lines))
+        os.write(2, (text + tail + hint).encode("utf-8", "replace"))
+        return finding
 
     def start_writer(self) -> None:
         self._wake.acquire(False)
@@ -381,6 +422,8 @@ class Recorder:
         self._writer_running = True
         started = _thread.allocate_lock()
         started.acquire()
+        if self.options.path is not None:
+            self.watchdog = Watchdog(self)
         _thread.start_new_thread(self._writer_loop, (started,))
         # Return only once the thread runs: `_thread._count()` then already
         # counts it, so the count the program sees never changes under it.
@@ -410,7 +453,12 @@ class Recorder:
         # append after it, and only the one drain below, which holds the exit,
         # can put such events before the exit (see _pack).
         self.stop_writer()
-        self.emit(Kind.PROCESS_EXIT, None, (code, how), None)
+        if _thread.get_ident() == self.writer_ident:
+            # The watchdog ends the program from the writer thread, which is
+            # no thread of the program's: the end is the main thread's.
+            self.buffer.append((time.monotonic_ns() - self.t0, 1, None, Kind.PROCESS_EXIT, None, None, (code, how), None))
+        else:
+            self.emit(Kind.PROCESS_EXIT, None, (code, how), None)
         self.drain()
         log = self.log
         if log is None:

@@ -1,0 +1,1 @@
+"""What chronodbg concludes from a recording: wait-for graphs, deadlocks, statistics, exports."""

@@ -1,0 +1,283 @@
+"""The live deadlock watchdog: notices a recorded program that can never go on.
+
+The writer thread feeds it every batch of events it writes (`feed`, under the
+writer's lock), so it knows who holds which lock and who waits on what as of
+the last write, without a cost on the program's own threads. After each
+write it looks (`check`) for a cycle of waits with no timeout (T1 waits for
+Lock#1 held by T2, T2 for Lock#2 held by T1; tasks on asyncio locks alike)
+or for every live thread blocked with no timeout (unless the program
+handles a signal itself: its handler may be what ends the wait). A finding counts only
+when it has stayed the same for GRACE seconds and the threads in it have not
+moved (their Python frames are the same), so a wait that was about to end
+when the events were written is never reported.
+
+The rules are analysis.waitgraph's, the same ones `info waits` uses in replay.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chronodbg.analysis.waitgraph import Actor, Wait, WaitGraph, describe_deadlock, targets_of
+from chronodbg.kinds import Kind
+
+#: How long a deadlock must stay unchanged before it is reported.
+GRACE = 0.5
+#: The exit status of a program that `--on-deadlock=stop` ended.
+DEADLOCK_EXIT = 86
+
+#: Thread waits: kind -> (what, index of the timeout in the event's data or None).
+_STARTS: dict[int, tuple[str, int | None]] = {
+    Kind.LOCK_WAIT: ("lock", 0),
+    Kind.COND_WAIT: ("condition", 0),
+    Kind.SEM_WAIT: ("semaphore", 1),
+    Kind.EVENT_WAIT: ("event", 1),
+    Kind.BARRIER_WAIT: ("barrier", 2),
+    Kind.QUEUE_WAIT: ("queue", 3),
+    Kind.QUEUE_JOIN: ("queue join", None),
+    Kind.FUTURE_WAIT: ("future", 0),
+    Kind.THREAD_JOIN: ("join", 1),
+}
+_ENDS = frozenset(
+    {
+        Kind.LOCK_ACQUIRE, Kind.LOCK_FAIL, Kind.COND_WAKE, Kind.SEM_ACQUIRE, Kind.SEM_FAIL, Kind.EVENT_WAKE,
+        Kind.BARRIER_PASS, Kind.BARRIER_BROKEN, Kind.QUEUE_PUT, Kind.QUEUE_GET, Kind.QUEUE_FULL, Kind.QUEUE_EMPTY,
+        Kind.QUEUE_JOINED, Kind.FUTURE_WAKE, Kind.THREAD_JOINED,
+    }
+)  # fmt: skip
+_TASK_KINDS = frozenset({Kind.TASK_SUSPEND, Kind.TASK_RESUME, Kind.TASK_DONE, Kind.TASK_WAKE})
+_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | {Kind.LOCK_RELEASE, Kind.THREAD_END}
+
+
+@dataclass
+class _Pending:
+    """A finding seen once, waiting to be confirmed."""
+
+    key: tuple[Any, ...]
+    since: float
+    frames: dict[int, tuple[int, int]]
+
+
+@dataclass
+class Finding:
+    waits: list[Wait]
+    cycle: bool
+    #: The thread the deadlock event is recorded on.
+    thread: int
+    lines: list[str]
+
+
+class Watchdog:
+    def __init__(self, recorder: Any) -> None:
+        # The Recorder (not imported: core imports this module).
+        self.rec = recorder
+        #: tid -> (what, obj, since, site, timed, detail, joined tid)
+        self.thread_waits: dict[int, tuple[str, int | None, int, int | None, bool, str, int | None]] = {}
+        #: task -> (awaits, obj, since, site, timed, target, thread)
+        self.task_waits: dict[int, tuple[str, int | None, int, int | None, bool, Any, int]] = {}
+        #: lock -> (owner, depth, seq, site)
+        self.owners: dict[int, tuple[Actor, int, int, int | None]] = {}
+        self.asyncio_objects: set[int] = set()
+        self.sites: dict[int, tuple[int, int, int]] = {}
+        self.task_names: dict[int, tuple[str | None, str]] = {}
+        self._pending: _Pending | None = None
+        self._reported: set[tuple[Any, ...]] = set()
+
+    # -- the model (writer thread, under the recorder's io lock) ---------------
+
+    def feed(self, batch: Sequence[tuple[Any, ...]], defs: dict[str, list[Any]], first_seq: int) -> None:
+        for oid, _type, label, _site in defs.get("objects", ()):
+            if label.startswith("asyncio."):
+                self.asyncio_objects.add(oid)
+        for sid, file, line, func in defs.get("sites", ()):
+            self.sites[sid] = (file, line, func)
+        for task, name, coro, _parent in defs.get("tasks", ()):
+            self.task_names[task] = (name, coro)
+        relevant = _RELEVANT
+        seq = first_seq
+        for event in batch:
+            if event[3] in relevant:
+                self._apply(event, seq)
+            seq += 1
+
+    def _apply(self, event: tuple[Any, ...], seq: int) -> None:
+        _t, tid, task, kind, obj, site, data, _snap = event
+        on_task = task is not None and obj in self.asyncio_objects
+        if kind in _TASK_KINDS:
+            if kind == Kind.TASK_SUSPEND and task is not None:
+                awaits, target, timeout = (tuple(data) + (None, None, None))[:3]
+                self.task_waits[task] = (awaits or "?", obj, seq, site, timeout is not None, target, tid)
+            elif kind == Kind.TASK_WAKE:
+                self.task_waits.pop(data[0], None)
+            elif task is not None:
+                self.task_waits.pop(task, None)
+            return
+        if kind == Kind.LOCK_ACQUIRE:
+            self.owners[obj] = (("task", task) if on_task else ("thread", tid), data[1] or 1, seq, site)
+        elif kind == Kind.LOCK_RELEASE:
+            owner = self.owners.get(obj)
+            if owner is not None:
+                if data[0]:
+                    self.owners[obj] = (owner[0], data[0], owner[2], owner[3])
+                else:
+                    del self.owners[obj]
+        elif kind == Kind.THREAD_END:
+            self.thread_waits.pop(data[0], None)
+            return
+        if on_task:
+            return
+        start = _STARTS.get(kind)
+        if start is not None:
+            what, at = start
+            if kind == Kind.EVENT_WAIT and data[0]:
+                return  # already set: no wait
+            timeout = data[at] if at is not None else None
+            detail = data[0] if kind == Kind.QUEUE_WAIT else ""
+            joined = data[0] if kind == Kind.THREAD_JOIN else None
+            self.thread_waits[tid] = (what, obj, seq, site, timeout is not None, detail or "", joined)
+        elif kind in _ENDS:
+            wait = self.thread_waits.get(tid)
+            if wait is not None and (wait[1] == obj or kind == Kind.THREAD_JOINED):
+                del self.thread_waits[tid]
+
+    def graph(self) -> WaitGraph:
+        waits = []
+        for tid, (what, obj, since, site, timed, detail, joined) in self.thread_waits.items():
+            on: tuple[Actor, ...] = (("thread", joined),) if joined is not None else ()
+            waits.append(self._wait(("thread", tid), what, obj, since, site, timed, on, detail))
+        for task, (awaits, obj, since, site, timed, target, _thread) in self.task_waits.items():
+            waits.append(self._wait(("task", task), awaits, obj, since, site, timed, targets_of(awaits, target), ""))
+        return WaitGraph(waits)
+
+    def _wait(
+        self, actor: Actor, what: str, obj: int | None, since: int, site: int | None, timed: bool, on: tuple[Actor, ...], detail: str
+    ) -> Wait:
+        if what == "lock" and obj is not None:
+            owner = self.owners.get(obj)
+            if owner is not None:
+                return Wait(actor, what, obj, since, site, timed, (owner[0],), owner[2], owner[3], detail)
+        return Wait(actor, what, obj, since, site, timed, on, detail=detail)
+
+    # -- the check (writer thread) ----------------------------------------------
+
+    def check(self, now: float | None = None) -> Finding | None:
+        """A deadlock confirmed by this call, once per deadlock; None otherwise."""
+        if not self.thread_waits and not self.task_waits:
+            self._pending = None
+            return None
+        now = time.monotonic() if now is None else now
+        frames = sys._current_frames()
+        graph = self.graph()
+        waits: list[Wait] | None = None
+        cycles = graph.cycles()
+        cycle = bool(cycles)
+        if cycles:
+            waits = cycles[0]
+        else:
+            alive = self._alive(frames, graph)
+            waits = graph.stuck(alive) if alive is not None else None
+            if waits is not None and _signal_may_wake():
+                waits = None
+        if waits is None:
+            self._pending = None
+            return None
+        key = tuple((w.actor, w.since) for w in waits)
+        idents = {tid: ident for ident, tid in self.rec.thread_ids.items()}
+        positions = {}
+        for wait in waits:
+            ident = idents.get(wait.actor[1]) if wait.actor[0] == "thread" else None
+            frame = frames.get(ident) if ident is not None else None
+            if frame is not None:
+                positions[wait.actor[1]] = (id(frame), frame.f_lasti)
+        pending = self._pending
+        if pending is None or pending.key != key or pending.frames != positions:
+            self._pending = _Pending(key, now, positions)
+            return None
+        if now - pending.since < GRACE or key in self._reported:
+            return None
+        self._reported.add(key)
+        thread = next((w.actor[1] for w in waits if w.actor[0] == "thread"), None)
+        if thread is None:
+            thread = self.task_waits[waits[0].actor[1]][6]
+        return Finding(waits, cycle, thread, describe_deadlock(waits, _LiveNames(self), cycle))
+
+    def _alive(self, frames: dict[int, Any], graph: WaitGraph) -> list[Actor] | None:
+        """Every live thread of the program, or None when one is unknown (it might be running)."""
+        alive: list[Actor] = []
+        writer = self.rec.writer_ident
+        for ident, frame in frames.items():
+            if ident == writer:
+                continue
+            tid = self.rec.thread_ids.get(ident)
+            if tid is None:
+                return None
+            actor = ("thread", tid)
+            if actor not in graph.waits and _in_shutdown(frame):
+                # The main thread waiting at interpreter exit for the
+                # non-daemon threads: a join that nothing records.
+                graph.waits[actor] = Wait(actor, "join", None, 0, None, False)
+            alive.append(actor)
+        return alive
+
+
+def _signal_may_wake() -> bool:
+    """True when the program handles a signal itself: its handler may set the event they all wait for."""
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (OSError, ValueError):
+            continue
+        if callable(handler) and handler is not signal.default_int_handler:
+            if getattr(handler, "__module__", "") != "chronodbg.recorder.control":
+                return True
+    return False
+
+
+def _in_shutdown(frame: Any) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_shutdown" and code.co_filename == threading.__file__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _LiveNames:
+    """Names as the recorder knows them, in replay's words (`T2 "worker"`, `abba.py:14 in take`)."""
+
+    def __init__(self, dog: Watchdog) -> None:
+        self.dog = dog
+        self.strings = {sid: text for text, sid in dog.rec._strings.items()}
+
+    def actor(self, actor: Actor) -> str:
+        kind, ident = actor
+        if kind == "thread":
+            name = self.dog.rec.thread_names.get(ident)
+            return f'T{ident} "{name}"' if name else f"T{ident}"
+        name, coro = self.dog.task_names.get(ident, (None, "?"))
+        return f"task {ident} " + (f"'{name}' " if name else "") + f"({coro})"
+
+    def obj(self, oid: int | None) -> str:
+        if oid is None:
+            return "-"
+        return str(self.dog.rec.summariser.labels.get(oid, f"#{oid}"))
+
+    def site(self, site: int | None) -> str:
+        info = self.dog.sites.get(site) if site is not None else None
+        if info is None:
+            return "?"
+        file, line, func = info
+        return f"{os.path.basename(self.strings.get(file, '?'))}:{line} in {self.strings.get(func, '?')}"
+
+
+def event_data(finding: Finding) -> tuple[Any, ...]:
+    """The deadlock event's data: reason, the actors in it (a list summary of `thread:2`, `task:5`), the text."""
+    actors = [f"{kind}:{ident}" for kind, ident in (w.actor for w in finding.waits)]
+    return ("cycle" if finding.cycle else "stuck", ("list", len(actors), actors), "\n".join(finding.lines))
