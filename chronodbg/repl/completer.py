@@ -10,7 +10,7 @@ from prompt_toolkit.document import Document
 from chronodbg import kinds
 from chronodbg.repl.commands import ALIASES, Commands
 
-_INFO = ("threads", "tasks", "locks", "queues", "objects", "breakpoints")
+_INFO = ("threads", "tasks", "locks", "queues", "objects", "waits", "deadlock", "breakpoints")
 _FILTERS = ("thread=", "task=", "obj=", "at=", "func=", "if ")
 
 
@@ -49,7 +49,9 @@ class ReplayCompleter(Completer):
         if command == "print":
             return self._locals()
         if command == "goto" and not before:
-            return ("first", "last", "cause", "effect")
+            return ("first", "last", "cause", "effect", "deadlock")
+        if command == "timeline":
+            return ("all", "width=")
         if command == "help" and not before:
             return self.commands.names()
         return ()

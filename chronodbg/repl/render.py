@@ -12,6 +12,7 @@ from typing import Any
 
 from chronodbg import values
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.index import Index
 from chronodbg.replay.session import Session
 from chronodbg.replay.state import Actor, State
 
@@ -157,6 +158,67 @@ def objects(rec: Recording, state: State) -> list[str]:
             parts.append("waiting: " + ", ".join(actor_label(rec, w) for w in obj.waiters))
         lines.append(f"  {obj_label(rec, oid)}: {'; '.join(parts) or 'idle'}")
     return lines
+
+
+class _Names:
+    """analysis.waitgraph's Names over a recording, in this module's words."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+
+    def actor(self, actor: Actor) -> str:
+        return actor_label(self.rec, actor)
+
+    def obj(self, oid: int | None) -> str:
+        return obj_label(self.rec, oid)
+
+    def site(self, site: int | None) -> str:
+        info = self.rec.sites.get(site) if site is not None else None
+        return f"{info.file.rsplit('/', 1)[-1]}:{info.line} in {info.func}" if info else "?"
+
+
+def waits(index: Index, state: State) -> tuple[list[str], dict[str, Any]]:
+    """The wait-for graph at `state`: every wait, every cycle, whether all threads are stuck; and its JSON."""
+    from chronodbg.analysis.waitgraph import describe_deadlock, describe_wait
+    from chronodbg.replay.waits import graph_at, live_threads
+
+    rec = index.rec
+    names = _Names(rec)
+    graph = graph_at(state)
+    ordered = sorted(graph.waits.values(), key=lambda w: (w.actor[0] != "thread", w.actor[1]))
+    lines = [f"  {describe_wait(w, names)}" for w in ordered] or ["  (nobody waits)"]
+    cycles = graph.cycles()
+    stuck = None if cycles else graph.stuck(live_threads(state))
+    for cycle in cycles:
+        lines += [""] + describe_deadlock(cycle, names, cycle=True)
+    if stuck:
+        lines += [""] + describe_deadlock(stuck, names, cycle=False)
+    recorded = [s for s in index.by_kind.get("deadlock", ()) if s <= state.seq]
+    if recorded:
+        text = rec.data_dict(index.events[recorded[-1] - 1]).get("text")
+        lines += ["", f"the recorder's watchdog reported at seq {recorded[-1]}:"]
+        lines += ["  " + line for line in str(text).splitlines()]
+    data = {
+        "seq": state.seq,
+        "waits": [_wait_json(w) for w in ordered],
+        "cycles": [[_wait_json(w) for w in cycle] for cycle in cycles],
+        "stuck": [_wait_json(w) for w in stuck] if stuck else None,
+        "reported_at": recorded[-1] if recorded else None,
+    }
+    return lines, data
+
+
+def _wait_json(wait: Any) -> dict[str, Any]:
+    return {
+        "actor": list(wait.actor),
+        "what": wait.what,
+        "obj": wait.obj,
+        "since": wait.since,
+        "site": wait.site,
+        "timed": wait.timed,
+        "on": [list(a) for a in wait.on],
+        "held_since": wait.held_since,
+    }
 
 
 def locals_lines(rec: Recording, holder: Event | None) -> list[str]:

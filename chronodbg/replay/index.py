@@ -20,6 +20,7 @@ from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording
 from chronodbg.replay.links import Links
 from chronodbg.replay.state import Applier, State
+from chronodbg.replay.waits import Deadlock, DeadlockFinder
 
 CHECKPOINT_EVERY = 2048
 Progress = Callable[[int, int], None]
@@ -41,6 +42,7 @@ class Index:
         state = State()
         apply, fields_of = self.applier.apply, self.applier.data
         links = Links(rec)
+        finder = DeadlockFinder()
         total = len(self.events)
         for event in self.events:
             seq = event.seq
@@ -56,6 +58,7 @@ class Index:
             data = fields_of(event)
             apply(state, event, data)
             links.add(event, data)
+            finder.add(state, event)
             if seq % checkpoint_every == 0:
                 checkpoints.append(state.copy())
                 if progress is not None:
@@ -73,6 +76,8 @@ class Index:
         self.checkpoints = checkpoints
         #: Causal links (goto cause / goto effect), built in the same pass.
         self.links = links
+        #: Where threads or tasks became unable to go on (goto deadlock).
+        self.deadlocks = _with_recorded(finder.found(), self)
 
     @property
     def last(self) -> int:
@@ -122,3 +127,31 @@ class Index:
             if event.locals is not None:
                 return event
         return None
+
+
+def _with_recorded(found: list[Deadlock], index: Index) -> list[Deadlock]:
+    """Add the watchdog's own `deadlock` events that name actors no found point covers.
+
+    The watchdog sees what the events cannot show (a main thread waiting at
+    interpreter exit), so its report is kept where replay found nothing.
+    """
+    merged = list(found)
+    for seq in index.by_kind.get("deadlock", ()):
+        data = index.rec.data_dict(index.events[seq - 1])
+        actors = _actors(data.get("actors"))
+        if any(set(actors) <= set(d.actors) and d.seq <= seq for d in found):
+            continue
+        reason = data.get("reason")
+        merged.append(Deadlock(seq, reason if isinstance(reason, str) else "recorded", actors))
+    return sorted(merged, key=lambda d: d.seq)
+
+
+def _actors(summary: Any) -> tuple[tuple[str, int], ...]:
+    """`("list", n, ["thread:2", "task:5"])` (the deadlock event's actors) as actors; junk is skipped."""
+    items = summary[2] if isinstance(summary, (list, tuple)) and len(summary) == 3 and isinstance(summary[2], (list, tuple)) else ()
+    actors = []
+    for item in items:
+        kind, _, ident = item.partition(":") if isinstance(item, str) else ("", "", "")
+        if kind in ("thread", "task") and ident.isdigit():
+            actors.append((kind, int(ident)))
+    return tuple(actors)

@@ -209,11 +209,17 @@ class Session:
             if not effects:
                 raise UsageError(f"goto effect: seq {self.cursor} ({self.event.kind}) made nothing recorded possible")
             return effects[0]
+        if text == "deadlock":
+            points = self.index.deadlocks
+            if not points:
+                raise UsageError("goto deadlock: no deadlock in this recording (no cycle of waits, never every thread blocked for good)")
+            later = [d.seq for d in points if d.seq > self.cursor]
+            return later[0] if later else points[0].seq
         if text.isdigit():
             return self.resolve(int(text))
         match = _TIME.match(text)
         if match is None:
-            raise UsageError(f"goto: {where!r} is not a seq, first, last, cause, effect, +TIME, -TIME or @TIME (e.g. +1.5s, @200ms)")
+            raise UsageError(f"goto: {where!r} is not a seq, first, last, cause, effect, deadlock, +TIME, -TIME or @TIME (e.g. +1.5s, @200ms)")
         sign, number, unit = match.groups()
         ns = round(float(number) * _UNITS[unit])
         now = self.event.t_ns

@@ -23,7 +23,7 @@ from chronodbg.logfile.reader import Event, Recording
 Actor = tuple[str, int]
 
 #: The events that start a wait, and the kinds that end it, per family.
-_WAIT_STARTS = {
+WAIT_STARTS = {
     "lock.wait": "lock",
     "cond.wait": "condition",
     "sem.wait": "semaphore",
@@ -33,7 +33,7 @@ _WAIT_STARTS = {
     "queue.join": "queue join",
     "future.wait": "future",
 }
-_WAIT_ENDS = frozenset(
+WAIT_ENDS = frozenset(
     {
         "lock.acquire", "lock.fail", "cond.wake", "sem.acquire", "sem.fail", "event.wake", "barrier.pass",
         "barrier.broken", "queue.put", "queue.get", "queue.full", "queue.empty", "queue.joined", "future.wake",
@@ -49,6 +49,8 @@ class Waiting:
     obj: int | None
     since: int
     detail: Any = None
+    #: The wait's timeout in seconds (None: it waits for good).
+    timeout: Any = None
 
 
 @dataclass
@@ -88,6 +90,9 @@ class TaskState:
 class LockState:
     owner: Actor | None = None
     depth: int = 0
+    #: The seq and site of the acquire that made `owner` its owner.
+    since: int | None = None
+    site: int | None = None
     waiters: list[Actor] = field(default_factory=list)
 
 
@@ -159,11 +164,11 @@ class Applier:
             thread.status = "running"
         obj = event.obj
         actor = self.actor(event) if obj is not None else ("thread", event.thread)
-        family = _WAIT_STARTS.get(kind)
+        family = WAIT_STARTS.get(kind)
         if family is not None and actor[0] == "thread":
-            thread.waiting = Waiting(family, obj, event.seq, data.get("op"))
+            thread.waiting = Waiting(family, obj, event.seq, data.get("op"), data.get("timeout"))
             thread.status = "waiting"
-        elif kind in _WAIT_ENDS and thread.waiting is not None and thread.waiting.obj == obj:
+        elif kind in WAIT_ENDS and thread.waiting is not None and thread.waiting.obj == obj:
             thread.waiting = None
         if event.task is not None:
             task = state.tasks.get(event.task)
@@ -184,7 +189,7 @@ class Applier:
             ended.status = "finished"
             ended.waiting = None
         elif kind == "thread.join":
-            state.threads[event.thread].waiting = Waiting("join", None, event.seq, data.get("thread"))
+            state.threads[event.thread].waiting = Waiting("join", None, event.seq, data.get("thread"), data.get("timeout"))
             state.threads[event.thread].status = "waiting"
         elif kind == "thread.joined":
             state.threads[event.thread].waiting = None
@@ -195,6 +200,8 @@ class Applier:
         kind = event.kind
         if kind == "lock.acquire":
             _remove(lock.waiters, actor)
+            if lock.owner != actor or lock.since is None:
+                lock.since, lock.site = event.seq, event.site
             lock.owner = actor
             lock.depth = data.get("depth") or 1
         elif kind == "lock.wait":
@@ -204,17 +211,17 @@ class Applier:
         elif kind == "lock.release":
             lock.depth = data.get("depth") or 0
             if lock.depth == 0:
-                lock.owner = None
+                lock.owner = lock.since = lock.site = None
 
     def _waitable(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
         """Conditions, semaphores, events, barriers and futures share one shape."""
         assert event.obj is not None
         obj = state.objects.setdefault(event.obj, ObjectState())
         kind = event.kind
-        if kind in _WAIT_STARTS:
+        if kind in WAIT_STARTS:
             if not (kind == "event.wait" and data.get("flag")):
                 obj.waiters.append(actor)
-        elif kind in _WAIT_ENDS:
+        elif kind in WAIT_ENDS:
             _remove(obj.waiters, actor)
         if kind in ("sem.wait", "sem.acquire", "sem.fail", "sem.release"):
             obj.value = data.get("value")
@@ -238,7 +245,7 @@ class Applier:
         if kind in ("queue.wait", "queue.join"):
             queue.waiters.append((actor, "join" if kind == "queue.join" else data.get("op") or "?"))
             return
-        if kind in _WAIT_ENDS:
+        if kind in WAIT_ENDS:
             queue.waiters = [w for w in queue.waiters if w[0] != actor]
         if kind == "queue.put":
             queue.items.append(data.get("item"))

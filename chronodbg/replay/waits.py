@@ -1,0 +1,134 @@
+"""The wait-for graph at a point of a recording, and where deadlocks formed.
+
+`graph_at(state)` turns the replay state into analysis.waitgraph's terms,
+the same ones the recorder's watchdog uses, so `info waits` and the live
+report agree. `DeadlockFinder` runs inside the index's single pass and notes
+every point where a cycle of waits with no timeout closed, and the point from
+which every live thread stayed blocked for good, for `goto deadlock`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chronodbg.analysis.waitgraph import Actor, Wait, WaitGraph, targets_of
+from chronodbg.logfile.reader import Event
+from chronodbg.replay.state import State
+
+#: The events that can close a cycle: an actor starts to wait for another.
+_CLOSING = frozenset({"lock.wait", "thread.join", "task.suspend"})
+#: The events after which every live thread may be blocked.
+_BLOCKING = frozenset(
+    {
+        "lock.wait", "cond.wait", "sem.wait", "event.wait", "barrier.wait", "queue.wait", "queue.join",
+        "future.wait", "thread.join", "thread.end",
+    }
+)  # fmt: skip
+#: What a stuck program still records: the watchdog's report and the end.
+_AFTER_THE_END = frozenset({"deadlock", "process.exit"})
+
+
+def wait_of(state: State, actor: Actor) -> Wait | None:
+    """What `actor` waits on at this state, in the graph's terms; None if it is not blocked."""
+    kind, ident = actor
+    if kind == "thread":
+        thread = state.threads.get(ident)
+        if thread is None or thread.status != "waiting" or thread.waiting is None:
+            return None
+        waiting = thread.waiting
+        timed = waiting.timeout is not None
+        if waiting.what == "join":
+            on: tuple[Actor, ...] = (("thread", waiting.detail),) if isinstance(waiting.detail, int) else ()
+            return Wait(actor, "join", None, waiting.since, thread.site, timed, on)
+        if waiting.what == "event" and waiting.obj is not None:
+            obj = state.objects.get(waiting.obj)
+            if obj is not None and obj.value and actor not in obj.waiters:
+                return None  # the flag was set: the wait returns at once
+        detail = waiting.detail if waiting.what == "queue" and isinstance(waiting.detail, str) else ""
+        return _with_owner(state, Wait(actor, waiting.what, waiting.obj, waiting.since, thread.site, timed, detail=detail))
+    task = state.tasks.get(ident)
+    if task is None or task.status != "suspended":
+        return None
+    awaits = task.awaits or "?"
+    wait = Wait(actor, awaits, task.obj, task.last_seq, task.site, task.timeout is not None, targets_of(awaits, task.target))
+    return _with_owner(state, wait)
+
+
+def _with_owner(state: State, wait: Wait) -> Wait:
+    if wait.what != "lock" or wait.obj is None:
+        return wait
+    lock = state.locks.get(wait.obj)
+    if lock is None or lock.owner is None:
+        return wait
+    return Wait(wait.actor, wait.what, wait.obj, wait.since, wait.site, wait.timed, (lock.owner,), lock.since, lock.site, wait.detail)
+
+
+def graph_at(state: State) -> WaitGraph:
+    actors: list[Actor] = [("thread", tid) for tid in state.threads] + [("task", task) for task in state.tasks]
+    return WaitGraph(w for w in (wait_of(state, a) for a in actors) if w is not None)
+
+
+def live_threads(state: State) -> list[Actor]:
+    return [("thread", tid) for tid, thread in state.threads.items() if thread.status != "finished"]
+
+
+@dataclass
+class Deadlock:
+    """A point where actors became unable to go on."""
+
+    seq: int
+    #: "cycle" (they wait for each other) or "stuck" (every live thread blocked for good).
+    reason: str
+    actors: tuple[Actor, ...]
+
+
+class DeadlockFinder:
+    """Fed every event after the state moved over it; `found()` once the recording is over."""
+
+    def __init__(self) -> None:
+        self.cycles: list[Deadlock] = []
+        self._in_cycle: set[Actor] = set()
+        self._stuck: Deadlock | None = None
+
+    def add(self, state: State, event: Event) -> None:
+        kind = event.kind
+        if self._stuck is None and kind not in _BLOCKING and kind != "task.suspend":
+            return
+        if kind in _CLOSING:
+            actor: Actor = ("task", event.task) if kind == "task.suspend" and event.task is not None else ("thread", event.thread)
+            if actor not in self._in_cycle:
+                cycle = _cycle_from(state, actor)
+                if cycle is not None:
+                    self._in_cycle.update(w.actor for w in cycle)
+                    self.cycles.append(Deadlock(event.seq, "cycle", tuple(w.actor for w in cycle)))
+        if self._stuck is not None and kind not in _AFTER_THE_END:
+            # Someone moved: it was not for good.
+            self._stuck = None
+        if self._stuck is None and kind in _BLOCKING:
+            alive = live_threads(state)
+            waits = [wait_of(state, a) for a in alive]
+            if alive and all(w is not None and not w.timed for w in waits):
+                self._stuck = Deadlock(event.seq, "stuck", tuple(alive))
+
+    def found(self) -> list[Deadlock]:
+        """The cycles, and the final stuck point if the recording ended in one, in seq order."""
+        found = list(self.cycles)
+        if self._stuck is not None and not any(d.seq <= self._stuck.seq and set(d.actors) <= set(self._stuck.actors) for d in found):
+            found.append(self._stuck)
+        return sorted(found, key=lambda d: d.seq)
+
+
+def _cycle_from(state: State, start: Actor) -> list[Wait] | None:
+    """The cycle of untimed waits through `start`, following owners, joins and awaited tasks."""
+    waits: dict[Actor, Wait] = {}
+    pending = [start]
+    while pending:
+        actor = pending.pop()
+        if actor in waits:
+            continue
+        wait = wait_of(state, actor)
+        if wait is None or wait.timed:
+            continue
+        waits[actor] = wait
+        pending.extend(wait.on)
+    return WaitGraph(waits.values()).cycle_from(start)
