@@ -15,7 +15,10 @@ chronodbg record [options] app.py [args]   record a program (like `python app.py
 chronodbg record [options] -m module [args]
 chronodbg info run.cgr [--json]            what a recording holds
 chronodbg dump run.cgr [filters] [--json]  its events, one per line
-chronodbg replay [run.cgr] [-c CMD]...      step through it, forward and back"""
+chronodbg replay [run.cgr] [-c CMD]...      step through it, forward and back
+chronodbg analyze run.cgr [--json]         deadlock risks, contention, lost wake-ups
+chronodbg export run.cgr --format perfetto -o trace.json
+chronodbg timeline run.cgr -o timeline.html"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,11 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chronodbg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from chronodbg import inspect_cmd, record_cmd, replay_cmd
+    from chronodbg import analyze_cmd, export_cmd, inspect_cmd, record_cmd, replay_cmd, timeline_cmd
 
     record_cmd.add_parser(sub)
     inspect_cmd.add_parsers(sub)
     replay_cmd.add_parsers(sub)
+    analyze_cmd.add_parsers(sub)
+    export_cmd.add_parsers(sub)
+    timeline_cmd.add_parsers(sub)
     return parser
 
 

@@ -114,7 +114,12 @@ class Commands:
         return self._moved(self.session.cont(forward=False))
 
     def do_goto(self, arg: str) -> Reply:
-        """goto SEQ|first|last|cause|effect|+TIME|-TIME|@TIME  — jump to an event, along a causal link, or by time."""
+        """goto SEQ|first|last|cause|effect|deadlock|+TIME|-TIME|@TIME  — jump to an event, a causal link, a deadlock, or a time.
+
+        `goto deadlock`: the next point after the cursor (else the first) where
+        threads or tasks closed a cycle of waits, or from which every live thread
+        stayed blocked for good.
+        """
         if not arg:
             raise UsageError("goto needs a target: a seq, first, last, cause, effect, +1.5s, -200ms or @2.25s")
         return self._moved(self.session.goto(arg))
@@ -243,10 +248,51 @@ class Commands:
         text = self.session.output()
         return Reply(text.rstrip("\n") if text else "(nothing printed yet)", {"output": text})
 
+    def do_timeline(self, arg: str) -> Reply:
+        """timeline [SEQ..SEQ|all] [width=N]  — swimlanes of threads and tasks (default: around the cursor)."""
+        import shutil
+
+        from chronodbg.analysis import lanes, timeline_text
+
+        words = arg.split()
+        sizes = [w for w in words if w.startswith("width=")]
+        ranges = [w for w in words if not w.startswith("width=")]
+        if len(ranges) > 1 or len(sizes) > 1:
+            raise UsageError("timeline takes one range (e.g. 10..60) and at most one width=N")
+        if sizes:
+            if not sizes[0][6:].isdigit() or int(sizes[0][6:]) < 20:
+                raise UsageError(f"timeline: {sizes[0]!r}: the width must be a number of columns, 20 or more")
+            width = int(sizes[0][6:])
+        else:
+            # COLUMNS, else the terminal's width, else 80 (batch output to a pipe).
+            width = shutil.get_terminal_size((80, 24)).columns
+        index, cursor = self.session.index, self.session.cursor
+        if ranges:
+            first, last = lanes.parse_range(ranges[0], index.last)
+        else:
+            names = [lanes.lane_name(self.rec, ("thread", t)) for t in self.rec.threads]
+            names += [lanes.lane_name(self.rec, ("task", t)) for t in self.rec.tasks]
+            first, last = timeline_text.window(cursor, index.last, timeline_text.columns_for(width, names))
+        timeline = lanes.build(index, first, last)
+        picture = timeline_text.render(timeline, index.last, cursor, width)
+        data = lanes.to_json(timeline)
+        data.update(cursor=cursor, events_per_column=picture.per_column)
+        for lane, (row, holds) in zip(data["lanes"], picture.rows, strict=True):
+            lane.update(row=row, holds_row=holds)
+        return Reply("\n".join(picture.lines), data)
+
     def do_info(self, arg: str) -> Reply:
-        """info threads|tasks|locks|queues|objects|breakpoints  — the state at the cursor."""
+        """info threads|tasks|locks|queues|objects|waits|breakpoints  — the state at the cursor.
+
+        `info waits` (alias `info deadlock`): who waits for whom at the cursor
+        (threads, tasks, locks, conditions, queues, events, futures), the
+        cycles in that graph and whether every live thread is blocked for good.
+        """
         what = arg.strip()
         state = self.session.state()
+        if what in ("waits", "deadlock"):
+            lines, data = render.waits(self.session.index, state)
+            return Reply("\n".join([f"waits at seq {state.seq}:", *lines]), data)
         listings = {
             "threads": render.threads,
             "tasks": render.tasks,
@@ -263,7 +309,7 @@ class Commands:
                 for bp in self.session.breakpoints.values()
             ] + [f"  {w.number:<4} watch {w.text}" for w in self.session.watches.values()]
             return Reply("\n".join(rows) or "no breakpoints or watches", {"breakpoints": [r.strip() for r in rows]})
-        raise UsageError("info what? threads, tasks, locks, queues, objects or breakpoints")
+        raise UsageError("info what? threads, tasks, locks, queues, objects, waits or breakpoints")
 
     def do_help(self, arg: str) -> Reply:
         """help [COMMAND]  — the commands, or one command's usage."""
