@@ -78,6 +78,22 @@ def test_consumer_on_an_empty_queue_with_main_joining_it_is_ended(tmp_path: Path
     assert _deadlock_event(run.path)["reason"] == "stuck"
 
 
+def test_tasks_stuck_on_an_asyncio_queue_with_an_idle_loop_are_ended(tmp_path: Path) -> None:
+    run = record(tmp_path, PROGRAMS / "stuck_aio_queue.py")
+    err = _ended_by_watchdog(run)
+    assert "deadlock: every live thread is blocked with no timeout and nothing is left to wake them:" in err
+    assert 'T1 "MainThread" runs an event loop with nothing left to do (no ready callback, timer, I/O or signal handler)' in err
+    assert "task 1 'Task-1' (main) awaits task 2 'consumer' (consume) at stuck_aio_queue.py:25 in main" in err
+    assert "task 2 'consumer' (consume) waits for asyncio.Queue#1 at stuck_aio_queue.py:17 in consume" in err
+    assert run.stdout.decode() == "done 0\ndone 1\ndone 2\n"
+
+
+def test_an_idle_loop_with_a_timer_is_no_deadlock(tmp_path: Path) -> None:
+    run = record(tmp_path, PROGRAMS / "timed_aio_waits.py")
+    assert run.returncode == 0 and run.stdout.decode() == "finished\n", run.stderr.decode()
+    assert not any(e["kind"] == "deadlock" for e in run.events)
+
+
 def test_main_waiting_at_interpreter_exit_counts_as_blocked(tmp_path: Path) -> None:
     run = record(tmp_path, PROGRAMS / "stuck_at_exit.py")
     err = _ended_by_watchdog(run)

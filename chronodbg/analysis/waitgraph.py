@@ -140,12 +140,19 @@ def describe_wait(wait: Wait, names: Names) -> str:
     who = names.actor(wait.actor)
     if wait.what == "join" and wait.since == 0:
         return f"{who} has finished and waits, at interpreter exit, for the other threads to end"
+    if wait.what == "event loop":
+        return f"{who} runs an event loop with nothing left to do (no ready callback, timer, I/O or signal handler)"
+    if wait.what == "executor" and wait.since == 0:
+        return f"{who} is an executor worker waiting for work"
     if wait.what == "join":
         target = names.actor(wait.on[0]) if wait.on else "a thread"
         text = f"{who} waits to join {target}"
     elif wait.actor[0] == "task" and wait.what not in _PRIMITIVES:
         targets = ", ".join(names.actor(a) for a in wait.on)
-        text = f"{who} awaits {wait.what}" + (f" of {targets}" if targets else "")
+        if wait.what == "task" and targets:
+            text = f"{who} awaits {targets}"
+        else:
+            text = f"{who} awaits {wait.what}" + (f" of {targets}" if targets else "")
         if wait.obj is not None:
             text += f" {names.obj(wait.obj)}"
     else:

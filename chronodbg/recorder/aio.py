@@ -135,6 +135,7 @@ class TaskTracker:
         tid = rec.register_task(name, coro, parent)
         task._cgr_task = tid
         self.meta[tid] = (coro, parent)
+        rec.loops.add(task.get_loop())
         rec.emit(Kind.TASK_CREATE, None, (tid, name, coro, eager), frame)
         return tid
 

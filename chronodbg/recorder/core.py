@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -113,6 +114,9 @@ class Recorder:
         self.log: LogWriter | None = None
         self.closed = False
         self.watchdog: Watchdog | None = None
+        #: The event loops that ran recorded tasks (recorder.aio adds them):
+        #: the watchdog tells an idle loop from a busy one.
+        self.loops: weakref.WeakSet[Any] = weakref.WeakSet()
         self.writer_ident: int | None = None
         #: Ends the process after a deadlock under on_deadlock="stop" (set by
         #: recorder.control, which knows how to finish the log and exit).

@@ -185,6 +185,8 @@ class Watchdog:
             waits = graph.stuck(alive) if alive is not None else None
             if waits is not None and _signal_may_wake():
                 waits = None
+            if waits is not None:
+                waits = self._with_tasks(waits, graph)
         if waits is None:
             self._pending = None
             return None
@@ -209,9 +211,15 @@ class Watchdog:
         return Finding(waits, cycle, thread, describe_deadlock(waits, _LiveNames(self), cycle))
 
     def _alive(self, frames: dict[int, Any], graph: WaitGraph) -> list[Actor] | None:
-        """Every live thread of the program, or None when one is unknown (it might be running)."""
+        """Every live thread of the program, or None when one is unknown (it might be running).
+
+        Threads blocked where no event records it get a wait of their own in
+        `graph`: the main thread waiting at interpreter exit for the other
+        threads, an idle executor worker, an event loop with nothing to do.
+        """
         alive: list[Actor] = []
         writer = self.rec.writer_ident
+        loops = {getattr(loop, "_thread_id", None): loop for loop in list(self.rec.loops)}
         for ident, frame in frames.items():
             if ident == writer:
                 continue
@@ -219,12 +227,22 @@ class Watchdog:
             if tid is None:
                 return None
             actor = ("thread", tid)
-            if actor not in graph.waits and _in_shutdown(frame):
-                # The main thread waiting at interpreter exit for the
-                # non-daemon threads: a join that nothing records.
-                graph.waits[actor] = Wait(actor, "join", None, 0, None, False)
+            if actor not in graph.waits:
+                if _in_shutdown(frame):
+                    graph.waits[actor] = Wait(actor, "join", None, 0, None, False)
+                elif _idle_worker(frame):
+                    graph.waits[actor] = Wait(actor, "executor", None, 0, None, False, detail="an idle worker")
+                elif ident in loops and _idle_loop(loops[ident]):
+                    graph.waits[actor] = Wait(actor, "event loop", None, 0, None, False)
             alive.append(actor)
         return alive
+
+    def _with_tasks(self, waits: list[Wait], graph: WaitGraph) -> list[Wait]:
+        """An idle loop's thread, followed by what its tasks await."""
+        if not any(w.what == "event loop" for w in waits):
+            return waits
+        tasks = sorted((w for w in graph.waits.values() if w.actor[0] == "task"), key=lambda w: w.actor[1])
+        return waits + tasks
 
 
 def _signal_may_wake() -> bool:
@@ -235,9 +253,35 @@ def _signal_may_wake() -> bool:
         except (OSError, ValueError):
             continue
         if callable(handler) and handler is not signal.default_int_handler:
-            if getattr(handler, "__module__", "") != "chronodbg.recorder.control":
+            # Ours finish the log; asyncio.run's SIGINT handler (a partial of
+            # Runner._on_sigint) interrupts as the default one does.
+            function = getattr(handler, "func", handler)
+            if getattr(function, "__module__", "") not in ("chronodbg.recorder.control", "asyncio.runners"):
                 return True
     return False
+
+
+def _idle_worker(frame: Any) -> bool:
+    """A ThreadPoolExecutor worker waiting for work (in a C queue: no event records it)."""
+    code = frame.f_code
+    return bool(code.co_name == "_worker" and code.co_filename.endswith(os.path.join("concurrent", "futures", "thread.py")))
+
+
+def _idle_loop(loop: Any) -> bool:
+    """An asyncio loop with nothing to run, no timer, no I/O and no signal handler: only another thread can wake it.
+
+    Read from the writer thread while the loop blocks in select(); the finding
+    is confirmed only if this holds twice, GRACE apart, with its thread unmoved.
+    """
+    try:
+        if not loop.is_running() or loop._ready or loop._scheduled or getattr(loop, "_signal_handlers", None):
+            return False
+        selector = loop._selector
+        own = loop._ssock.fileno()
+        return all(key.fd == own for key in list(selector.get_map().values()))
+    except Exception:
+        # Another loop implementation: it may be waiting for anything.
+        return False
 
 
 def _in_shutdown(frame: Any) -> bool:
