@@ -428,3 +428,20 @@ def test_locals_are_decoded_when_first_looked_at(monkeypatch: pytest.MonkeyPatch
     sampled = [dict(e.locals or ()) for e in log.events if e.kind == "lock.acquire"]
     assert [s["phase"] for s in sampled] == [p for p in range(4) for _ in range(3)]
     assert len(log.decoded_locals) == 2
+
+
+def test_threads_in_locals_are_named_as_replay_names_them() -> None:
+    def work() -> None:
+        pass
+
+    with chronodbg.record(None) as rec:
+        worker = threading.Thread(target=work, name="worker")
+        worker.start()
+        worker.name = "renamed"
+        worker.join()
+        chronodbg.mark("after")
+    log = rec.log()
+    tid = next(t.id for t in log.threads.values() if t.name == "worker")
+    mark = next(e for e in log.events if e.kind == "mark")
+    shown = dict((name, values.to_text(value)) for name, value in mark.locals or ())
+    assert shown["worker"] == f'Thread T{tid} "renamed"'

@@ -158,6 +158,13 @@ class Summariser:
             except AttributeError:
                 return None
             return f"Task#{task}" if type(task) is int and task > 0 else None
+        elif how == "thread":
+            # Its thread id and current name, as replay names threads.
+            attrs = object.__getattribute__(value, "__dict__")
+            tid, name = attrs.get("_cgr_tid"), attrs.get("_name")
+            if type(tid) is not int:
+                return None
+            return f'Thread T{tid} "{clean_str(name[: self.max_str])}"' if type(name) is str else f"Thread T{tid}"
         else:
             oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
         return self.labels.get(oid) if type(oid) is int else None
@@ -252,7 +259,7 @@ _FRAME_CACHE_LIMIT = 4096
 
 
 def _recorded_kind(cls: type) -> str | None:
-    """How objects of `cls` carry their recorded id: 'slot', 'dict', or None."""
+    """How objects of `cls` carry their recorded id: 'slot', 'dict', 'task', 'thread', or None."""
     import concurrent.futures
     import queue
     import threading
@@ -261,6 +268,8 @@ def _recorded_kind(cls: type) -> str | None:
 
     if cls is locks.RecordedLock or cls is locks.RecordedRLock:
         return "slot"
+    if issubclass(cls, threading.Thread):
+        return "thread"
     bases: tuple[type, ...] = (
         threading.Condition,
         threading.Semaphore,
