@@ -82,8 +82,9 @@ class Watchdog:
         self.thread_waits: dict[int, tuple[str, int | None, int, int | None, bool, str, int | None]] = {}
         #: task -> (awaits, obj, since, site, timed, target, thread)
         self.task_waits: dict[int, tuple[str, int | None, int, int | None, bool, Any, int]] = {}
-        #: lock -> (owner, depth, seq, site)
-        self.owners: dict[int, tuple[Actor, int, int, int | None]] = {}
+        #: lock -> the event that took it (depth 1), and that event's seq.
+        self.holder: dict[int, tuple[Any, ...]] = {}
+        self.held_since: dict[int, int] = {}
         self.asyncio_objects: set[int] = set()
         self.sites: dict[int, tuple[int, int, int]] = {}
         self.task_names: dict[int, tuple[str | None, str]] = {}
@@ -101,11 +102,25 @@ class Watchdog:
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
         relevant = _RELEVANT
-        seq = first_seq
+        acquire, release = Kind.LOCK_ACQUIRE, Kind.LOCK_RELEASE
+        holder, held_since = self.holder, self.held_since
+        seq = first_seq - 1
+        # Lock traffic is most of a busy program's events and runs on the
+        # writer thread, which holds the GIL: two dict writes, nothing built.
         for event in batch:
-            if event[3] in relevant:
-                self._apply(event, seq)
             seq += 1
+            kind = event[3]
+            if kind is acquire:
+                if event[6][1] == 1:
+                    holder[event[4]] = event
+                    held_since[event[4]] = seq
+                if event[1] in self.thread_waits:
+                    self._apply(event, seq)
+            elif kind is release:
+                if not event[6][0]:
+                    holder.pop(event[4], None)
+            elif kind in relevant:
+                self._apply(event, seq)
 
     def _apply(self, event: tuple[Any, ...], seq: int) -> None:
         _t, tid, task, kind, obj, site, data, _snap = event
@@ -120,14 +135,11 @@ class Watchdog:
                 self.task_waits.pop(task, None)
             return
         if kind == Kind.LOCK_ACQUIRE:
-            self.owners[obj] = (("task", task) if on_task else ("thread", tid), data[1] or 1, seq, site)
+            if data[1] == 1 or obj not in self.holder:
+                self.holder[obj], self.held_since[obj] = event, seq
         elif kind == Kind.LOCK_RELEASE:
-            owner = self.owners.get(obj)
-            if owner is not None:
-                if data[0]:
-                    self.owners[obj] = (owner[0], data[0], owner[2], owner[3])
-                else:
-                    del self.owners[obj]
+            if not data[0]:
+                self.holder.pop(obj, None)
         elif kind == Kind.THREAD_END:
             self.thread_waits.pop(data[0], None)
             return
@@ -160,9 +172,11 @@ class Watchdog:
         self, actor: Actor, what: str, obj: int | None, since: int, site: int | None, timed: bool, on: tuple[Actor, ...], detail: str
     ) -> Wait:
         if what == "lock" and obj is not None:
-            owner = self.owners.get(obj)
-            if owner is not None:
-                return Wait(actor, what, obj, since, site, timed, (owner[0],), owner[2], owner[3], detail)
+            taken = self.holder.get(obj)
+            if taken is not None:
+                _t, tid, task, _kind, _obj, at, _data, _snap = taken
+                owner: Actor = ("task", task) if task is not None and obj in self.asyncio_objects else ("thread", tid)
+                return Wait(actor, what, obj, since, site, timed, (owner,), self.held_since.get(obj), at, detail)
         return Wait(actor, what, obj, since, site, timed, on, detail=detail)
 
     # -- the check (writer thread) ----------------------------------------------
