@@ -254,3 +254,10 @@ def test_stuck_needs_every_live_actor_blocked_for_good() -> None:
     assert graph.stuck([a, b]) is not None
     assert graph.stuck([a, b, ("thread", 3)]) is None
     assert WaitGraph([_wait(a, what="queue", timed=True), _wait(b, what="join")]).stuck([a, b]) is None
+
+
+def test_a_wait_for_a_free_lock_is_not_stuck() -> None:
+    """Everyone waiting on a lock nobody holds is a moment of a busy program, not a deadlock."""
+    a, b = ("thread", 1), ("thread", 2)
+    assert WaitGraph([_wait(a), _wait(b, what="join", on=(a,))]).stuck([a, b]) is None
+    assert WaitGraph([_wait(a, on=(b,)), _wait(b, what="queue")]).stuck([a, b]) is not None

@@ -115,7 +115,8 @@ class WaitGraph:
         waits = []
         for actor in alive:
             wait = self.waits.get(actor)
-            if wait is None or wait.timed:
+            if wait is None or wait.timed or (wait.what == "lock" and not wait.on):
+                # (A free lock: its waiter is about to take it.)
                 return None
             waits.append(wait)
         return waits or None

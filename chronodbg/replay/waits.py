@@ -96,7 +96,7 @@ class DeadlockFinder:
             return
         if kind in _CLOSING:
             actor: Actor = ("task", event.task) if kind == "task.suspend" and event.task is not None else ("thread", event.thread)
-            if actor not in self._in_cycle:
+            if actor not in self._in_cycle and _may_close(state, event, actor):
                 cycle = _cycle_from(state, actor)
                 if cycle is not None:
                     self._in_cycle.update(w.actor for w in cycle)
@@ -104,11 +104,8 @@ class DeadlockFinder:
         if self._stuck is not None and kind not in _AFTER_THE_END:
             # Someone moved: it was not for good.
             self._stuck = None
-        if self._stuck is None and kind in _BLOCKING:
-            alive = live_threads(state)
-            waits = [wait_of(state, a) for a in alive]
-            if alive and all(w is not None and not w.timed for w in waits):
-                self._stuck = Deadlock(event.seq, "stuck", tuple(alive))
+        if self._stuck is None and kind in _BLOCKING and _all_blocked(state):
+            self._stuck = Deadlock(event.seq, "stuck", tuple(live_threads(state)))
 
     def found(self) -> list[Deadlock]:
         """The cycles, and the final stuck point if the recording ended in one, in seq order."""
@@ -116,6 +113,50 @@ class DeadlockFinder:
         if self._stuck is not None and not any(d.seq <= self._stuck.seq and set(d.actors) <= set(self._stuck.actors) for d in found):
             found.append(self._stuck)
         return sorted(found, key=lambda d: d.seq)
+
+
+def _blocked_for_good(state: State, actor: Actor) -> bool:
+    """Cheaply: is `actor` in a wait with no timeout (before building any Wait)?"""
+    kind, ident = actor
+    if kind == "thread":
+        thread = state.threads.get(ident)
+        if thread is None or thread.status != "waiting" or thread.waiting is None or thread.waiting.timeout is not None:
+            return False
+        if thread.waiting.what == "lock" and thread.waiting.obj is not None:
+            # A free lock: the waiter is about to take it.
+            lock = state.locks.get(thread.waiting.obj)
+            return lock is not None and lock.owner is not None
+        return True
+    task = state.tasks.get(ident)
+    return task is not None and task.status == "suspended" and task.timeout is None
+
+
+def _may_close(state: State, event: Event, actor: Actor) -> bool:
+    """False when the new wait surely closes no cycle: a lock whose owner runs, a join of a running thread.
+
+    Most waits in a busy program are of that kind; this keeps the index's
+    pass from building a graph for each.
+    """
+    if event.kind == "lock.wait" and actor[0] == "thread" and event.obj is not None:
+        lock = state.locks.get(event.obj)
+        return lock is not None and lock.owner is not None and _blocked_for_good(state, lock.owner)
+    if event.kind == "thread.join":
+        thread = state.threads.get(event.thread)
+        joined = thread.waiting.detail if thread is not None and thread.waiting is not None else None
+        return isinstance(joined, int) and _blocked_for_good(state, ("thread", joined))
+    return True
+
+
+def _all_blocked(state: State) -> bool:
+    """Every live thread (at least one) in a wait with no timeout."""
+    alive = False
+    for tid, thread in state.threads.items():
+        if thread.status == "finished":
+            continue
+        if not _blocked_for_good(state, ("thread", tid)):
+            return False
+        alive = True
+    return alive and all(w is not None and not w.timed for w in (wait_of(state, a) for a in live_threads(state)))
 
 
 def _cycle_from(state: State, start: Actor) -> list[Wait] | None:
