@@ -61,6 +61,12 @@ class Kind(enum.IntEnum):
     LOOP_CALL = 95
     LOOP_CALLBACK = 96
     TASK_WAKE = 97
+    CALL = 100
+    RETURN = 101
+    RAISE = 102
+    UNWIND = 103
+    HANDLED = 104
+    LINE = 105
 
 
 #: The event kind's public name (what users type and `dump --json` prints).
@@ -111,6 +117,12 @@ NAMES: dict[Kind, str] = {
     Kind.LOOP_CALL: "loop.call",
     Kind.LOOP_CALLBACK: "loop.callback",
     Kind.TASK_WAKE: "task.wake",
+    Kind.CALL: "call",
+    Kind.RETURN: "return",
+    Kind.RAISE: "raise",
+    Kind.UNWIND: "unwind",
+    Kind.HANDLED: "handled",
+    Kind.LINE: "line",
 }
 
 #: Field names of each kind's data tuple, in order.
@@ -186,6 +198,22 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.TASK_WAKE: ("task",),
     Kind.LOOP_CALL: ("callback", "call"),
     Kind.LOOP_CALLBACK: ("callback", "call"),
+    # Code-level events (record --level calls|lines), user code only. `frame`
+    # is a sequential id a frame keeps across a generator's or coroutine's
+    # resumes. call: how = "call" (args: the arguments as (name, summary)
+    # pairs) or "resume" (args nil); return: how = "return" or "yield" (the
+    # frame suspends), value summarised. raise: raised (or re-raised by a
+    # raise statement) in this frame, not repeated as it propagates; unwind:
+    # the frame exits by an exception; handled: an except clause in this
+    # frame catches it. line (--level lines): a line is about to run;
+    # changed: the locals that differ from this frame's previous snapshot,
+    # as (name, summary) pairs, ("unbound",) for a local no longer bound.
+    Kind.CALL: ("frame", "how", "args"),
+    Kind.RETURN: ("frame", "how", "value"),
+    Kind.RAISE: ("frame", "type", "args"),
+    Kind.UNWIND: ("frame", "type"),
+    Kind.HANDLED: ("frame", "type"),
+    Kind.LINE: ("frame", "changed"),
 }
 
 BY_NAME: dict[str, Kind] = {name: kind for kind, name in NAMES.items()}

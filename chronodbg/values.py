@@ -20,6 +20,7 @@ TAG_INT = "int"  # (tag, bit_length): an int too large to store
 TAG_OBJ = "obj"  # (tag, type_name, id[, repr]): anything else
 TAG_REDACTED = "redacted"  # (tag,): a value whose name looks secret
 TAG_ERROR = "error"  # (tag, message): the value could not be summarised
+TAG_UNBOUND = "unbound"  # (tag,): a local that was bound and no longer is (line events' `changed`)
 #: (tag, length, items-or-None); items of a dict are (key, value) pairs.
 CONTAINER_TAGS = frozenset({"list", "tuple", "set", "frozenset", "dict", "deque"})
 REDACTED_TEXT = "<redacted>"
@@ -59,6 +60,8 @@ def _to_text(value: Summary) -> str:
         return REDACTED_TEXT
     if tag == TAG_ERROR:
         return f"<unreadable: {value[1]}>"
+    if tag == TAG_UNBOUND:
+        return "<unbound>"
     if tag in CONTAINER_TAGS and len(value) == 3:
         length, items = value[1], value[2]
         if items is None:
@@ -112,6 +115,8 @@ def _to_json(value: Summary) -> Any:
         return REDACTED_TEXT
     if tag == TAG_ERROR:
         return {"type": "error", "message": value[1] if len(value) > 1 else ""}
+    if tag == TAG_UNBOUND:
+        return {"type": "unbound"}
     if tag in CONTAINER_TAGS and len(value) == 3:
         items = value[2]
         rendered: Any = None
