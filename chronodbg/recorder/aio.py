@@ -52,6 +52,7 @@ class TaskTracker:
 
     def __init__(self, rec: Recorder, asyncio: Any) -> None:
         self.rec = rec
+        self.running_loop = asyncio.events._get_running_loop
         self.asyncio_dir = asyncio.__file__.rsplit("/", 1)[0] + "/"
         tasks = asyncio.tasks
         self.task_bases: tuple[type, ...] = tuple(
@@ -135,7 +136,13 @@ class TaskTracker:
         tid = rec.register_task(name, coro, parent)
         task._cgr_task = tid
         self.meta[tid] = (coro, parent)
-        rec.loops.add(task.get_loop())
+        try:
+            rec.loops.add(task.get_loop())
+        except RuntimeError:
+            # An eager task is numbered before its Future part is initialised.
+            loop = self.running_loop()
+            if loop is not None:
+                rec.loops.add(loop)
         rec.emit(Kind.TASK_CREATE, None, (tid, name, coro, eager), frame)
         return tid
 
