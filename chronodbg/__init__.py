@@ -69,12 +69,16 @@ def start(
     redact: str | None = "default",
     use_repr: bool = False,
     on_deadlock: str = "continue",
+    level: str = "sync",
 ) -> Recording:
     """Start recording this process into `path` (None keeps the log in memory).
 
     `on_deadlock`: when the watchdog finds threads or tasks that can never go
     on (recording to a file only), "continue" records a `deadlock` event and
     reports it on stderr; "stop" also ends the process with status 86.
+    `level`: "sync" (synchronisation events), "calls" (also calls, returns
+    and exceptions of user code started from now on) or "lines" (also lines
+    and the locals they change).
     """
     from chronodbg.recorder import control
     from chronodbg.recorder.core import Options
@@ -88,6 +92,7 @@ def start(
         redact=DEFAULT_REDACT if redact == "default" else redact,
         use_repr=use_repr,
         on_deadlock=on_deadlock,
+        level=level,
         program=sys.argv[0] if sys.argv else "",
         argv=list(sys.argv),
     )

@@ -50,6 +50,7 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "argv": header.get("argv"),
         "python": header.get("python"),
         "backend": header.get("backend"),
+        "tracer": header.get("tracer"),
         "start_time": header.get("start_time"),
         "options": header.get("options"),
         "events": len(rec.events),
@@ -66,6 +67,12 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "objects": [{"id": o.id, "label": o.label, "kind": o.kind, "site": _site_text(rec, o.site)} for o in rec.objects.values()],
         "kinds": dict(sorted(counts.items())),
     }
+
+
+def _level(data: dict[str, Any]) -> str:
+    options = data["options"] if isinstance(data["options"], dict) else {}
+    level = options.get("level", "sync")
+    return level if isinstance(level, str) else "?"
 
 
 def task_label(task: TaskInfo) -> str:
@@ -89,7 +96,8 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     lines = [
         f"recording   {rec.path}  (format {data['format_version']}, {state})",
         f"program     {' '.join(str(a) for a in data['argv'] or [data['program']])}",
-        f"python      {data['python']}  backend {data['backend']}",
+        f"python      {data['python']}  backend {data['backend']}  level {_level(data)}"
+        + (f"  tracer {data['tracer']}" if data["tracer"] else ""),
         f"events      {data['events']} over {data['duration_ns'] / 1e9:.6f}s",
     ]
     if rec.complete:
@@ -171,7 +179,7 @@ def event_json(rec: Recording, event: Event) -> dict[str, Any]:
         "file": site.file if site else None,
         "line": site.line if site else None,
         "func": site.func if site else None,
-        "data": {name: values.to_json(value) for name, value in rec.data_dict(event).items()},
+        "data": {name: _field_json(event.kind, name, value) for name, value in rec.data_dict(event).items()},
         "locals": None if event.locals is None else {name: values.to_json(value) for name, value in event.locals},
     }
 
@@ -181,7 +189,7 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     obj = rec.objects.get(event.obj) if event.obj is not None else None
     thread = rec.threads.get(event.thread)
     where = f"{_short(site.file)}:{site.line} {site.func}" if site else "-"
-    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
+    data = " ".join(f"{k}={_field_text(event.kind, k, v)}" for k, v in rec.data_dict(event).items())
     tname = thread.name if thread else "?"
     # A task column only in recordings that have tasks.
     task = (f"t{event.task}" if event.task is not None else "").ljust(5) if rec.tasks else ""
@@ -189,6 +197,30 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     if with_locals and event.locals:
         line += "\n" + " " * 9 + "locals: " + ", ".join(f"{n}={values.to_text(v)}" for n, v in event.locals)
     return line
+
+
+def _pairs(value: Any) -> list[tuple[Any, Any]] | None:
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str) for pair in value):
+        return None
+    return [(pair[0], pair[1]) for pair in value]
+
+
+def _field_text(kind: str, name: str, value: Any) -> str:
+    """A field's value as text; (name, summary) pairs (a call's args, a line's changes) as `(a=1, b=<unbound>)`."""
+    pairs = _pairs(value) if (kind, name) in kinds.NAMED_VALUES else None
+    if pairs is None:
+        return values.to_text(value)
+    return "(" + ", ".join(f"{n}={values.to_text(v)}" for n, v in pairs) + ")"
+
+
+def _field_json(kind: str, name: str, value: Any) -> Any:
+    """A field's value as JSON; (name, summary) pairs as an object (in order), like `locals`."""
+    pairs = _pairs(value) if (kind, name) in kinds.NAMED_VALUES else None
+    if pairs is None:
+        return values.to_json(value)
+    return {n: values.to_json(v) for n, v in pairs}
 
 
 def _short(path: str) -> str:

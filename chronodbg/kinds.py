@@ -216,6 +216,9 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.LINE: ("frame", "changed"),
 }
 
+#: Fields holding (name, summary) pairs, as a locals snapshot does, rather than one summary.
+NAMED_VALUES: frozenset[tuple[str, str]] = frozenset({("call", "args"), ("line", "changed")})
+
 BY_NAME: dict[str, Kind] = {name: kind for kind, name in NAMES.items()}
 
 

@@ -19,7 +19,8 @@ usage: chronodbg record [options] app.py [args...]
        chronodbg record [options] -m module [args...]
 
 Runs the program as `python` would and records its threads, locks, queues,
-conditions, semaphores, events, barriers, futures, exceptions and output.
+conditions, semaphores, events, barriers, futures, exceptions and output;
+with --level, also the calls and lines of your code.
 
 options:
   -o, --output PATH     where to write (default recordings/<name>-<time>.cgr)
@@ -27,6 +28,11 @@ options:
                         $CHRONODBG_INCLUDE, separated by os.pathsep)
   --exclude GLOB        files that do not (repeatable; $CHRONODBG_EXCLUDE)
   --locals none|events  sample the user frame's locals at each event (default events)
+  --level sync|calls|lines
+                        sync: the events above (the default); calls: also
+                        each call, return and exception of your code;
+                        lines: also each line, with the locals it changed
+                        ($CHRONODBG_TRACER=monitoring|settrace picks how)
   --redact REGEX        also redact names matching REGEX
   --no-redact           store values whose names look secret
   --repr                call repr() on objects (runs user code; off by default)
@@ -38,7 +44,7 @@ options:
   -h, --help            this help
 """
 
-_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--redact", "--on-deadlock"}
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--redact", "--on-deadlock"}
 
 
 def add_parser(sub: Any) -> None:
@@ -87,6 +93,7 @@ def _options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include", action="append", default=[])
     parser.add_argument("--exclude", action="append", default=[])
     parser.add_argument("--locals", choices=("none", "events"), default="events")
+    parser.add_argument("--level", choices=("sync", "calls", "lines"), default="sync")
     parser.add_argument("--redact")
     parser.add_argument("--no-redact", action="store_true")
     parser.add_argument("--repr", action="store_true")
@@ -166,6 +173,7 @@ def main(argv: Sequence[str]) -> int:
         argv=[target_name, *target_args],
         announce=not ns.quiet,
         on_deadlock=ns.on_deadlock,
+        level=ns.level,
     )
     rec = control.start(options)
     runner.run(rec, target, code)

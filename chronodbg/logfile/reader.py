@@ -200,6 +200,7 @@ _HEADER_FIELDS: dict[str, Any] = {
     "python": str,
     "chronodbg": str,
     "backend": str,
+    "tracer": (str, type(None)),
     "start_time": (int, float),
     "options": dict,
     "pid": int,

@@ -23,8 +23,9 @@ from chronodbg.errors import RecordError
 from chronodbg.recorder import locks, output, queues, sync, threads
 from chronodbg.recorder.core import Options, Recorder
 from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.tracing import Tracer, choose
 
-_current: tuple[Recorder, Patches] | None = None
+_current: tuple[Recorder, Patches, Tracer | None] | None = None
 _fork_hooks_installed = False
 _real_exit = os._exit
 #: Signals whose default action kills: the log is finished first, then they are re-raised.
@@ -43,7 +44,14 @@ def start(options: Options) -> Recorder:
     if options.on_deadlock not in ("stop", "continue"):
         raise RecordError(f"on_deadlock must be 'stop' or 'continue', not {options.on_deadlock!r}")
     rec = Recorder(options)
-    rec.open()
+    tracer = choose(rec, options.level)
+    rec.tracer_name = tracer.name if tracer is not None else None
+    try:
+        rec.open()
+    except BaseException:
+        if tracer is not None:
+            tracer.stop()
+        raise
     patches = Patches()
     locks.install(rec, patches)
     threads.install(rec, patches)
@@ -56,12 +64,16 @@ def start(options: Options) -> Recorder:
     for ident, thread in list(threading._active.items()):  # type: ignore[attr-defined]
         if ident != main_ident:
             rec.register_thread(ident, thread.name)
-    _current = (rec, patches)
+    _current = (rec, patches, tracer)
     _install_fork_hook()
     rec.active = True
     if options.path is not None:
         rec.start_writer()
         _install_process_hooks(rec, patches)
+    if tracer is not None:
+        # Last: chronodbg's own start-up is no user code, but the sooner the
+        # tracer runs the more calls pay for it.
+        tracer.start()
     return rec
 
 
@@ -70,9 +82,11 @@ def stop(code: int | None = None, how: str = "stop") -> Recorder | None:
     global _current
     if _current is None:
         return None
-    rec, patches = _current
+    rec, patches, tracer = _current
     _current = None
     rec.active = False
+    if tracer is not None:
+        tracer.stop()
     patches.restore()
     rec.close(code, how)
     return rec
@@ -226,8 +240,10 @@ def _quiet_fork(real_fork: Any) -> Any:
 def _after_fork_child() -> None:
     global _current
     if _current is not None:
-        rec, patches = _current
+        rec, patches, tracer = _current
         rec.forget_after_fork()
+        if tracer is not None:
+            tracer.stop()
         patches.restore()
         _current = None
 

@@ -38,6 +38,8 @@ FLUSH_INTERVAL = 0.05
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
 Emit = Callable[..., None]
+#: (kind, data, code, line): an event of user code at that line, without locals.
+EmitCode = Callable[[int, tuple[Any, ...], Any, int], None]
 
 
 @dataclass
@@ -64,6 +66,10 @@ class Options:
     #: What the watchdog does on a deadlock: "stop" (end the program with
     #: watchdog.DEADLOCK_EXIT) or "continue" (record and report it only).
     on_deadlock: str = "continue"
+    #: What else is recorded: "sync" (the synchronisation events only),
+    #: "calls" (plus calls, returns and exceptions of user code) or "lines"
+    #: (plus each line with the locals it changed); see recorder.tracing.
+    level: str = "sync"
 
 
 class Recorder:
@@ -121,7 +127,13 @@ class Recorder:
         #: Ends the process after a deadlock under on_deadlock="stop" (set by
         #: recorder.control, which knows how to finish the log and exit).
         self.end_process: Callable[[int], None] | None = None
+        #: The tracer recording code events ("sys.monitoring", "settrace"), None at level sync.
+        self.tracer_name: str | None = None
+        #: Called first thing in each thread started through `Thread.start()`
+        #: (the settrace tracer installs itself there).
+        self.thread_started: Callable[[], None] | None = None
         self.emit: Emit = self._make_emit()
+        self.emit_code: EmitCode = self._make_emit_code()
 
     # -- output ----------------------------------------------------------
 
@@ -163,12 +175,14 @@ class Recorder:
             "pid": self.pid,
             "start_time": time.time(),
             "backend": "patch",
+            "tracer": self.tracer_name,
             "options": {
                 "include": list(opts.include),
                 "exclude": list(opts.exclude),
                 "locals": opts.locals,
                 "redact": opts.redact,
                 "repr": opts.use_repr,
+                "level": opts.level,
             },
             "kinds": kinds.kind_table(),
         }
@@ -293,6 +307,30 @@ class Recorder:
                 self.dropped += 1
 
         return emit
+
+    def _make_emit_code(self) -> EmitCode:
+        """The tracers' emit: the site is the given line of the given code, which is user code by construction."""
+        append = self.buffer.append
+        thread_ids = self.thread_ids
+        get_ident = _thread.get_ident
+        now = time.monotonic_ns
+        site_id = self.site_id
+        sites = self._sites
+        current_thread_id = self.current_thread_id
+        running_tasks = self.running_tasks
+        t0 = self.t0
+
+        def emit_code(kind: int, data: tuple[Any, ...], code: Any, line: int) -> None:
+            try:
+                t = now() - t0
+                ident = get_ident()
+                tid = thread_ids.get(ident) or current_thread_id()
+                site = sites.get((id(code), line)) or site_id(code, line)
+                append((t, tid, running_tasks.get(ident), kind, None, site, data, None))
+            except Exception:
+                self.dropped += 1
+
+        return emit_code
 
     # -- writing -----------------------------------------------------------
 

@@ -97,6 +97,9 @@ def install(rec: Recorder, patches: Patches) -> None:
             rec.thread_ids[ident] = tid
             # Defined again now that it runs: with its ident.
             rec.pending.append(("threads", (tid, self.name, ident, None)))
+        started = rec.thread_started
+        if started is not None and rec.active:
+            started()
         try:
             original_bootstrap(self)
         finally:
