@@ -35,6 +35,7 @@ ALIASES = {
     "reverse-step": "back",
     "n": "next",
     "rn": "reverse-next",
+    "rf": "reverse-finish",
     "c": "continue",
     "rc": "reverse-continue",
     "b": "break",
@@ -98,12 +99,51 @@ class Commands:
         return self._moved(self.session.back(self._count(arg)))
 
     def do_next(self, arg: str) -> Reply:
-        """next [N]  — the next event of the current event's thread (alias n)."""
+        """next [N]  — step over calls: the next event no deeper than the selected frame (alias n).
+
+        It walks the thread or task in focus (with focus all: the current
+        event's thread). In a recording without call events there is no call
+        to step over: the next event of the current event's thread.
+        """
         return self._moved(self.session.next(self._count(arg)))
 
     def do_reverse_next(self, arg: str) -> Reply:
-        """reverse-next [N]  — the previous event of the current event's thread (alias rn)."""
+        """reverse-next [N]  — back over calls: the previous event no deeper than the selected frame (alias rn).
+
+        Without call events: the previous event of the current event's thread.
+        """
         return self._moved(self.session.next(self._count(arg), forward=False))
+
+    def do_finish(self, arg: str) -> Reply:
+        """finish  — run to where the selected frame leaves: its return, its unwind, or a generator's yield."""
+        return self._moved(self.session.finish())
+
+    def do_reverse_finish(self, arg: str) -> Reply:
+        """reverse-finish  — back to the call of the selected frame (its latest resume for a generator) (alias rf).
+
+        At that call already: back to its caller, before the call.
+        """
+        return self._moved(self.session.reverse_finish())
+
+    def do_up(self, arg: str) -> Reply:
+        """up [N]  — select the frame N levels out (toward the outermost caller)."""
+        self.session.select_frame(self._count(arg))
+        return self._frame_reply()
+
+    def do_down(self, arg: str) -> Reply:
+        """down [N]  — select the frame N levels in (toward the innermost)."""
+        self.session.select_frame(self._count(arg), outward=False)
+        return self._frame_reply()
+
+    def _frame_reply(self) -> Reply:
+        session = self.session
+        view, frame = session.selected()
+        assert frame is not None
+        lines = [render.frame_line(session.index, view, session.frame, session.state())]
+        shown = render.source_line(self.rec, frame.site)
+        if shown is not None:
+            lines.append(shown)
+        return Reply("\n".join(lines), {"selected": session.frame, "frame": render.frame_json(session.index, view, session.frame)})
 
     def do_continue(self, arg: str) -> Reply:
         """continue  — run forward to the next breakpoint or watched change, or the end (alias c)."""
@@ -159,7 +199,13 @@ class Commands:
     # -- breakpoints and watches --------------------------------------------------
 
     def do_break(self, arg: str) -> Reply:
-        """break SPEC  — stop at events: KIND|FILE:LINE|FUNC [thread=… task=… obj=… at=… func=…] [if COND] (alias b)."""
+        """break SPEC  — stop at events: KIND|FILE:LINE|FUNC [thread=… task=… obj=… at=… func=…] [if COND] (alias b).
+
+        FILE:LINE is any event at that line, its `line` events included. FUNC
+        is any event in the function; in a recording with call events, the
+        calls that start it (`break call func=NAME if how == 'resume'` for a
+        generator's resumes).
+        """
         if not arg:
             return self.do_info("breakpoints")
         bp = self.session.add_breakpoint(arg)
@@ -199,7 +245,11 @@ class Commands:
         return Reply(f"enabled {', '.join(map(str, numbers))}", {"enabled": numbers})
 
     def do_watch(self, arg: str) -> Reply:
-        """watch NAME | watch obj LABEL  — stop where a local of the focus, or an object's state, changes."""
+        """watch NAME | watch obj LABEL  — stop where a local of the focus, or an object's state, changes.
+
+        With line events a local is watched line by line, in every frame of
+        the focus; otherwise through the locals sampled at its events.
+        """
         word, _, rest = arg.partition(" ")
         if not word:
             raise UsageError("watch needs a local's name, or obj and an object's label")
@@ -212,20 +262,51 @@ class Commands:
     # -- what is there ---------------------------------------------------------
 
     def do_print(self, arg: str) -> Reply:
-        """print EXPR  — evaluate over the event's fields and the focus's locals (alias p)."""
+        """print EXPR  — evaluate over the event's fields, then the selected frame's locals (alias p).
+
+        Without call events, or where the focus runs no recorded frame: the
+        focus's latest sampled locals, as `locals` shows them.
+        """
         if not arg:
             raise UsageError("print needs an expression, e.g. print balance < 0")
         expr = compile_expr(arg, "expression")
-        names = dict(event_names(self.rec, self.session.event, expr.names))
-        holder, _ = self.session.locals()
-        if holder is not None and holder.locals:
-            for name, value in holder.locals:
+        found = self.session.frame_locals()
+        if found is not None:
+            # The selected frame's locals, not those the event sampled (from the innermost frame).
+            frame_values = dict(found[1].values)
+            names = event_names(self.rec, self.session.event, expr.names, lambda event: frame_values)
+        else:
+            names = dict(event_names(self.rec, self.session.event, expr.names))
+            for name, value in self.local_pairs():
                 names.setdefault(name, value)
         value = expr.evaluate(names)
         return Reply(repr(value), {"value": repr(value)})
 
+    def local_pairs(self) -> tuple[tuple[str, Any], ...]:
+        """What `print` and completion read: the selected frame's locals, else the latest sampled ones."""
+        found = self.session.frame_locals()
+        if found is not None:
+            return found[1].values
+        holder, _ = self.session.locals()
+        return holder.locals if holder is not None and holder.locals else ()
+
     def do_locals(self, arg: str) -> Reply:
-        """locals  — the focus's latest sampled locals at or before the cursor."""
+        """locals  — the selected frame's locals; without call events, the focus's latest sampled locals.
+
+        At level lines they are rebuilt exactly, as the frame's current line
+        starts; at level calls they are the latest sampled in that frame, else
+        its arguments.
+        """
+        found = self.session.frame_locals()
+        if found is not None:
+            frame, known = found
+            lines = [f"locals of #{self.session.frame} {render.frame_name(self.rec, frame)} ({self.session.code_focus()}, frame {frame.id}):"]
+            lines += render.frame_locals_lines(known)
+            frame_data = {
+                "seq": self.session.cursor, "index": self.session.frame, "frame": frame.id, "source": known.source,
+                "as_of": known.seq, "locals": {name: values.to_json(v) for name, v in known.values},
+            }  # fmt: skip
+            return Reply("\n".join(lines), frame_data)
         holder, focus = self.session.locals()
         data = None if holder is None or holder.locals is None else {
             "seq": holder.seq, "locals": {name: values.to_json(v) for name, v in holder.locals}
@@ -233,15 +314,39 @@ class Commands:
         return Reply("\n".join([f"locals of {focus}:", *render.locals_lines(self.rec, holder)]), data)
 
     def do_where(self, arg: str) -> Reply:
-        """where  — the site of the focus's latest event (alias bt; call stacks need call recording)."""
+        """where  — the call stack of the focus at the cursor, innermost first, the selected frame marked (alias bt).
+
+        Without call events (or where the focus runs no recorded frame): the
+        site of the focus's latest event.
+        """
+        session = self.session
+        view, frame = session.selected()
+        if frame is not None:
+            state = session.state()
+            focus = session.code_focus()
+            head = f"stack of {focus} at seq {session.cursor}"
+            if view.suspended:
+                head = f"{focus} is suspended; the coroutines it waits in at seq {session.cursor}"
+            lines = [head + ":"] + [
+                ("-> " if number == session.frame else "   ")
+                + render.frame_line(session.index, view, number, state, tasks=focus.kind == "thread")
+                for number in range(len(view.frames))
+            ]
+            data = {
+                "focus": str(focus), "seq": session.cursor, "selected": session.frame, "suspended": view.suspended,
+                "frames": [render.frame_json(session.index, view, number) for number in range(len(view.frames))],
+            }  # fmt: skip
+            return Reply("\n".join(lines), data)
         holder, focus = self.session.locals()
         event = self.session.event
         site = holder.site if holder is not None and holder.seq == event.seq else event.site
         return Reply(f"#0 {render.site_text(self.rec, site)}", {"site": render.site_text(self.rec, site)})
 
     def do_list(self, arg: str) -> Reply:
-        """list  — the source around the current event's line (alias l)."""
-        return Reply("\n".join(render.source(self.rec, self.session.event.site)))
+        """list  — the source around the selected frame's line (alias l); without call events, the current event's line."""
+        _, frame = self.session.selected()
+        site = frame.site if frame is not None else self.session.event.site
+        return Reply("\n".join(render.source(self.rec, site)))
 
     def do_output(self, arg: str) -> Reply:
         """output  — everything the program printed up to the cursor."""

@@ -1,4 +1,9 @@
-"""Tab completion for the replay prompt: commands, then what each command takes."""
+"""Tab completion for the replay prompt: commands, then what each command takes.
+
+`break` completes event kinds and the recording's functions; `print` and
+`watch` the locals `print` would read (the selected frame's in a recording
+with call events, else the latest sampled ones).
+"""
 
 from __future__ import annotations
 
@@ -22,15 +27,15 @@ class ReplayCompleter(Completer):
         self.tasks = sorted({str(t) for t in rec.tasks} | {t.name for t in rec.tasks.values() if t.name})
         self.objects = sorted(o.label for o in rec.objects.values())
         self.kind_names = sorted(kinds.BY_NAME) + sorted({name.split(".")[0] + ".*" for name in kinds.BY_NAME if "." in name})
+        self.functions = sorted({site.func for site in rec.sites.values()})
 
     def _locals(self) -> list[str]:
-        holder, _ = self.commands.session.locals()
-        return sorted(name for name, _ in holder.locals) if holder is not None and holder.locals else []
+        return sorted(name for name, _ in self.commands.local_pairs())
 
     def _words(self, command: str, before: list[str], word: str) -> Iterable[str]:
         if command in ("break", "tbreak"):
             if not before:
-                return self.kind_names
+                return self.kind_names + self.functions
             if word.startswith("thread="):
                 return ["thread=" + t for t in self.threads]
             if word.startswith("task="):

@@ -12,8 +12,10 @@ from typing import Any
 
 from chronodbg import values
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.codemoves import FrameLocals
 from chronodbg.replay.index import Index
 from chronodbg.replay.session import Session
+from chronodbg.replay.stacks import CODE_KINDS, Frame, StackView
 from chronodbg.replay.state import Actor, State
 
 
@@ -59,10 +61,41 @@ def position(session: Session) -> str:
     if event.task is not None:
         parts.append(f"t{event.task}")
     parts.append(f"+{event.t_ns / 1e9:.6f}s")
-    kind = event.kind if event.obj is None else f"{event.kind} {obj_label(rec, event.obj)}"
+    if event.kind in CODE_KINDS:
+        kind, data = _code_event(rec, event)
+    else:
+        kind = event.kind if event.obj is None else f"{event.kind} {obj_label(rec, event.obj)}"
+        data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
     parts += [kind, short_site(rec, event.site)]
-    data = " ".join(f"{k}={values.to_text(v)}" for k, v in rec.data_dict(event).items())
     return " · ".join(parts) + (f"  {data}" if data else "")
+
+
+def _pairs_text(pairs: Any) -> str:
+    """`n=3 acc=[]` from (name, summary) pairs (a call's args, a line's changes)."""
+    if not isinstance(pairs, (tuple, list)):
+        return ""
+    return " ".join(
+        f"{pair[0]}={values.to_text(pair[1])}" for pair in pairs if isinstance(pair, (tuple, list)) and len(pair) == 2
+    )
+
+
+def _code_event(rec: Recording, event: Event) -> tuple[str, str]:
+    """(kind, data) of a code event for the position line: what it means rather than its raw fields.
+
+    A call shows its arguments, a line the locals that changed since the
+    frame's previous line, a return its value, an exception event its type.
+    """
+    data = rec.data_dict(event)
+    kind, how = event.kind, data.get("how")
+    if kind == "call":
+        return ("call (resume)", "") if how == "resume" else ("call", _pairs_text(data.get("args")))
+    if kind == "return":
+        return ("return (yield)" if how == "yield" else "return"), f"value={values.to_text(data.get('value'))}"
+    if kind == "line":
+        return "line", _pairs_text(data.get("changed"))
+    name = data.get("type")
+    kind = f"{kind} {name}" if isinstance(name, str) else kind
+    return kind, (f"args={values.to_text(data.get('args'))}" if event.kind == "raise" else "")
 
 
 def event_json(session: Session, event: Event) -> dict[str, Any]:
@@ -241,3 +274,89 @@ def source(rec: Recording, site: int | None, context: int = 5) -> list[str]:
         marker = "->" if number == info.line else "  "
         lines.append(f"{marker}{number:5} {text.rstrip()}")
     return lines or [f"  (cannot read {info.file})"]
+
+
+def _call_args(rec: Recording, events: list[Event], frame: Frame) -> str:
+    """`fib(n=2)`: the function and the names of the arguments it was called with, at their values now."""
+    site = rec.sites.get(frame.site) if frame.site is not None else None
+    name = site.func if site is not None else "?"
+    call = events[frame.call_seq - 1] if 0 < frame.call_seq <= len(events) else None
+    args = rec.data_dict(call).get("args") if call is not None and call.kind == "call" else None
+    names = [pair[0] for pair in args if isinstance(pair, (tuple, list)) and len(pair) == 2] if isinstance(args, tuple) else []
+    shown = []
+    for arg in names:
+        text = values.to_text(frame.locals[arg]) if arg in frame.locals else "?"
+        shown.append(f"{arg}={text if len(text) <= 40 else text[:39] + '…'}")
+    return f"{name}({', '.join(shown)})"
+
+
+def leaving_text(index: Index, state: State, view: StackView) -> str:
+    """How frame #0 of a view leaves at its thread's latest event: `returning 3`, `yielding 'a'`, `unwinding KeyError`."""
+    thread = state.threads.get(view.thread) if view.thread is not None else None
+    if thread is None or not 0 < thread.last_seq <= index.last:
+        return "leaving"
+    event = index.events[thread.last_seq - 1]
+    data = index.rec.data_dict(event)
+    if event.kind == "unwind":
+        return f"unwinding {data.get('type')}"
+    verb = "yielding" if data.get("how") == "yield" else "returning"
+    return f"{verb} {values.to_text(data.get('value'))}"
+
+
+def frame_line(index: Index, view: StackView, number: int, state: State, tasks: bool = False) -> str:
+    """`#1  fib(n=2) at fib.py:6 · frame 4, called at seq 30` (`tasks`: say which task each frame runs in)."""
+    frame, events = view.frames[number], index.events
+    called = "called" if 0 < frame.call_seq <= len(events) and events[frame.call_seq - 1].kind == "call" else "first seen"
+    parts = [f"frame {frame.id}, {called} at seq {frame.call_seq}"]
+    if frame.seq != frame.call_seq:
+        parts.append(f"resumed at seq {frame.seq}")
+    if tasks and frame.task is not None:
+        parts.append(f"in task {frame.task}")
+    text = f"#{number:<2} {_call_args(index.rec, events, frame)} at {_file_line(index.rec, frame.site)} · {', '.join(parts)}"
+    if number == 0 and view.leaving:
+        text += f" · {leaving_text(index, state, view)}"
+    return text
+
+
+def _file_line(rec: Recording, site: int | None) -> str:
+    info = rec.sites.get(site) if site is not None else None
+    return f"{info.file.rsplit('/', 1)[-1]}:{info.line}" if info else "?"
+
+
+def frame_json(index: Index, view: StackView, number: int) -> dict[str, Any]:
+    frame = view.frames[number]
+    info = index.rec.sites.get(frame.site) if frame.site is not None else None
+    return {
+        "index": number,
+        "frame": frame.id,
+        "func": info.func if info else None,
+        "file": info.file if info else None,
+        "line": info.line if info else None,
+        "call_seq": frame.call_seq,
+        "entered_seq": frame.seq,
+        "task": frame.task,
+        "leaving": number == 0 and view.leaving,
+    }
+
+
+def source_line(rec: Recording, site: int | None) -> str | None:
+    """The text of a site's line, as `list` shows it (None if the file cannot be read)."""
+    info = rec.sites.get(site) if site is not None else None
+    text = linecache.getline(info.file, info.line) if info else ""
+    return f"{info.line:7} {text.rstrip()}" if info and text else None
+
+
+def frame_name(rec: Recording, frame: Frame) -> str:
+    """`fib at fib.py:4`."""
+    info = rec.sites.get(frame.site) if frame.site is not None else None
+    return f"{info.func} at {_file_line(rec, frame.site)}" if info else "?"
+
+
+def frame_locals_lines(known: FrameLocals) -> list[str]:
+    if known.source == "rebuilt":
+        head = "  (rebuilt from its call and its lines, as its current line starts)"
+    elif known.source == "sampled":
+        head = f"  (sampled at seq {known.seq}: no line events in this recording)"
+    else:
+        head = f"  (its arguments, as called at seq {known.seq}: nothing sampled in it since)"
+    return [head] + ([f"  {name} = {values.to_text(value)}" for name, value in known.values] or ["  (none)"])

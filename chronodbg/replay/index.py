@@ -6,11 +6,17 @@ recording, each thread, each task, each object, each kind, each code site.
 `times` maps seq to its timestamp, so a time finds its event by bisection.
 The derived state is copied every `checkpoint_every` events, so the state at
 any seq costs one copy and at most that many `apply` calls.
+
+In a recording with code events (level calls or lines) every event also gets
+its stack depth, in its thread and in its task (replay/stacks.py `depths`):
+`next` and `finish` then walk a timeline comparing small integers, with no
+state to rebuild.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +25,7 @@ from sortedcontainers import SortedList
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording
 from chronodbg.replay.links import Links
+from chronodbg.replay.stacks import CODE_KINDS, depths
 from chronodbg.replay.state import Applier, State
 from chronodbg.replay.waits import Deadlock, DeadlockFinder
 
@@ -44,6 +51,9 @@ class Index:
         links = Links(rec)
         finder = DeadlockFinder()
         total = len(self.events)
+        #: Filled from the first code event on (every event before it is at depth 0).
+        thread_depths: array[int] | None = None
+        task_depths: array[int] | None = None
         for event in self.events:
             seq = event.seq
             by_thread.setdefault(event.thread, []).append(seq)
@@ -59,6 +69,12 @@ class Index:
             apply(state, event, data)
             links.add(event, data)
             finder.add(state, event)
+            if thread_depths is not None or event.kind in CODE_KINDS:
+                if thread_depths is None or task_depths is None:
+                    thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
+                depth, task_depth = depths(state, event)
+                thread_depths.append(depth)
+                task_depths.append(task_depth)
             if seq % checkpoint_every == 0:
                 checkpoints.append(state.copy())
                 if progress is not None:
@@ -78,6 +94,31 @@ class Index:
         self.links = links
         #: Where threads or tasks became unable to go on (goto deadlock).
         self.deadlocks = _with_recorded(finder.found(), self)
+        #: Each event's stack depth in its thread and in its task, by seq - 1
+        #: (None when the recording has no code event).
+        self.depths = thread_depths
+        self.task_depths = task_depths
+        self._entry_sites: frozenset[int] | None = None
+
+    @property
+    def code_level(self) -> str:
+        """What the recording shows of the code: "lines", "calls" (frames, no lines) or "sync" (neither)."""
+        if "line" in self.by_kind:
+            return "lines"
+        return "calls" if self.depths is not None else "sync"
+
+    def entry_sites(self) -> frozenset[int]:
+        """The sites of `call how=call` events: where a function starts (its `def` line)."""
+        if self._entry_sites is None:
+            fields = self.rec.fields.get("call", ())
+            how = fields.index("how") if "how" in fields else None
+            sites = set()
+            for seq in self.by_kind.get("call", ()):
+                event = self.events[seq - 1]
+                if how is not None and how < len(event.data) and event.data[how] == "call" and event.site is not None:
+                    sites.add(event.site)
+            self._entry_sites = frozenset(sites)
+        return self._entry_sites
 
     @property
     def last(self) -> int:

@@ -12,7 +12,8 @@ Breakpoint syntax (`break`, `tbreak`):
 
     KIND [FILTER...] [if COND]      lock.*  queue.put,queue.get  task.done  exception
     FILE:LINE [FILTER...] [if COND] bank.py:17 — any event at that line
-    FUNC [FILTER...] [if COND]      transfer or Account.deposit — any event in it
+    FUNC [FILTER...] [if COND]      transfer or Account.deposit — any event in it;
+                                    with code events, its calls (see below)
 
     FILTER:  thread=N|name  task=N|name  obj=ID|label  at=FILE:LINE  func=NAME
 
@@ -25,6 +26,12 @@ hold. A filter naming what the recording does not have (an unknown kind,
 thread, task, object, file, line or function) is a one-line `UsageError`
 now rather than a breakpoint that silently never fires.
 
+In a recording with code events (`record --level calls|lines`), a
+function as the first word means its `call` events that start it
+(`how="call"`), not every event in it: at level lines that would be every
+line it runs. A generator's or coroutine's resumes are `call` events too,
+reached with `call func=NAME if how == "resume"`.
+
 Names in COND (see evaluator.py for the language) resolve in this order:
 
 1. the event's data fields (kinds.FIELDS: `amount` is not one, `size` of
@@ -32,18 +39,22 @@ Names in COND (see evaluator.py for the language) resolve in this order:
 2. the special names `thread` (the event's thread id), `thread_name`,
    `task` (id), `task_name`, `kind`, `seq`, `obj` (the object's label),
    `line`, `func`, `file`;
-3. the sampled locals of the user frame that caused the event.
+3. the locals: those sampled from the user frame that caused the event,
+   unless a scope gives others. A code event (call, line, return, …) has
+   none sampled: the session's scope rebuilds its frame's locals there;
+   `print` passes the selected frame's.
 
 Fields come first because they are what the event is about, and a local
 cannot change what an event means; a local hidden behind a field or special
-name of the same spelling cannot be reached from a condition.
+name of the same spelling cannot be reached from a condition (on code
+events: `frame`, `how`, `args`, `value`, `type`, `changed`).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from chronodbg import kinds as K
@@ -51,6 +62,9 @@ from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording
 from chronodbg.replay.evaluator import Expr, compile_expr
 from chronodbg.values import Summary
+
+#: The locals an expression sees at an event instead of its sampled ones (None: those).
+Scope = Callable[[Event], Mapping[str, Summary] | None]
 
 FILTERS: Final = ("thread", "task", "obj", "at", "func")
 _LOCATION: Final = re.compile(r"(.+):(\d+)")
@@ -95,29 +109,44 @@ SPECIAL_NAMES: Final[dict[str, Callable[[Recording, Event], Any]]] = {
 }
 
 
-def event_names(rec: Recording, event: Event, wanted: Iterable[str] | None = None) -> dict[str, Summary]:
+def event_names(
+    rec: Recording, event: Event, wanted: Iterable[str] | None = None, scope: Scope | None = None
+) -> dict[str, Summary]:
     """The names an expression sees at `event` (all of them, or just `wanted`), by precedence.
 
     Breakpoint conditions ask only for the names they use; `print` can ask
     for all. Every value is a summary, as `Expr.evaluate` takes them.
+    `scope` is asked for the locals only when a wanted name is neither a
+    field nor a special name (rebuilding a frame's locals costs a state).
     """
     fields = rec.fields.get(event.kind, ())
-    local_values = dict(event.locals) if event.locals else {}
     if wanted is None:
-        names: dict[str, Summary] = dict(local_values)
+        names: dict[str, Summary] = dict(_locals_of(event, scope))
         names.update((name, special(rec, event)) for name, special in SPECIAL_NAMES.items())
         names.update(rec.data_dict(event))
         return names
     found: dict[str, Summary] = {}
+    local_values: Mapping[str, Summary] | None = None
     for name in wanted:
         if name in fields:
             index = fields.index(name)
             found[name] = event.data[index] if index < len(event.data) else None
         elif name in SPECIAL_NAMES:
             found[name] = SPECIAL_NAMES[name](rec, event)
-        elif name in local_values:
-            found[name] = local_values[name]
+        else:
+            if local_values is None:
+                local_values = _locals_of(event, scope)
+            if name in local_values:
+                found[name] = local_values[name]
     return found
+
+
+def _locals_of(event: Event, scope: Scope | None) -> Mapping[str, Summary]:
+    if scope is not None:
+        given = scope(event)
+        if given is not None:
+            return given
+    return dict(event.locals) if event.locals else {}
 
 
 class Predicate:
@@ -125,7 +154,7 @@ class Predicate:
 
     __slots__ = ()
 
-    def __call__(self, rec: Recording, event: Event) -> bool:
+    def __call__(self, rec: Recording, event: Event, scope: Scope | None = None) -> bool:
         raise NotImplementedError
 
     def __and__(self, other: Predicate) -> Predicate:
@@ -151,9 +180,9 @@ class And(Predicate):
     def __init__(self, *parts: Predicate) -> None:
         self.parts: tuple[Predicate, ...] = tuple(q for p in parts for q in (p.parts if isinstance(p, And) else (p,)))
 
-    def __call__(self, rec: Recording, event: Event) -> bool:
+    def __call__(self, rec: Recording, event: Event, scope: Scope | None = None) -> bool:
         for part in self.parts:
-            if not part(rec, event):
+            if not part(rec, event, scope):
                 return False
         return True
 
@@ -169,9 +198,9 @@ class Or(Predicate):
     def __init__(self, *parts: Predicate) -> None:
         self.parts: tuple[Predicate, ...] = tuple(q for p in parts for q in (p.parts if isinstance(p, Or) else (p,)))
 
-    def __call__(self, rec: Recording, event: Event) -> bool:
+    def __call__(self, rec: Recording, event: Event, scope: Scope | None = None) -> bool:
         for part in self.parts:
-            if part(rec, event):
+            if part(rec, event, scope):
                 return True
         return False
 
@@ -185,8 +214,8 @@ class Not(Predicate):
     def __init__(self, part: Predicate) -> None:
         self.part = part
 
-    def __call__(self, rec: Recording, event: Event) -> bool:
-        return not self.part(rec, event)
+    def __call__(self, rec: Recording, event: Event, scope: Scope | None = None) -> bool:
+        return not self.part(rec, event, scope)
 
     def __invert__(self) -> Predicate:
         return self.part
@@ -202,7 +231,7 @@ class Match(Predicate):
     (per kind, thread, object or site) instead of every event.
     """
 
-    __slots__ = ("text", "kinds", "threads", "tasks", "objects", "sites", "condition")
+    __slots__ = ("text", "kinds", "threads", "tasks", "objects", "sites", "data", "condition")
 
     def __init__(
         self,
@@ -213,6 +242,7 @@ class Match(Predicate):
         tasks: frozenset[int] | None = None,
         objects: frozenset[int] | None = None,
         sites: frozenset[int] | None = None,
+        data: tuple[tuple[str, Any], ...] = (),
         condition: Expr | None = None,
     ) -> None:
         self.text = text
@@ -221,9 +251,11 @@ class Match(Predicate):
         self.tasks = tasks
         self.objects = objects
         self.sites = sites
+        #: (field, value) pairs the event's data must hold (`break FUNC` on calls: how == "call").
+        self.data = data
         self.condition = condition
 
-    def __call__(self, rec: Recording, event: Event) -> bool:
+    def __call__(self, rec: Recording, event: Event, scope: Scope | None = None) -> bool:
         if self.kinds is not None and event.kind not in self.kinds:
             return False
         if self.threads is not None and event.thread not in self.threads:
@@ -234,8 +266,14 @@ class Match(Predicate):
             return False
         if self.sites is not None and event.site not in self.sites:
             return False
+        if self.data:
+            fields = rec.fields.get(event.kind, ())
+            for name, value in self.data:
+                index = fields.index(name) if name in fields else len(event.data)
+                if index >= len(event.data) or event.data[index] != value:
+                    return False
         condition = self.condition
-        return condition is None or condition.holds(event_names(rec, event, condition.names))
+        return condition is None or condition.holds(event_names(rec, event, condition.names, scope))
 
     def __str__(self) -> str:
         return self.text
@@ -244,8 +282,13 @@ class Match(Predicate):
         return f"Match({self.text!r})"
 
 
-def parse_breakpoint(rec: Recording, text: str) -> Match:
-    """The predicate `text` describes in `rec` (syntax in the module docstring); `UsageError` if it is wrong."""
+def parse_breakpoint(rec: Recording, text: str, entries: frozenset[int] | None = None) -> Match:
+    """The predicate `text` describes in `rec` (syntax in the module docstring); `UsageError` if it is wrong.
+
+    `entries`: in a recording with code events, the sites where functions
+    start (`Index.entry_sites`); a function as the first word then means
+    its calls.
+    """
     head, condition_text = _split_condition(text)
     try:
         words = shlex.split(head)
@@ -256,6 +299,7 @@ def parse_breakpoint(rec: Recording, text: str) -> Match:
     found: dict[str, frozenset[int]] = {}
     kinds: frozenset[str] | None = None
     head_sites: frozenset[int] | None = None
+    data: tuple[tuple[str, Any], ...] = ()
     for position, word in enumerate(words):
         key, eq, value = word.partition("=")
         if eq:
@@ -266,6 +310,8 @@ def parse_breakpoint(rec: Recording, text: str) -> Match:
             found[key] = found.get(key, frozenset()) | _RESOLVERS[key](rec, value)
         elif position == 0:
             kinds, head_sites = _head(rec, word)
+            if entries is not None and kinds is None and _LOCATION.fullmatch(word) is None:
+                kinds, head_sites, data = _calls_of(word, head_sites, entries)
         else:
             raise UsageError(f"unexpected {word!r}: filters look like thread=N, obj=LABEL, at=FILE:LINE")
     sites = _intersect(_intersect(head_sites, found.get("at")), found.get("func"))
@@ -280,6 +326,7 @@ def parse_breakpoint(rec: Recording, text: str) -> Match:
         tasks=found.get("task"),
         objects=found.get("obj"),
         sites=sites,
+        data=data,
         condition=condition,
     )
 
@@ -329,6 +376,18 @@ def _head(rec: Recording, word: str) -> tuple[frozenset[str] | None, frozenset[i
         bad = next(part for part, names in zip(parts, matched, strict=True) if not names)
         raise UsageError(f"no event kind matches {bad!r} (kinds: {_kind_hint()})")
     raise UsageError(f"no function named {word!r} in the recording, nor an event kind (break KIND, FILE:LINE or FUNC)")
+
+
+def _calls_of(
+    name: str, sites: frozenset[int] | None, entries: frozenset[int]
+) -> tuple[frozenset[str], frozenset[int], tuple[tuple[str, Any], ...]]:
+    """`break FUNC` in a recording with calls: the `call` events that start the function."""
+    started = (sites or frozenset()) & entries
+    if not started:
+        raise UsageError(
+            f"no recorded call of {name!r} (break FUNC stops at its calls; func={name} alone stops at any event in it)"
+        )
+    return frozenset({"call"}), started, (("how", "call"),)
 
 
 def _kind_hint() -> str:

@@ -7,25 +7,34 @@ sequence number; the state "at" it is the state after that event happened.
 
 The focus (all, one thread, one task) decides which events `step` and `back`
 visit. `continue` and `reverse-continue` visit every event and stop at the
-nearest breakpoint hit or watched change, or at either end of the recording.
+nearest breakpoint hit or watched change, or at either end of the recording
+(finding those: replay/stops.py).
+
+A recording with code events (level calls or lines) also has call stacks:
+the focus's stack at the cursor (`stack`), a selected frame in it (`up`,
+`down`; every move selects the innermost again), and the moves over calls
+(`next`, `finish`, `reverse_finish`; replay/codemoves.py). Without code
+events all of these behave as they did before there were any.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
-import itertools
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event
+from chronodbg.replay import codemoves, stops
+from chronodbg.replay.codemoves import CodeTimeline, FrameLocals
 from chronodbg.replay.index import Index
+from chronodbg.replay.stacks import Frame, StackView, task_view, thread_view
 from chronodbg.replay.state import State
-
-Predicate = Callable[[Any, Event], bool]
+from chronodbg.replay.stops import Breakpoint, Watch
 
 
 @dataclass(frozen=True)
@@ -47,28 +56,7 @@ class Focus:
         return "all" if self.kind == "all" else f"{self.kind} {self.id}"
 
 
-@dataclass
-class Breakpoint:
-    number: int
-    text: str
-    predicate: Predicate
-    temporary: bool = False
-    enabled: bool = True
-    hits: int = 0
-    #: The only seqs it can match (from its kind, object, thread, task or
-    #: site filter, the narrowest), sorted; None: any event.
-    candidates: list[int] | None = None
-
-
-@dataclass
-class Watch:
-    """A watched value and the seqs where it changes (found once, when the watch is set)."""
-
-    number: int
-    text: str
-    changes: list[int] = field(default_factory=list)
-
-
+_EMPTY: Any = SortedList()
 _TIME = re.compile(r"^([+@-])(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s)?$")
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, None: 1_000_000_000}
 
@@ -86,6 +74,8 @@ class Session:
         self.watches: dict[int, Watch] = {}
         self._next_number = 1
         self._state: State | None = None
+        #: The selected frame of the focus's stack at the cursor: 0 is the innermost.
+        self.frame = 0
 
     # -- where -------------------------------------------------------------
 
@@ -125,12 +115,14 @@ class Session:
         if seq != self.cursor:
             self.history.append(self.cursor)
         self.cursor = seq
+        self.frame = 0
         return Stop(seq, reason)
 
     # -- focus ---------------------------------------------------------------
 
     def set_focus(self, kind: str, ident: int | str | None = None) -> Focus:
         """Focus on `all`, a thread (id or name) or a task (id or name)."""
+        self.frame = 0
         if kind == "all":
             self.focus = Focus()
             return self.focus
@@ -176,13 +168,121 @@ class Session:
         return self._move(timeline[0] if timeline else self.cursor, "start")
 
     def next(self, n: int = 1, forward: bool = True) -> Stop:
-        """Step within the cursor event's thread (no call events yet, so nothing to step over)."""
-        saved = self.focus
-        self.focus = Focus("thread", self.event.thread)
+        """Step over calls: the n-th next (previous) event of the code focus no deeper than the selected frame.
+
+        The code focus is the thread or task in focus, or the cursor event's
+        thread. Without code events there is no call to step over: the n-th
+        next (previous) event of the cursor event's thread, whatever the focus.
+        """
+        if self.index.depths is None:
+            saved = self.focus
+            self.focus = Focus("thread", self.event.thread)
+            try:
+                return self._walk(n, forward)
+            finally:
+                self.focus = saved
+        if n < 1:
+            raise UsageError("the count must be 1 or more")
+        code = self._code_timeline()
+        start = seq = self.cursor
+        found: int | None = None
         try:
-            return self._walk(n, forward)
+            for count in range(n):
+                if count:
+                    # The depth is the stack's at each stop (a suspended task shows
+                    # the coroutines it waits in, deeper than its own events there).
+                    self.cursor, self.frame = seq, 0
+                found = codemoves.nearest(code, seq, self._depth(), forward)
+                if found is None:
+                    break
+                seq = found
         finally:
-            self.focus = saved
+            self.cursor = start
+        if found is None:
+            timeline = code.timeline
+            return self._move(int((timeline[-1] if forward else timeline[0]) if timeline else start), "end" if forward else "start")
+        return self._move(seq, "step" if forward else "back")
+
+    # -- stacks (recordings with code events) ------------------------------------
+
+    def code_focus(self) -> Focus:
+        """Whose stack the code commands look at: the thread or task in focus, else the cursor event's thread."""
+        return self.focus if self.focus.kind != "all" else Focus("thread", self.event.thread)
+
+    def _code_timeline(self, command: str = "this") -> CodeTimeline:
+        index, focus = self.index, self.code_focus()
+        if index.depths is None or index.task_depths is None:
+            raise UsageError(f"{command} needs call events, and this recording has none (record with --level calls or --level lines)")
+        timelines = index.by_task if focus.kind == "task" else index.by_thread
+        depths = index.task_depths if focus.kind == "task" else index.depths
+        return CodeTimeline(timelines.get(focus.id, _EMPTY), depths)
+
+    def stack(self) -> StackView:
+        """The code focus's user frames at the cursor, innermost first (empty without code events)."""
+        if self.index.depths is None:
+            return StackView()
+        focus = self.code_focus()
+        state = self.state()
+        return task_view(state, focus.id) if focus.kind == "task" else thread_view(state, focus.id)
+
+    def _depth(self) -> int:
+        """The selected frame's depth in the code focus (0: no frame)."""
+        return max(0, len(self.stack().frames) - self.frame)
+
+    def selected(self) -> tuple[StackView, Frame | None]:
+        """The stack at the cursor and its selected frame (None when the focus runs no recorded frame)."""
+        view = self.stack()
+        if not view.frames:
+            return view, None
+        self.frame = min(self.frame, len(view.frames) - 1)
+        return view, view.frames[self.frame]
+
+    def select_frame(self, n: int, outward: bool = True) -> Frame:
+        """`up` (outward, toward the outermost frame) or `down` n frames from the selected one."""
+        if n < 1:
+            raise UsageError("the count must be 1 or more")
+        self._code_timeline("up" if outward else "down")
+        view, frame = self.selected()
+        if frame is None:
+            raise UsageError(f"no frame: {self.code_focus()} runs no recorded frame at seq {self.cursor}")
+        target = self.frame + n if outward else self.frame - n
+        if not 0 <= target < len(view.frames):
+            raise UsageError("the outermost frame is selected" if outward else "the innermost frame is selected")
+        self.frame = target
+        return view.frames[target]
+
+    def finish(self) -> Stop:
+        """Run to where the selected frame leaves the stack: its `return`, `unwind`, or a generator's yield."""
+        code = self._code_timeline("finish")
+        view, frame = self.selected()
+        if frame is None:
+            raise UsageError(f"finish: {self.code_focus()} runs no recorded frame at seq {self.cursor}")
+        if view.leaving and self.frame == 0:
+            raise UsageError("finish: the frame leaves at this event already (up selects its caller)")
+        found = codemoves.nearest(code, self.cursor, len(view.frames) - self.frame, True, True, self.index.events)
+        if found is None:
+            return self._move(int(code.timeline[-1]), "end")
+        return self._move(found, "finish")
+
+    def reverse_finish(self) -> Stop:
+        """Back to where the selected frame was entered (its call, or its latest resume); from there, to its caller."""
+        code = self._code_timeline("reverse-finish")
+        view, frame = self.selected()
+        if frame is None:
+            raise UsageError(f"reverse-finish: {self.code_focus()} runs no recorded frame at seq {self.cursor}")
+        if frame.seq < self.cursor:
+            return self._move(frame.seq, "reverse-finish")
+        found = codemoves.nearest(code, self.cursor, len(view.frames) - self.frame - 1, False)
+        if found is None:
+            return self._move(int(code.timeline[0]) if code.timeline else self.cursor, "start")
+        return self._move(found, "reverse-finish")
+
+    def frame_locals(self) -> tuple[Frame, FrameLocals] | None:
+        """The selected frame's locals at the cursor; None when there is no frame (then `locals` is what was sampled)."""
+        view, frame = self.selected()
+        if frame is None:
+            return None
+        return frame, codemoves.frame_locals(self.index, self._code_timeline(), view, self.frame, self.cursor)
 
     def goto(self, where: str | int) -> Stop:
         """`goto SEQ`, `first`, `last`, `+1.5s` / `-200ms` (from the cursor's time), `@2.25s` (since the start),
@@ -235,6 +335,7 @@ class Session:
         if not self.history:
             raise UsageError("nothing to undo")
         self.cursor = self.history.pop()
+        self.frame = 0
         return Stop(self.cursor, "undo")
 
     # -- breakpoints and watches ----------------------------------------------
@@ -242,26 +343,11 @@ class Session:
     def add_breakpoint(self, text: str, temporary: bool = False) -> Breakpoint:
         from chronodbg.replay.predicates import parse_breakpoint
 
-        predicate = parse_breakpoint(self.rec, text)
-        bp = Breakpoint(self._number(), text.strip(), predicate, temporary, candidates=self._candidates(predicate))
+        entries = self.index.entry_sites() if self.index.depths is not None else None
+        predicate = parse_breakpoint(self.rec, text, entries)
+        bp = Breakpoint(self._number(), text.strip(), predicate, temporary, candidates=stops.candidates(self.index, predicate))
         self.breakpoints[bp.number] = bp
         return bp
-
-    def _candidates(self, predicate: Any) -> list[int] | None:
-        """The events a breakpoint can match, from the narrowest of its id filters."""
-        index = self.index
-        choices: list[list[int]] = []
-        for ids, timelines in (
-            (getattr(predicate, "kinds", None), index.by_kind),
-            (getattr(predicate, "objects", None), index.by_object),
-            (getattr(predicate, "threads", None), index.by_thread),
-            (getattr(predicate, "tasks", None), index.by_task),
-            (getattr(predicate, "sites", None), index.by_site),
-        ):
-            if ids is not None:
-                parts = [timelines[i] for i in ids if i in timelines]
-                choices.append(sorted(heapq.merge(*parts)) if len(parts) > 1 else list(parts[0]) if parts else [])
-        return min(choices, key=len) if choices else None
 
     def _number(self) -> int:
         number = self._next_number
@@ -285,22 +371,19 @@ class Session:
         self._breakpoint(number).enabled = enabled
 
     def watch_local(self, name: str) -> Watch:
-        """Stop where local `name` of the focus (or the cursor's thread) takes a new value."""
-        focus = self.focus if self.focus.kind != "all" else Focus("thread", self.event.thread)
+        """Stop where local `name` of the focus (or the cursor's thread) takes a new value.
+
+        With line events: wherever a line or a call binds, rebinds or unbinds
+        it in any frame of the focus. Otherwise: wherever the locals sampled
+        at the focus's events show it with another value than the previous
+        sample did.
+        """
+        focus = self.code_focus()
         timeline = self._timeline(focus) or []
-        changes: list[int] = []
-        missing = object()
-        previous: Any = missing
-        seen = False
-        for seq in timeline:
-            event = self.index.events[seq - 1]
-            if event.locals is None:
-                continue
-            value = dict(event.locals).get(name, missing)
-            seen = seen or value is not missing
-            if previous is not missing and value != previous or previous is missing and value is not missing:
-                changes.append(seq)
-            previous = value
+        if self.index.code_level == "lines":
+            changes, seen = codemoves.local_changes(self.index, timeline, name)
+        else:
+            changes, seen = stops.sampled_changes(self.index, timeline, name)
         if not seen:
             raise UsageError(f"watch: {focus} never has a local named {name!r}")
         watch = Watch(self._number(), f"{name} in {focus}", changes)
@@ -313,16 +396,7 @@ class Session:
         if not found:
             raise UsageError(f"watch: no object {label!r} in this recording")
         info = found[0]
-        state = State()
-        changes: list[int] = []
-        previous = _observable(state, info.id)
-        for seq in self.index.by_object.get(info.id, []):
-            self.index.applier.apply(state, self.index.events[seq - 1])
-            value = _observable(state, info.id)
-            if value != previous:
-                changes.append(seq)
-                previous = value
-        watch = Watch(self._number(), f"obj {info.label}", changes)
+        watch = Watch(self._number(), f"obj {info.label}", stops.object_changes(self.index, info.id))
         self.watches[watch.number] = watch
         return watch
 
@@ -343,7 +417,7 @@ class Session:
         hit, hit_by = limit, list[Breakpoint]()
         for bp in self.breakpoints.values():
             if bp.enabled:
-                seq = self._first_hit(bp, forward, hit)
+                seq = stops.first_hit(self.index, bp, self.cursor, forward, hit)
                 if seq is not None:
                     if seq != hit:
                         hit, hit_by = seq, []
@@ -358,29 +432,11 @@ class Session:
             return self._move(index.last if forward else 1, reason)
         return self._move(limit, reason)
 
-    def _first_hit(self, bp: Breakpoint, forward: bool, limit: int) -> int | None:
-        """The first seq after (or before) the cursor that `bp` matches, up to `limit` (included)."""
-        events, rec, cursor = self.index.events, self.rec, self.cursor
-        limit = min(limit, self.index.last) if forward else max(limit, 1)
-        if bp.candidates is None:
-            seqs: Any = range(cursor + 1, limit + 1) if forward else range(cursor - 1, limit - 1, -1)
-        elif forward:
-            start = bisect.bisect_right(bp.candidates, cursor)
-            seqs = itertools.takewhile(lambda s: s <= limit, itertools.islice(bp.candidates, start, None))
-        else:
-            end = bisect.bisect_left(bp.candidates, cursor)
-            seqs = itertools.takewhile(lambda s: s >= limit, reversed(bp.candidates[:end]))
-        predicate = bp.predicate
-        for seq in seqs:
-            if predicate(rec, events[seq - 1]):
-                return int(seq)
-        return None
-
     # -- what is there ----------------------------------------------------------
 
     def locals(self) -> tuple[Event | None, Focus]:
         """The latest sampled locals of the focus at or before the cursor (the event that holds them)."""
-        focus = self.focus if self.focus.kind != "all" else Focus("thread", self.event.thread)
+        focus = self.code_focus()
         timeline = self._timeline(focus)
         if not timeline:
             return None, focus
@@ -388,17 +444,3 @@ class Session:
 
     def output(self) -> str:
         return self.index.output_until(self.cursor)
-
-
-def _observable(state: State, oid: int) -> Any:
-    """What `watch obj` compares: the part of an object's state a user looks at."""
-    lock = state.locks.get(oid)
-    if lock is not None:
-        return ("owner", lock.owner, lock.depth)
-    queue = state.queues.get(oid)
-    if queue is not None:
-        return ("size", len(queue.items))
-    other = state.objects.get(oid)
-    if other is not None:
-        return ("value", other.value)
-    return None

@@ -9,6 +9,9 @@ by stepping (the replay tests check exactly that).
 Who holds or waits: an asyncio primitive (label `asyncio.…`) is held by a
 task, everything else by a thread. An `Actor` is ("thread", id) or
 ("task", id).
+
+A recording made at level calls or lines also has each thread's stack of
+user frames, with their lines and locals (replay/stacks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.stacks import CODE_KINDS, Frame, Stack, apply_code, code_sites, note_event
 
 Actor = tuple[str, int]
 
@@ -126,6 +130,12 @@ class State:
     #: How many `output` events happened so far (the text is in the index).
     outputs: int = 0
     exited: Any = None
+    #: Code-level recordings: each thread's user frames (empty at level sync).
+    stacks: dict[int, Stack] = field(default_factory=dict)
+    #: Generator and coroutine frames that yielded, by frame id, until they resume or end.
+    suspended: dict[int, Frame] = field(default_factory=dict)
+    #: A suspended task's coroutines as they yielded to suspend it, innermost first.
+    parked: dict[int, tuple[Frame, ...]] = field(default_factory=dict)
 
     def copy(self) -> State:
         return copy.deepcopy(self)
@@ -138,6 +148,7 @@ class Applier:
         self.asyncio_objects = {oid for oid, info in rec.objects.items() if info.label.startswith("asyncio.")}
         self.kinds = {oid: info.kind for oid, info in rec.objects.items()}
         self.fields = rec.fields
+        self.code_of = code_sites(rec)
 
     def actor(self, event: Event) -> Actor:
         if event.task is not None and event.obj in self.asyncio_objects:
@@ -174,6 +185,11 @@ class Applier:
             task = state.tasks.get(event.task)
             if task is not None:
                 task.last_seq = event.seq
+        if kind in CODE_KINDS:
+            apply_code(state, event, data)
+            return
+        if state.stacks:
+            note_event(state, event, self.code_of)
         handler = _HANDLERS.get(kind.split(".", 1)[0])
         if handler is not None:
             handler(self, state, event, data, actor)
