@@ -1,21 +1,34 @@
-"""How much `chronodbg record` slows a concurrent program down, and how big its log is.
+"""How much `chronodbg record` slows a concurrent program down, per recording level, next to VizTracer.
 
-Each workload runs as a subprocess of this interpreter (sys.executable) three
-ways in one round — plain `python workload.py`, `python -m chronodbg record`,
-and the same with `--locals none` — and rounds repeat: one warm-up round,
-then --pairs counted ones. Interleaving the variants in time means a change
-in machine load hits all of them alike, so the per-round ratios are what to
-read; absolute seconds are only comparable within one run of this script.
-The lock workload runs both unpinned and pinned to one CPU, because on two
-cores a traced lock-heavy program can fall into a lock convoy (see
-/work/shared/RUNTIME-NOTES.md, "Lock convoys on two cores"). Within a round,
-every variant must print the same stdout (the asyncio workload prints a
-checksum of which task got which message; the others print nothing).
+Each workload runs as a subprocess of this interpreter (sys.executable) in
+several variants, one after the other in one round: plain `python
+workload.py`; `python -m chronodbg record --level sync`, the same with
+`--locals none`, `--level calls` and `--level lines` (each level with locals,
+the default); and VizTracer recording the same program, which records every
+Python and C function call (the peer closest to `--level calls`) and writes
+its JSON at exit: once as a user runs it (`python -m viztracer`, which builds
+its report in Python at exit), once through its API with its C writer
+(viztracer_raw.py: its tracing alone). Rounds repeat: one warm-up round, then
+--pairs counted ones. Interleaving the variants in time means a change in
+machine load hits all of them alike, so the per-round ratios (variant / plain
+of the same round) are what to read; absolute seconds are only comparable
+within one run of this script. The lock workload runs both unpinned and
+pinned to one CPU, because on two cores a traced lock-heavy program can fall
+into a lock convoy (see /work/shared/RUNTIME-NOTES.md, "Lock convoys on two
+cores"). Within a round, every variant must print what the plain run printed
+(each workload but locks and queues prints a checksum of its result).
 
-    python replay_tests/benchmarks/bench_record.py              # full run, ~minutes
-    python replay_tests/benchmarks/bench_record.py --quick      # CI smoke, < 30 s
-    python replay_tests/benchmarks/bench_record.py --write-docs  # also update docs/performance.md
-    python replay_tests/benchmarks/bench_record.py --workload aio --write-docs  # only the asyncio one
+    python replay_tests/benchmarks/bench_record.py               # full run: every level, every workload, VizTracer
+    python replay_tests/benchmarks/bench_record.py --quick       # smoke test, < 60 s
+    python replay_tests/benchmarks/bench_record.py --levels sync --no-viztracer   # the sync level alone
+    python replay_tests/benchmarks/bench_record.py --tracer settrace   # the settrace backend on 3.12+
+    python replay_tests/benchmarks/bench_record.py --workload calls --write-docs  # one workload, into the docs
+
+A chronodbg without `--level` (before code-level recording) runs its sync
+variants without the option and skips calls and lines, saying so; a Python
+without VizTracer (`pip install -e .[bench]`) skips it, saying so. A variant
+that fails or prints something else than the plain run is dropped from its
+workload and reported; the script then exits 1 and does not write the docs.
 
 The file is named bench_*.py so pytest does not collect it.
 """
@@ -24,8 +37,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import mmap
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -33,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +61,16 @@ REPO = HERE.parent.parent
 DOCS = REPO / "docs" / "performance.md"
 #: Generated sections go just above this line of docs/performance.md if it is there.
 DOCS_ANCHOR = "<!-- bench_record: new results go above this line -->"
-RUN_TIMEOUT = 900.0
+RUN_TIMEOUT = 1800.0
+LEVELS = ("sync", "calls", "lines")
+TRACERS = ("monitoring", "settrace")
+TRACER_ENV = "CHRONODBG_TRACER"
+#: VizTracer keeps its entries in a ring buffer of this many (its default is 1,000,000, which the full
+#: workloads overflow: it would then keep only the last million calls). The buffer is allocated
+#: lazily, so a large one costs memory only for the entries used.
+VIZTRACER_ENTRIES = 30_000_000
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -62,21 +89,60 @@ class Case:
 
 
 WORK = {
-    "locks": Workload("locks", "locks.py", (120_000, 4_000), "8 threads x {n} `with lock:` increments"),
+    "locks": Workload("locks", "locks.py", (120_000, 2_000), "8 threads x {n} `with lock:` increments"),
     "queues": Workload(
-        "queues", "queues.py", (320_000, 10_000), "4 producers, 4 consumers, {n} items, Queue(maxsize=100)"
+        "queues", "queues.py", (320_000, 4_000), "4 producers, 4 consumers, {n} items, Queue(maxsize=100)"
     ),
     "aio": Workload(
         "aio",
         "aio.py",
-        (64_000, 2_000),
+        (64_000, 800),
         "8 producer, 8 consumer asyncio tasks, {n} messages, asyncio.Queue(maxsize=100), asyncio.Lock",
+    ),
+    "calls": Workload(
+        "calls",
+        "calls.py",
+        (2_500, 15),
+        "4 threads x {n} expression trees built and evaluated by recursive calls (~440 calls a tree), one `with lock:` a tree",
     ),
 }
 #: The order a full run (no --workload) takes them in, and the order of its table rows.
-DEFAULT_ORDER = ("locks", "queues", "aio")
+DEFAULT_ORDER = ("locks", "queues", "aio", "calls")
 
-VARIANTS = ("plain", "recorded", "recorded --locals none")
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running a workload: plain, under chronodbg at a level, or under VizTracer."""
+
+    name: str
+    tool: str  # "plain", "chronodbg" or "viztracer"
+    level: str | None = None
+    locals_none: bool = False
+
+
+PLAIN = Variant("plain", "plain")
+#: `python -m viztracer`, as a user runs it: the C tracer, then the report built in Python at exit.
+VIZTRACER = Variant("VizTracer", "viztracer")
+#: The same tracer through VizTracer's inline API, writing its trace with its C writer (viztracer_raw.py).
+VIZTRACER_RAW = Variant("VizTracer (C dump)", "viztracer-raw")
+VIZTRACER_MODES = {"cli": (VIZTRACER,), "raw": (VIZTRACER_RAW,), "both": (VIZTRACER, VIZTRACER_RAW)}
+
+
+def chronodbg_variant(level: str, locals_none: bool = False) -> Variant:
+    return Variant(f"`--level {level}`" + (" `--locals none`" if locals_none else ""), "chronodbg", level, locals_none)
+
+
+@dataclass
+class Setup:
+    """What the interpreter under test can run, decided once before the first round."""
+
+    variants: list[Variant]
+    #: False for a chronodbg from before code-level recording: its sync variants run without `--level`.
+    has_level: bool
+    env: dict[str, str]
+    viztracer_version: str | None
+    viztracer_entries: int
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +164,13 @@ class VariantResult:
     bytes: int | None = None
     complete: bool | None = None
     dropped: int | None = None
+    #: What recorded it: chronodbg's tracer from the log header (None at level sync), or "VizTracer x.y".
+    tracer: str | None = None
+    #: VizTracer only: its ring buffer was full, so it kept the last entries and dropped the older ones.
+    overflow: bool = False
+    failed: str | None = None
+    #: Why events are unknown although the runs are fine (`chronodbg info` failed on the recording).
+    uncounted: str | None = None
 
     def median(self, attr: str) -> float:
         return float(statistics.median(getattr(run, attr) for run in self.runs))
@@ -111,12 +184,119 @@ class CaseResult:
 
     def ratios(self, variant: str, attr: str = "wall") -> list[float]:
         """variant / plain within each round, for wall time or CPU time."""
-        plain = self.variants["plain"].runs
+        plain = self.variants[PLAIN.name].runs
         other = self.variants[variant].runs
         return [getattr(b, attr) / getattr(a, attr) for a, b in zip(plain, other, strict=True)]
 
+    def ok(self, variant: str) -> bool:
+        v = self.variants.get(variant)
+        return v is not None and v.failed is None and bool(v.runs)
 
-# -- running ------------------------------------------------------------------
+
+# -- what can run -------------------------------------------------------------------------------------------------
+
+PROBE = """\
+def square(x):
+    y = x * x
+    return y
+
+
+print(sum(square(i) for i in range(3)))
+"""
+
+
+def probe_chronodbg(level: str, workdir: Path, env: dict[str, str]) -> tuple[str | None, dict[str, Any] | None]:
+    """Record a tiny program at `level`: (why it cannot, or None; the recording's `chronodbg info`)."""
+    script = workdir / "probe.py"
+    script.write_text(PROBE)
+    out = workdir / f"probe-{level}.cgr"
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronodbg", "record", "-q", "--level", level, "-o", str(out), str(script)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return f"`chronodbg record --level {level}` exited {proc.returncode}: {lines[-1] if lines else ''}", None
+    info = recording_info(out, workdir)
+    out.unlink()
+    recorded = (info.get("options") or {}).get("level")
+    if recorded not in (level, None):
+        return f"`chronodbg record --level {level}` recorded level {recorded!r}", None
+    return None, info
+
+
+def probe_viztracer() -> tuple[str | None, str | None]:
+    """(VizTracer's version, or None; why it cannot run, or None)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import viztracer; print(viztracer.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        why = lines[-1] if lines else f"exit {proc.returncode}"
+        return (
+            None,
+            f"VizTracer is not installed for this Python ({why}; `pip install -e .[bench]` installs it): skipped",
+        )
+    return proc.stdout.strip(), None
+
+
+def decide(
+    levels: list[str], viztracer: str | None, tracer: str | None, entries: int, workdir: Path, log: Log
+) -> Setup:
+    env = dict(os.environ)
+    notes = []
+    if tracer:
+        env[TRACER_ENV] = tracer
+        notes.append(f"`{TRACER_ENV}={tracer}` for the chronodbg runs (`--tracer {tracer}`)")
+    elif env.get(TRACER_ENV):
+        notes.append(f"`{TRACER_ENV}={env[TRACER_ENV]}` inherited from the environment")
+    has_level = True
+    skipped: set[str] = set()
+    why, _ = probe_chronodbg("sync", workdir, env)
+    if why is not None:
+        has_level = False
+        notes.append(
+            f"this chronodbg has no working `--level` ({why}): the sync variants run without the option"
+            " (recording sync events only, as `--level sync` does)"
+            + (f"; {' and '.join(x for x in levels if x != 'sync')} skipped" if set(levels) - {"sync"} else "")
+        )
+        skipped = set(levels) - {"sync"}
+    else:
+        for level in levels:
+            if level == "sync":
+                continue
+            why, info = probe_chronodbg(level, workdir, env)
+            if why is not None:
+                notes.append(f"level {level} skipped: {why}")
+                skipped.add(level)
+            elif info is not None:
+                log(f"bench_record: --level {level} works (tracer {info.get('tracer')!r})")
+    variants = [PLAIN]
+    for level in levels:
+        if level not in skipped:
+            variants.append(chronodbg_variant(level))
+            if level == "sync":
+                variants.append(chronodbg_variant(level, locals_none=True))
+    version = None
+    if viztracer:
+        version, why = probe_viztracer()
+        if why is not None:
+            notes.append(why)
+        else:
+            variants.extend(VIZTRACER_MODES[viztracer])
+    for note in notes:
+        log(f"bench_record: {note}")
+    return Setup(variants, has_level, env, version, entries, notes)
+
+
+# -- running ------------------------------------------------------------------------------------------------------
 
 
 def pin_prefix() -> list[str] | None:
@@ -129,13 +309,29 @@ def pin_prefix() -> list[str] | None:
     return [taskset, "-c", str(cpu)] if taskset else None
 
 
-def command(case: Case, variant: str, size: int, out: Path) -> list[str]:
+def command(case: Case, variant: Variant, size: int, out: Path, setup: Setup) -> list[str]:
     script = str(WORKLOADS / case.workload.script)
-    if variant == "plain":
+    if variant.tool == "plain":
         cmd = [sys.executable, script, str(size)]
+    elif variant.tool == "viztracer":
+        cmd = [sys.executable, "-m", "viztracer", "--quiet", "--tracer_entries", str(setup.viztracer_entries)]
+        cmd += ["-o", str(out), script, str(size)]
+    elif variant.tool == "viztracer-raw":
+        cmd = [
+            sys.executable,
+            str(HERE / "viztracer_raw.py"),
+            str(out),
+            str(setup.viztracer_entries),
+            script,
+            str(size),
+        ]
     else:
-        extra = ["--locals", "none"] if variant.endswith("--locals none") else []
-        cmd = [sys.executable, "-m", "chronodbg", "record", "-q", *extra, "-o", str(out), script, str(size)]
+        cmd = [sys.executable, "-m", "chronodbg", "record", "-q"]
+        if setup.has_level:
+            cmd += ["--level", str(variant.level)]
+        if variant.locals_none:
+            cmd += ["--locals", "none"]
+        cmd += ["-o", str(out), script, str(size)]
     if case.pinned:
         prefix = pin_prefix()
         assert prefix is not None
@@ -143,24 +339,27 @@ def command(case: Case, variant: str, size: int, out: Path) -> list[str]:
     return cmd
 
 
-def run_once(cmd: list[str], cwd: Path) -> tuple[Run, bytes]:
-    """One timed run, and what it printed on stdout."""
+def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, bytes, str | None]:
+    """One timed run, what it printed on stdout, and why it failed (None when it exited 0)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=RUN_TIMEOUT)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=RUN_TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        return Run(RUN_TIMEOUT, 0.0, 0.0, 0), b"", f"timed out after {RUN_TIMEOUT:.0f} s"
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"bench_record: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}"
-        )
     run = Run(
         wall=wall,
         user=after.ru_utime - before.ru_utime,
         sys=after.ru_stime - before.ru_stime,
         vcsw=after.ru_nvcsw - before.ru_nvcsw,
     )
-    return run, proc.stdout
+    failed = None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        failed = f"exited {proc.returncode}: " + " / ".join(tail)
+    return run, proc.stdout, failed
 
 
 def recording_info(path: Path, cwd: Path) -> dict[str, Any]:
@@ -175,31 +374,86 @@ def recording_info(path: Path, cwd: Path) -> dict[str, Any]:
     return dict(json.loads(proc.stdout))
 
 
-def run_case(case: Case, size: int, pairs: int, workdir: Path, log: Any) -> CaseResult:
-    variants = {name: VariantResult() for name in VARIANTS}
-    outputs = {name: workdir / f"{case.workload.name}-{i}.cgr" for i, name in enumerate(VARIANTS)}
+_PHASE = re.compile(rb'"ph":\s*"([A-Za-z])"')
+_OVERFLOW = re.compile(rb'"overflow":\s*(true|false)')
+
+
+def viztracer_entries(path: Path) -> tuple[int, bool]:
+    """(trace entries, whether the ring buffer overflowed) of a VizTracer JSON file, without loading it.
+
+    Entries are the trace events other than metadata ("ph": "M", thread
+    names): one "X" per finished function call, Python or C. A `"ph": "`
+    inside a JSON string has its quotes escaped, so it cannot match.
+    """
+    phases: Counter[bytes] = Counter()
+    overflow = False
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        for match in _PHASE.finditer(data):
+            phases[match.group(1)] += 1
+        tail = data[max(0, len(data) - (1 << 20)) :]
+        # The metadata follows the events; look for its overflow flag near the end, then anywhere.
+        found = _OVERFLOW.search(tail) or _OVERFLOW.search(data)
+        if found is not None:
+            overflow = found.group(1) == b"true"
+    return sum(n for ph, n in phases.items() if ph != b"M"), overflow
+
+
+def run_case(case: Case, size: int, pairs: int, workdir: Path, setup: Setup, log: Log) -> CaseResult:
+    variants = {v.name: VariantResult() for v in setup.variants}
+    suffix = {"chronodbg": "cgr", "viztracer": "json", "viztracer-raw": "json", "plain": "out"}
+    outputs = {v.name: workdir / f"{case.workload.name}-{i}.{suffix[v.tool]}" for i, v in enumerate(setup.variants)}
     for round_no in range(pairs + 1):
-        printed: dict[str, bytes] = {}
-        for name in VARIANTS:
-            run, printed[name] = run_once(command(case, name, size, outputs[name]), workdir)
-            if printed[name] != printed[VARIANTS[0]]:
-                raise SystemExit(
-                    f"bench_record: {case_label(case)} round {round_no}: {name} printed {printed[name]!r},"
-                    f" {VARIANTS[0]} printed {printed[VARIANTS[0]]!r}"
-                )
+        plain_printed = b""
+        for variant in setup.variants:
+            result = variants[variant.name]
+            if result.failed:
+                continue
+            out = outputs[variant.name]
+            out.unlink(missing_ok=True)  # so no run pays for truncating the previous one's file
+            run, printed, failed = run_once(command(case, variant, size, out, setup), workdir, setup.env)
+            where = f"{case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {variant.name}"
+            if variant is PLAIN:
+                if failed:
+                    raise SystemExit(f"bench_record: {where} {failed}")
+                plain_printed = printed
+            elif failed is None and printed != plain_printed:
+                failed = f"printed {printed[:200]!r}, plain printed {plain_printed[:200]!r}"
+            if failed:
+                result.failed = f"round {round_no}: {failed}"
+                result.runs.clear()
+                out.unlink(missing_ok=True)
+                log(f"  {where}: FAILED {failed}")
+                continue
             if round_no:  # round 0 warms the page cache and the CPU clocks
-                variants[name].runs.append(run)
-            log(f"  {case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {name}: {run.wall:.2f} s")
-    for name in VARIANTS[1:]:
+                result.runs.append(run)
+            log(f"  {where}: {run.wall:.2f} s")
+    for variant in setup.variants[1:]:
         # Events and bytes of the last counted run; they vary a little between
         # runs with the interleaving (a contended acquire adds a wait event).
-        info = recording_info(outputs[name], workdir)
-        result = variants[name]
-        result.events = int(info["events"])
-        result.bytes = outputs[name].stat().st_size
-        result.complete = bool(info["complete"])
-        result.dropped = info.get("dropped")
-        outputs[name].unlink()
+        result, out = variants[variant.name], outputs[variant.name]
+        if result.failed:
+            continue
+        result.bytes = out.stat().st_size
+        if variant.tool.startswith("viztracer"):
+            result.events, result.overflow = viztracer_entries(out)
+            result.tracer = f"VizTracer {setup.viztracer_version}"
+        else:
+            try:
+                # It reads the whole recording: ~0.5 GB of memory and 7 s per million events.
+                info = recording_info(out, workdir)
+            except SystemExit as exc:
+                result.uncounted = str(exc).splitlines()[-1] if str(exc) else "chronodbg info failed"
+                log(f"  {case_label(case)} {variant.name}: events not counted: {result.uncounted}")
+                out.unlink()
+                continue
+            result.events = int(info["events"])
+            result.complete = bool(info["complete"])
+            result.dropped = info.get("dropped")
+            result.tracer = info.get("tracer")
+            level = (info.get("options") or {}).get("level")
+            if setup.has_level and level is not None and level != variant.level:
+                result.failed = f"asked for --level {variant.level}, the recording says level {level!r}"
+        out.unlink()
     return CaseResult(case, size, variants)
 
 
@@ -207,7 +461,7 @@ def case_label(case: Case) -> str:
     return f"{case.workload.name}{' pinned' if case.pinned else ''}"
 
 
-# -- reporting ----------------------------------------------------------------
+# -- reporting ----------------------------------------------------------------------------------------------------
 
 
 def machine(cwd: Path) -> dict[str, Any]:
@@ -285,7 +539,16 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x ({min(values):.2f}–{max(values):.2f})"
 
 
-def table(results: list[CaseResult]) -> str:
+def _events_cell(v: VariantResult) -> str:
+    text = f"{v.events:,}" if v.events is not None else "?"
+    if v.overflow:
+        text += " (buffer full: older entries dropped)"
+    if v.dropped or v.complete is False:
+        text += f" ({v.dropped} dropped{'' if v.complete else ', incomplete'})"
+    return text
+
+
+def table(results: list[CaseResult], variants: list[Variant]) -> str:
     rows = [
         "| workload | CPUs | variant | median wall s | ratio: median (min–max) | CPU s | CPU ratio | sys s | vol. ctx switches"
         " | events | file bytes | bytes/event | µs added/event |",
@@ -295,43 +558,136 @@ def table(results: list[CaseResult]) -> str:
         wl = res.case.workload
         what = wl.describe.format(n=f"{res.size:,}")
         cpus = "1 (pinned)" if res.case.pinned else "all"
-        plain = res.variants["plain"]
-        for name in VARIANTS:
-            v = res.variants[name]
+        plain = res.variants[PLAIN.name]
+        for variant in variants:
+            v = res.variants[variant.name]
+            label = f"{wl.name}: {what}" if variant is PLAIN else ""
+            head = f"| {label} | {cpus if variant is PLAIN else ''} | {variant.name} |"
+            if v.failed:
+                rows.append(f"{head} failed (see notes) | | | | | | | | | |")
+                continue
             wall = v.median("wall")
-            if name == "plain":
+            if variant is PLAIN:
                 ratio = cpu_ratio = events = size = per = added = "–"
             else:
-                ratio = _spread(res.ratios(name))
-                cpu_ratio = f"{statistics.median(res.ratios(name, 'cpu')):.2f}x"
-                events = f"{v.events:,}" if v.events is not None else "?"
+                ratio = _spread(res.ratios(variant.name))
+                cpu_ratio = f"{statistics.median(res.ratios(variant.name, 'cpu')):.2f}x"
+                events = _events_cell(v)
                 size = f"{v.bytes:,}" if v.bytes is not None else "?"
                 per = f"{v.bytes / v.events:.1f}" if v.events and v.bytes is not None else "?"
                 added = f"{(wall - plain.median('wall')) / v.events * 1e6:.2f}" if v.events else "?"
-                if v.dropped or v.complete is False:
-                    events += f" ({v.dropped} dropped{'' if v.complete else ', incomplete'})"
-            label = f"{wl.name}: {what}" if name == "plain" else ""
             rows.append(
-                f"| {label} | {cpus if name == 'plain' else ''} | {name} | {wall:.2f} | {ratio} | {v.median('cpu'):.2f}"
-                f" | {cpu_ratio} | {v.median('sys'):.2f}"
+                f"{head} {wall:.2f} | {ratio} | {v.median('cpu'):.2f} | {cpu_ratio} | {v.median('sys'):.2f}"
                 f" | {statistics.median(r.vcsw for r in v.runs):,.0f} | {events} | {size} | {per} | {added} |"
             )
     return "\n".join(rows)
 
 
-def section_key(python: str, workloads: list[str] | None) -> str:
-    """What names a section of the docs: the Python, and the workloads if a --workload run chose some.
+def suite_table(results: list[CaseResult], variants: list[Variant]) -> str:
+    """Each variant over the whole suite: one row per variant, the unpinned run of each workload."""
+    cases = [r for r in results if not r.case.pinned]
+    rows = [
+        "| variant | workloads | total wall ratio: median (min–max) | total CPU ratio | geometric mean of the workloads'"
+        " wall ratios | events | file bytes | bytes/event | µs added/event |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for variant in variants[1:]:
+        ok = [r for r in cases if r.ok(variant.name)]
+        if not ok:
+            rows.append(f"| {variant.name} | none | | | | | | | |")
+            continue
+        rounds = len(ok[0].variants[PLAIN.name].runs)
 
-    A full run replaces its Python's full section; `--workload aio` gets (and
-    later replaces) a section of its own, leaving the full one's numbers alone.
+        def total(res_variant: str, attr: str, i: int, ok: list[CaseResult] = ok) -> float:
+            return sum(float(getattr(r.variants[res_variant].runs[i], attr)) for r in ok)
+
+        wall = [total(variant.name, "wall", i) / total(PLAIN.name, "wall", i) for i in range(rounds)]
+        cpu = [total(variant.name, "cpu", i) / total(PLAIN.name, "cpu", i) for i in range(rounds)]
+        geo = math.exp(statistics.fmean(math.log(statistics.median(r.ratios(variant.name))) for r in ok))
+        events = [r.variants[variant.name].events for r in ok]
+        sizes = [r.variants[variant.name].bytes for r in ok]
+        counted = all(e is not None for e in events) and all(s is not None for s in sizes)
+        n_events = sum(e or 0 for e in events)
+        n_bytes = sum(s or 0 for s in sizes)
+        added = sum(r.variants[variant.name].median("wall") - r.variants[PLAIN.name].median("wall") for r in ok)
+        names = ", ".join(r.case.workload.name for r in ok)
+        if len(ok) < len(cases):
+            names += f" ({len(ok)} of {len(cases)})"
+        overflow = " (buffers full)" if any(r.variants[variant.name].overflow for r in ok) else ""
+        rows.append(
+            f"| {variant.name} | {names} | {_spread(wall)} | {statistics.median(cpu):.2f}x | {geo:.2f}x"
+            + (
+                f" | {n_events:,}{overflow} | {n_bytes:,} | {n_bytes / n_events:.1f} | {added / n_events * 1e6:.2f} |"
+                if counted and n_events
+                else " | ? | ? | ? | ? |"
+            )
+        )
+    return "\n".join(rows)
+
+
+def tracers_used(results: list[CaseResult], variants: list[Variant]) -> dict[str, str]:
+    """Level -> the tracer its recordings' headers name (several, joined, if they differ)."""
+    used: dict[str, set[str]] = {}
+    for res in results:
+        for variant in variants:
+            v = res.variants[variant.name]
+            if variant.tool == "chronodbg" and variant.level != "sync" and v.failed is None and v.tracer:
+                used.setdefault(str(variant.level), set()).add(v.tracer)
+    return {level: " / ".join(sorted(names)) for level, names in used.items()}
+
+
+def section_key(
+    python: str, levels: list[str], tracer: str | None, workloads: list[str] | None, scale: float = 1.0
+) -> str:
+    """What names a section of the docs: the Python, the levels (and the tracer behind calls and lines), the workloads.
+
+    A run of every workload replaces the section of its Python and levels;
+    `--workload aio` gets (and later replaces) a section of its own, leaving
+    the full one's numbers alone.
     """
-    key = f"CPython {python}"
+    key = f"CPython {python}: levels {', '.join(levels)}"
+    if tracer:
+        key += f" ({tracer})"
+    if scale != 1.0:
+        key += f", sizes x{scale:g}"
     if workloads and sorted(set(workloads)) != sorted(DEFAULT_ORDER):
         key += ": " + ", ".join(name for name in DEFAULT_ORDER if name in workloads)
     return key
 
 
-def section(results: list[CaseResult], info: dict[str, Any], pairs: int, notes: list[str], key: str) -> str:
+def method_notes(setup: Setup, tracers: dict[str, str]) -> list[str]:
+    notes = []
+    if tracers:
+        notes.append(
+            "chronodbg tracer (from the recordings' headers): "
+            + ", ".join(f"`--level {level}`: {name}" for level, name in tracers.items())
+        )
+    if any(v.tool.startswith("viztracer") for v in setup.variants):
+        notes.append(
+            f"VizTracer {setup.viztracer_version}, with its defaults but a ring buffer of"
+            f" {setup.viztracer_entries:,} entries (its default holds 1,000,000 and keeps the last ones): every"
+            " Python and C function call of every thread, library code included, the JSON written at exit and"
+            " counted in the time. Its events are trace entries, one per finished call (chronodbg writes a call"
+            " and a return event per user-code call), counted in the JSON of the last counted run"
+        )
+    if VIZTRACER in setup.variants:
+        notes.append(
+            "VizTracer: `python -m viztracer --quiet --tracer_entries N -o OUT.json workload.py ARG`, as a user"
+            " runs it; at exit its C tracer writes a raw trace, which VizTracer then loads into Python objects and"
+            " writes again as the report, with the source of the traced files"
+        )
+    if VIZTRACER_RAW in setup.variants:
+        notes.append(
+            "VizTracer (C dump): the same tracer started and saved through its inline API with `dump_raw=True`"
+            " (replay_tests/benchmarks/viztracer_raw.py): the raw trace written straight by its C writer, no"
+            " report building, no source files"
+        )
+    return notes
+
+
+def section(
+    results: list[CaseResult], info: dict[str, Any], pairs: int, notes: list[str], key: str, variants: list[Variant]
+) -> str:
     lines = [
         f"<!-- bench_record: {key} -->",
         f"### {key}",
@@ -343,7 +699,12 @@ def section(results: list[CaseResult], info: dict[str, Any], pairs: int, notes: 
         f"- {pairs} counted round{'s' if pairs != 1 else ''} after one warm-up round; medians over the counted rounds",
         *[f"- {note}" for note in notes],
         "",
-        table(results),
+        table(results, variants),
+        "",
+        "The whole suite (the unpinned run of each workload; total = the workloads' wall or CPU times added up"
+        " within each round):",
+        "",
+        suite_table(results, variants),
         "",
         f"<!-- /bench_record: {key} -->",
     ]
@@ -367,27 +728,77 @@ def write_docs(text: str, key: str) -> None:
     DOCS.write_text(doc)
 
 
+def parse_levels(text: str) -> list[str]:
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = chosen - set(LEVELS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"levels are a comma-separated subset of {','.join(LEVELS)}")
+    return [level for level in LEVELS if level in chosen]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
         "--pairs",
         type=int,
         default=None,
-        help="counted rounds per workload after the warm-up (default 5; 2 with --quick)",
+        help="counted rounds per workload after the warm-up (default 5; 1 with --quick)",
     )
-    parser.add_argument("--quick", action="store_true", help="small workloads, for CI smoke runs (< 30 s)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small workloads, one counted round: a smoke test (< 60 s)"
+    )
     parser.add_argument("--workload", choices=sorted(WORK), action="append", help="only this workload (repeatable)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every workload's full size by F (e.g. 0.2: a fifth of the work; the docs section says so)",
+    )
+    parser.add_argument(
+        "--levels",
+        type=parse_levels,
+        default=list(LEVELS),
+        metavar="LEVELS",
+        help=f"chronodbg levels to run, comma-separated (default {','.join(LEVELS)})",
+    )
+    parser.add_argument(
+        "--viztracer",
+        choices=sorted(VIZTRACER_MODES),
+        default="both",
+        help="VizTracer as a user runs it (cli), through its API with its C writer (raw), or both (default)",
+    )
+    parser.add_argument("--no-viztracer", action="store_true", help="do not run VizTracer")
+    parser.add_argument(
+        "--viztracer-entries",
+        type=int,
+        default=VIZTRACER_ENTRIES,
+        metavar="N",
+        help=f"VizTracer's ring buffer size (--tracer_entries; default {VIZTRACER_ENTRIES:,})",
+    )
+    parser.add_argument(
+        "--tracer",
+        choices=TRACERS,
+        help=f"chronodbg's tracer for --level calls and lines (sets ${TRACER_ENV}; default: chronodbg's choice)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="skip the pinned-to-one-CPU run of the lock workload")
     parser.add_argument(
-        "--write-docs", action="store_true", help=f"add or replace this Python's section in {DOCS.relative_to(REPO)}"
+        "--write-docs",
+        action="store_true",
+        help=f"add or replace this Python's section for these levels and workloads in {DOCS.relative_to(REPO)}",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     ns = parser.parse_args(argv)
-    pairs = ns.pairs if ns.pairs is not None else (2 if ns.quick else 5)
+    pairs = ns.pairs if ns.pairs is not None else (1 if ns.quick else 5)
     if pairs < 1:
         parser.error("--pairs must be at least 1")
     if ns.quick and ns.write_docs:
         parser.error("--quick numbers are a smoke test; do not --write-docs them")
+    if ns.tracer == "monitoring" and sys.version_info < (3, 12):
+        parser.error("--tracer monitoring needs Python 3.12+ (sys.monitoring)")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
     notes = []
     cases = []
@@ -399,49 +810,75 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cases.append(Case(WORK[name], pinned=True))
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     results = []
     with tempfile.TemporaryDirectory(prefix="chronodbg-bench-") as tmp:
         info = machine(Path(tmp))
-        log(f"bench_record: {info['python']} on {info['cpu']} x{info['nproc']}, {pairs} rounds + warm-up")
+        setup = decide(
+            ns.levels, None if ns.no_viztracer else ns.viztracer, ns.tracer, ns.viztracer_entries, Path(tmp), log
+        )
+        log(
+            f"bench_record: {info['python']} on {info['cpu']} x{info['nproc']}, {pairs} round(s) + warm-up;"
+            f" variants: {', '.join(v.name for v in setup.variants)}"
+        )
         for case in cases:
-            size = case.workload.sizes[1 if ns.quick else 0]
-            results.append(run_case(case, size, pairs, Path(tmp), log))
+            full, quick = case.workload.sizes
+            size = quick if ns.quick else max(quick, round(full * ns.scale))
+            results.append(run_case(case, size, pairs, Path(tmp), setup, log))
     info["loadavg_end"] = loadavg()
 
-    key = section_key(info["python"], ns.workload)
-    text = section(results, info, pairs, notes, key)
+    failures = [
+        f"{case_label(r.case)} {name}: {v.failed}" for r in results for name, v in r.variants.items() if v.failed
+    ]
+    uncounted = [
+        f"{case_label(r.case)} {name}: events not counted, `chronodbg info` failed: {v.uncounted}"
+        for r in results
+        for name, v in r.variants.items()
+        if v.uncounted
+    ]
+    tracers = tracers_used(results, setup.variants)
+    ran = [level for level in LEVELS if any(v.level == level for v in setup.variants)]
+    tracer_name = None
+    if set(ran) - {"sync"}:
+        tracer_name = " / ".join(sorted({tracers[level] for level in ran if level in tracers})) or ns.tracer
+    key = section_key(info["python"], ran or ns.levels, tracer_name, ns.workload, ns.scale)
+    all_notes = notes + setup.notes + method_notes(setup, tracers) + uncounted
+    all_notes += [f"FAILED: {failure}" for failure in failures]
+    text = section(results, info, pairs, all_notes, key, setup.variants)
     print(text)
     if ns.write_docs:
-        write_docs(text, key)
-        log(f"bench_record: wrote {DOCS}")
+        if failures:
+            log(f"bench_record: {len(failures)} variant(s) failed; {DOCS} left alone")
+        else:
+            write_docs(text, key)
+            log(f"bench_record: wrote section {key!r} of {DOCS}")
     if ns.json:
         data = {
             "machine": info,
             "pairs": pairs,
+            "levels": ns.levels,
+            "tracer": ns.tracer,
+            "notes": all_notes,
             "cases": [
                 {
                     "workload": r.case.workload.name,
                     "pinned": r.case.pinned,
                     "size": r.size,
                     "variants": {
-                        name: {
-                            "runs": [vars(run) for run in v.runs],
-                            "events": v.events,
-                            "bytes": v.bytes,
-                            "complete": v.complete,
-                            "dropped": v.dropped,
+                        variant.name: {
+                            "tool": variant.tool,
+                            "level": variant.level,
+                            "locals": "none" if variant.locals_none else None,
+                            "runs": [vars(run) for run in r.variants[variant.name].runs],
+                            **{k: x for k, x in vars(r.variants[variant.name]).items() if k != "runs"},
                         }
-                        for name, v in r.variants.items()
+                        for variant in setup.variants
                     },
                 }
                 for r in results
             ],
         }
         Path(ns.json).write_text(json.dumps(data, indent=1) + "\n")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
