@@ -29,7 +29,7 @@ def tracer(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def record(tmp_path: Path, program: str, tracer: str, level: str = "calls", *options: str) -> Run:
+def record(tmp_path: Path, program: str, tracer: str, level: str = "calls", *options: str, status: int = 0) -> Run:
     out = tmp_path / f"{Path(program).stem}-{level}.cgr"
     environment = env()
     environment["CHRONODBG_TRACER"] = tracer
@@ -42,7 +42,7 @@ def record(tmp_path: Path, program: str, tracer: str, level: str = "calls", *opt
         stdin=subprocess.DEVNULL,
     )
     run = Run(proc.returncode, proc.stdout, proc.stderr, out, load_events(out) if out.exists() else [])
-    assert run.returncode == 0, run.stderr.decode()
+    assert run.returncode == status, run.stderr.decode()
     return run
 
 
@@ -471,3 +471,25 @@ def test_a_tracer_that_cannot_run_here_is_refused_in_one_line(tmp_path: Path) ->
     # At level sync no tracer is chosen, so none is refused.
     proc = subprocess.run([*args[:7], "sync", args[8]], capture_output=True, env=environment, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+#: Programs of the other tests that end by themselves with the same output every run.
+EVERYDAY = sorted(p.name for p in PROGRAMS.glob("aio_*.py") if p.stem != "aio_deadlock") + [
+    "barrier.py",
+    "handoff.py",
+    "pool.py",
+    "prodcons.py",
+    "rlock.py",
+]
+
+
+@pytest.mark.parametrize("program", EVERYDAY)
+def test_every_program_behaves_the_same_at_level_lines(tmp_path: Path, tracer: str, program: str) -> None:
+    """The sync-level programs of the other tests, recorded with every line: same output, same status, sound log."""
+    plain = run_plain(PROGRAMS / program, cwd=tmp_path)
+    run = record(tmp_path, program, tracer, "lines", status=plain.returncode)
+    assert run.stdout == plain.stdout
+    if plain.returncode:
+        assert run.stderr.decode().splitlines() == plain.stderr.decode().splitlines()
+    check_invariants(run)
+    assert any(e["kind"] == "line" for e in run.events)
