@@ -70,6 +70,7 @@ def start(
     use_repr: bool = False,
     on_deadlock: str = "continue",
     level: str = "sync",
+    lines: Sequence[str] = (),
 ) -> Recording:
     """Start recording this process into `path` (None keeps the log in memory).
 
@@ -78,7 +79,8 @@ def start(
     reports it on stderr; "stop" also ends the process with status 86.
     `level`: "sync" (synchronisation events), "calls" (also calls, returns
     and exceptions of user code started from now on) or "lines" (also lines
-    and the locals they change).
+    and the locals they change). `lines`: with level "calls", globs of the
+    files whose code also records lines.
     """
     from chronodbg.recorder import control
     from chronodbg.recorder.core import Options
@@ -93,6 +95,7 @@ def start(
         use_repr=use_repr,
         on_deadlock=on_deadlock,
         level=level,
+        lines=tuple(lines),
         program=sys.argv[0] if sys.argv else "",
         argv=list(sys.argv),
     )

@@ -33,6 +33,8 @@ options:
                         each call, return and exception of your code;
                         lines: also each line, with the locals it changed
                         ($CHRONODBG_TRACER=monitoring|settrace picks how)
+  --lines GLOB          with --level calls: also record lines in the files
+                        matching GLOB (repeatable), calls only elsewhere
   --redact REGEX        also redact names matching REGEX
   --no-redact           store values whose names look secret
   --repr                call repr() on objects (runs user code; off by default)
@@ -44,7 +46,7 @@ options:
   -h, --help            this help
 """
 
-_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--redact", "--on-deadlock"}
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--lines", "--redact", "--on-deadlock"}
 
 
 def add_parser(sub: Any) -> None:
@@ -94,6 +96,7 @@ def _options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exclude", action="append", default=[])
     parser.add_argument("--locals", choices=("none", "events"), default="events")
     parser.add_argument("--level", choices=("sync", "calls", "lines"), default="sync")
+    parser.add_argument("--lines", action="append", default=[], metavar="GLOB")
     parser.add_argument("--redact")
     parser.add_argument("--no-redact", action="store_true")
     parser.add_argument("--repr", action="store_true")
@@ -139,6 +142,8 @@ def main(argv: Sequence[str]) -> int:
             re.compile(ns.redact)
         except re.error as exc:
             raise UsageError(f"record: --redact: bad regular expression: {exc}") from None
+    if ns.lines and ns.level != "calls":
+        raise UsageError("record: --lines GLOB goes with --level calls (--level lines already records every line)")
     target = runner.Target(target_name, target_args, is_module)
     try:
         code = None if is_module else runner.compile_script(target_name)
@@ -174,6 +179,7 @@ def main(argv: Sequence[str]) -> int:
         announce=not ns.quiet,
         on_deadlock=ns.on_deadlock,
         level=ns.level,
+        lines=tuple(ns.lines),
     )
     rec = control.start(options)
     runner.run(rec, target, code)

@@ -342,6 +342,31 @@ def test_threads_each_have_their_own_stack(tmp_path: Path, tracer: str) -> None:
 # -- what is user code -----------------------------------------------------------
 
 
+def test_lines_in_one_module_and_calls_elsewhere(tmp_path: Path, tracer: str) -> None:
+    """--level calls --lines GLOB: every user call is recorded, lines only in the files GLOB matches."""
+    run = record(tmp_path, "code_library.py", tracer, "calls", "--lines", "*/code_helper.py")
+    calls = {e["func"] for e in run.events if e["kind"] == "call"}
+    assert {"main", "key", "default", "plus", "twice"} <= calls
+    lined = {(Path(e["file"]).name, e["func"]) for e in run.events if e["kind"] == "line"}
+    assert lined and all(name == "code_helper.py" for name, _ in lined)
+    assert {"plus", "twice"} <= {func for _, func in lined}
+    # The helper's frames carry their locals line by line, as at level lines.
+    twice_lines = [e for e in run.events if e["kind"] == "line" and e["func"] == "twice"]
+    assert twice_lines and run.stdout == b"[3, 2, 1] {\"s\": [1]} 12\n"
+
+
+def test_lines_without_level_calls_is_refused_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronodbg", "record", "--lines", "*.py", str(PROGRAMS / "code_helper.py")],
+        capture_output=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        env=env(),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == b"chronodbg: record: --lines GLOB goes with --level calls (--level lines already records every line)\n"
+
+
 def test_library_code_makes_no_events_and_user_callbacks_from_it_do(tmp_path: Path, tracer: str) -> None:
     run = record(tmp_path, "code_library.py", tracer)
     assert run.stdout == b"[3, 2, 1] {\"s\": [1]} 12\n"

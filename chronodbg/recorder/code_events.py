@@ -27,7 +27,9 @@ allocations move the program's garbage collections.
 from __future__ import annotations
 
 import _thread
+import fnmatch
 import itertools
+import os
 from types import CodeType, FrameType
 from typing import Any
 
@@ -58,7 +60,11 @@ def _parameters(code: CodeType) -> tuple[str, ...]:
 class CodeEvents:
     def __init__(self, rec: Recorder, level: str) -> None:
         self.rec = rec
+        #: Every user frame records lines (level lines); else only those whose
+        #: file matches a `--lines` glob (see lines_in).
         self.lines = level == "lines"
+        self._line_globs = tuple(rec.options.lines) if level == "calls" else ()
+        self._lines_in: dict[int, bool] = {}
         self.emit = rec.emit_code
         self.summariser = rec.summariser
         self._next_frame = itertools.count(1).__next__
@@ -94,16 +100,31 @@ class CodeEvents:
             self.traced[id(code)] = known
         return known
 
+    def lines_in(self, code: CodeType) -> bool:
+        """Whether frames of `code` record line events (decided once per code object)."""
+        if self.lines:
+            return True
+        if not self._line_globs:
+            return False
+        known = self._lines_in.get(id(code))
+        if known is None:
+            filename = code.co_filename
+            path = os.path.abspath(filename)
+            known = self._lines_in[id(code)] = any(
+                fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(filename, glob) for glob in self._line_globs
+            )
+        return known
+
     def enter(self, frame: FrameType, resumed: bool) -> None:
         code = frame.f_code
         if resumed:
             record = self.frames.get(id(frame))
             if record is None:
-                record = self.frames[id(frame)] = [self._next_frame(), None, {} if self.lines else None]
+                record = self.frames[id(frame)] = [self._next_frame(), None, {} if self.lines_in(code) else None]
             self.emit(_CALL, (record[0], "resume", None), code, frame.f_lineno or code.co_firstlineno)
             return
         fid = self._next_frame()
-        known: dict[str, Any] | None = {} if self.lines else None
+        known: dict[str, Any] | None = {} if self.lines_in(code) else None
         self.frames[id(frame)] = [fid, None, known]
         names = self._parameters.get(id(code))
         if names is None:

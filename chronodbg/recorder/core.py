@@ -70,6 +70,8 @@ class Options:
     #: "calls" (plus calls, returns and exceptions of user code) or "lines"
     #: (plus each line with the locals it changed); see recorder.tracing.
     level: str = "sync"
+    #: At level calls, the files (globs, as --include) whose frames also record lines.
+    lines: tuple[str, ...] = ()
 
 
 class Recorder:
@@ -183,6 +185,7 @@ class Recorder:
                 "redact": opts.redact,
                 "repr": opts.use_repr,
                 "level": opts.level,
+                "lines": list(opts.lines),
             },
             "kinds": kinds.kind_table(),
         }

@@ -38,7 +38,6 @@ class MonitoringTracer:
     def __init__(self, rec: Recorder, level: str) -> None:
         self.rec = rec
         self.events = CodeEvents(rec, level)
-        self.lines = level == "lines"
         self.handlers = HandlerIndex()
         #: id(code) -> the local events switched on for it; the code objects themselves, to switch them off.
         self._local: dict[int, int] = {}
@@ -104,7 +103,8 @@ class MonitoringTracer:
         E = _mon.events
         DISABLE = _mon.DISABLE
         BRANCH = E.BRANCH
-        base = E.PY_RESUME | E.PY_RETURN | E.PY_YIELD | (E.LINE if self.lines else 0)
+        base = E.PY_RESUME | E.PY_RETURN | E.PY_YIELD
+        lines_in = events.lines_in
 
         def user(code: CodeType) -> bool:
             known = traced.get(id(code))
@@ -118,7 +118,7 @@ class MonitoringTracer:
                 if not known:
                     return DISABLE
                 if id(code) not in local:
-                    enable(code, base)
+                    enable(code, base | E.LINE if lines_in(code) else base)
                 events.enter(_getframe(1), False)
             except Exception:
                 rec.dropped += 1

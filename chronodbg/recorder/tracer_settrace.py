@@ -71,7 +71,6 @@ class SettraceTracer:
     def __init__(self, rec: Recorder, level: str) -> None:
         self.rec = rec
         self.events = CodeEvents(rec, level)
-        self.lines = level == "lines"
         self.handlers = HandlerIndex()
         self.running = False
         self.patches = Patches()
@@ -117,7 +116,7 @@ class SettraceTracer:
     def _trace_functions(self) -> tuple[TraceFunction, TraceFunction]:
         rec = self.rec
         events = self.events
-        lines = self.lines
+        lines_in = events.lines_in
         traced = events.traced
         traces = events.traces
         handlers = self.handlers
@@ -141,7 +140,7 @@ class SettraceTracer:
                 if code.co_flags & _SUSPENDABLE:
                     raw, lasti = code.co_code, frame.f_lasti
                     resumed = lasti >= 0 and not (raw[lasti] == RESUME and (raw[lasti + 1] & 3) == 0)
-                frame.f_trace_lines = lines
+                frame.f_trace_lines = lines_in(code)
                 events.enter(frame, resumed)
                 return local_trace
             except Exception:
@@ -157,7 +156,7 @@ class SettraceTracer:
                     if flight:
                         # Before the line: it may be the first of an except clause's body.
                         stepped(frame, OPCODE_STEPPING)
-                    if lines:
+                    if lines_in(frame.f_code):
                         events.line(frame, frame.f_lineno)
                 elif event == "opcode":
                     stepped(frame, True)
@@ -216,7 +215,7 @@ class SettraceTracer:
         def stop_stepping(frame: FrameType) -> None:
             if OPCODE_STEPPING:
                 frame.f_trace_opcodes = False
-            elif not lines:
+            elif not lines_in(frame.f_code):
                 frame.f_trace_lines = False
 
         def returned(frame: FrameType, value: Any) -> None:
