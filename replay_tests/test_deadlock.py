@@ -261,3 +261,24 @@ def test_a_wait_for_a_free_lock_is_not_stuck() -> None:
     a, b = ("thread", 1), ("thread", 2)
     assert WaitGraph([_wait(a), _wait(b, what="join", on=(a,))]).stuck([a, b]) is None
     assert WaitGraph([_wait(a, on=(b,)), _wait(b, what="queue")]).stuck([a, b]) is not None
+
+
+def test_a_waiter_already_woken_is_not_stuck() -> None:
+    """A consumer woken by a put but not yet scheduled (a loaded machine) is not blocked for good."""
+    from chronodbg.kinds import Kind
+    from chronodbg.recorder.watchdog import Watchdog
+
+    class Rec:
+        thread_ids: dict[int, int] = {}
+
+    dog = Watchdog(Rec())
+    get_wait = (0, 2, None, Kind.QUEUE_WAIT, 7, None, ("get", 0, 0, None), None)
+    join = (0, 1, None, Kind.THREAD_JOIN, None, None, (2, None), None)
+    dog.feed([get_wait, join], {}, 1)
+    assert dog.graph().stuck([("thread", 1), ("thread", 2)]) is not None
+    put = (0, 3, None, Kind.QUEUE_PUT, 7, None, (1, 1), None)
+    dog.feed([put], {}, 3)
+    assert dog.graph().stuck([("thread", 1), ("thread", 2)]) is None
+    # A new wait after the put is a wait again.
+    dog.feed([(0, 2, None, Kind.QUEUE_GET, 7, None, (1, 0), None), get_wait], {}, 4)
+    assert dog.graph().stuck([("thread", 1), ("thread", 2)]) is not None

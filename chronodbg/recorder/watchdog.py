@@ -53,7 +53,14 @@ _ENDS = frozenset(
     }
 )  # fmt: skip
 _TASK_KINDS = frozenset({Kind.TASK_SUSPEND, Kind.TASK_RESUME, Kind.TASK_DONE, Kind.TASK_WAKE})
-_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | {Kind.LOCK_RELEASE, Kind.THREAD_END}
+#: What wakes the waiters of its object (a lock's release is followed through its owner instead).
+_WAKERS = frozenset(
+    {
+        Kind.QUEUE_PUT, Kind.QUEUE_GET, Kind.QUEUE_TASK_DONE, Kind.EVENT_SET, Kind.COND_NOTIFY, Kind.SEM_RELEASE,
+        Kind.BARRIER_PASS, Kind.BARRIER_BROKEN, Kind.FUTURE_SET,
+    }
+)  # fmt: skip
+_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | _WAKERS | {Kind.LOCK_RELEASE, Kind.THREAD_END}
 
 
 @dataclass
@@ -86,6 +93,11 @@ class Watchdog:
         self.holder: dict[int, tuple[Any, ...]] = {}
         self.held_since: dict[int, int] = {}
         self.asyncio_objects: set[int] = set()
+        #: object -> seq of the last event that woke its waiters; threads that ended.
+        #: A waiter woken after its wait began is not blocked, only not yet
+        #: scheduled (on a loaded machine that can last a while).
+        self.woken_at: dict[int, int] = {}
+        self.ended: set[int] = set()
         self.sites: dict[int, tuple[int, int, int]] = {}
         self.task_names: dict[int, tuple[str | None, str]] = {}
         self._pending: _Pending | None = None
@@ -125,6 +137,8 @@ class Watchdog:
     def _apply(self, event: tuple[Any, ...], seq: int) -> None:
         _t, tid, task, kind, obj, site, data, _snap = event
         on_task = task is not None and obj in self.asyncio_objects
+        if kind in _WAKERS and obj is not None:
+            self.woken_at[obj] = seq
         if kind in _TASK_KINDS:
             if kind == Kind.TASK_SUSPEND and task is not None:
                 awaits, target, timeout = (tuple(data) + (None, None, None))[:3]
@@ -142,6 +156,7 @@ class Watchdog:
                 self.holder.pop(obj, None)
         elif kind == Kind.THREAD_END:
             self.thread_waits.pop(data[0], None)
+            self.ended.add(data[0])
             return
         if on_task:
             return
@@ -162,6 +177,8 @@ class Watchdog:
     def graph(self) -> WaitGraph:
         waits = []
         for tid, (what, obj, since, site, timed, detail, joined) in self.thread_waits.items():
+            if (joined is not None and joined in self.ended) or (obj is not None and self.woken_at.get(obj, 0) > since):
+                continue  # woken, not yet running again
             on: tuple[Actor, ...] = (("thread", joined),) if joined is not None else ()
             waits.append(self._wait(("thread", tid), what, obj, since, site, timed, on, detail))
         for task, (awaits, obj, since, site, timed, target, _thread) in self.task_waits.items():
