@@ -26,6 +26,7 @@ _RawLock = type(_allocate())
 _RawRLock: Any = _thread.RLock
 _getframe = sys._getframe
 _now = time.monotonic_ns
+_TIMEOUT_MAX = _thread.TIMEOUT_MAX
 
 ACQUIRE, WAIT, FAIL, RELEASE = Kind.LOCK_ACQUIRE, Kind.LOCK_WAIT, Kind.LOCK_FAIL, Kind.LOCK_RELEASE
 
@@ -61,7 +62,10 @@ class _Recorded:
 class RecordedLock(_Recorded):
     __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
 
-    def __init__(self, rec: Recorder, oid: int) -> None:
+    def __init__(self, rec: Recorder | None = None, oid: int = 0) -> None:
+        if rec is None:
+            # As for the C lock type, which cannot be instantiated directly.
+            raise TypeError("cannot create 'threading.Lock' instances")
         self._lock = _allocate()
         self._oid = oid
         self._rec = rec
@@ -69,7 +73,8 @@ class RecordedLock(_Recorded):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         lock = self._lock
         rec = self._rec
-        if not rec.active:
+        if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
+            # The C lock's own checks raise ValueError / OverflowError for these.
             return lock.acquire(blocking, timeout)
         if lock.acquire(False):
             rec.emit(ACQUIRE, self._oid, (0, 1), _getframe(1))
@@ -124,7 +129,7 @@ class RecordedRLock(_Recorded):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         lock = self._lock
         rec = self._rec
-        if not rec.active:
+        if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
             if lock.acquire(blocking, timeout):
                 self._depth += 1
                 return True

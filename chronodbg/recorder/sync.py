@@ -128,6 +128,9 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
         oid = object_id(rec, self, frame)
         if not oid:
             return original_acquire(self, blocking, timeout)
+        if not blocking and timeout is not None:
+            # The error the original raises, before the try below hides it.
+            return original_acquire(self, blocking, timeout)
         if original_acquire(self, False):
             rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
             return True
