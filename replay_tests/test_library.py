@@ -445,3 +445,23 @@ def test_threads_in_locals_are_named_as_replay_names_them() -> None:
     mark = next(e for e in log.events if e.kind == "mark")
     shown = dict((name, values.to_text(value)) for name, value in mark.locals or ())
     assert shown["worker"] == f'Thread T{tid} "renamed"'
+
+
+def test_recorded_locks_check_their_arguments_as_the_originals_do() -> None:
+    with chronodbg.record(None):
+        lock, rlock, sem = threading.Lock(), threading.RLock(), threading.Semaphore()
+        for acquire in (lock.acquire, rlock.acquire):
+            with pytest.raises(ValueError):
+                acquire(False, 1)
+            with pytest.raises(ValueError):
+                acquire(timeout=-100)
+            with pytest.raises(OverflowError):
+                acquire(timeout=threading.TIMEOUT_MAX + 1)
+            assert acquire(timeout=threading.TIMEOUT_MAX)
+        with pytest.raises(ValueError):
+            sem.acquire(False, timeout=1.0)
+        with pytest.raises(TypeError, match="cannot create 'threading.Lock' instances"):
+            type(lock)()
+        lock.release()
+        rlock.release()
+    assert not lock.locked()
