@@ -4,7 +4,7 @@ For the interpreter running this script (sys.executable) and each suite, the
 suite runs twice, one after the other:
 
     python -m test SUITE -v                                        # plain
-    python -m chronodbg record -q -o TMP.cgr -m test SUITE -v      # recorded
+    python -m chronodbg record -q --level L -o TMP.cgr -m test SUITE -v   # recorded (--level, default sync)
 
 The `-v` lines `test_name (module.Class.test_name) ... ok|FAIL|ERROR|skipped '...'|
 expected failure|unexpected success` are parsed into one outcome per test case
@@ -268,7 +268,7 @@ def compare(plain: SuiteRun, recorded: SuiteRun) -> list[tuple[str, str | None, 
     return diffs
 
 
-def check_suite(suite: str, timeout: float, log_dir: Path | None) -> SuiteResult:
+def check_suite(suite: str, timeout: float, log_dir: Path | None, level: str = "sync") -> SuiteResult:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix=f"cpython-suites-{suite}-") as tmp:
         plain_dir = Path(tmp) / "plain"
@@ -281,7 +281,7 @@ def check_suite(suite: str, timeout: float, log_dir: Path | None) -> SuiteResult
         say(f"{suite}: plain: {plain.summary()}")
         say(f"{suite}: recorded run ...")
         recorded = run_suite(
-            [python, "-m", "chronodbg", "record", "-q", "-o", str(cgr), "-m", "test", suite, "-v"],
+            [python, "-m", "chronodbg", "record", "-q", "--level", level, "-o", str(cgr), "-m", "test", suite, "-v"],
             timeout,
             rec_dir,
         )
@@ -289,10 +289,12 @@ def check_suite(suite: str, timeout: float, log_dir: Path | None) -> SuiteResult
         info = recording_info(cgr)
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            tag = f"{suite}-{platform.python_version()}"
+            tag = f"{suite}-{platform.python_version()}-{level}"
             (log_dir / f"{tag}-plain.txt").write_text(plain.output, encoding="utf-8")
             (log_dir / f"{tag}-recorded.txt").write_text(recorded.output, encoding="utf-8")
-    return SuiteResult(suite, platform.python_version(), plain, recorded, info, compare(plain, recorded))
+    # The level shows beside the Python: the table's rows then say what was recorded.
+    version = platform.python_version() + ("" if level == "sync" else f", --level {level}")
+    return SuiteResult(suite, version, plain, recorded, info, compare(plain, recorded))
 
 
 def say(text: str) -> None:
@@ -360,6 +362,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="S",
         help=f"seconds allowed for each run (default {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--level",
+        choices=("sync", "calls", "lines"),
+        default="sync",
+        help="record at this level (default sync; calls and lines also trace the suite's code)",
+    )
     parser.add_argument("--markdown-out", type=Path, metavar="PATH", help="also write the table to PATH")
     parser.add_argument("--log-dir", type=Path, metavar="DIR", help="keep both runs' output in DIR")
     return parser.parse_args(argv)
@@ -369,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     suites: list[str] = args.suites or list(DEFAULT_SUITES)
     timeout: float = args.timeout
-    results = [check_suite(suite, timeout, args.log_dir) for suite in suites]
+    results = [check_suite(suite, timeout, args.log_dir, args.level) for suite in suites]
     text = markdown(results)
     print(text, end="")
     if args.markdown_out is not None:
