@@ -71,6 +71,7 @@ def start(
     on_deadlock: str = "continue",
     level: str = "sync",
     lines: Sequence[str] = (),
+    sign_key: bytes | None = None,
 ) -> Recording:
     """Start recording this process into `path` (None keeps the log in memory).
 
@@ -80,7 +81,9 @@ def start(
     `level`: "sync" (synchronisation events), "calls" (also calls, returns
     and exceptions of user code started from now on) or "lines" (also lines
     and the locals they change). `lines`: with level "calls", globs of the
-    files whose code also records lines.
+    files whose code also records lines. `sign_key`: sign every part of
+    the log with HMAC-SHA256 under this key (replay verifies it with
+    `--verify-key-env`); the key itself is never written.
     """
     from chronodbg.recorder import control
     from chronodbg.recorder.core import Options
@@ -96,6 +99,7 @@ def start(
         on_deadlock=on_deadlock,
         level=level,
         lines=tuple(lines),
+        sign_key=sign_key,
         program=sys.argv[0] if sys.argv else "",
         argv=list(sys.argv),
     )

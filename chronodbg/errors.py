@@ -32,6 +32,12 @@ class LogError(ChronoError):
         super().__init__(f"{path}: {what}{where}")
 
 
+class SignatureError(LogError):
+    """A recording is not signed, or not with this key, or was altered after it was signed."""
+
+    exit_code = 3
+
+
 class RecordError(ChronoError):
     """Recording could not start (unwritable output, bad option, missing target)."""
 

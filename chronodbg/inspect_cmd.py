@@ -11,12 +11,14 @@ from typing import Any, TextIO
 from chronodbg import kinds, values
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording, TaskInfo, read_log
+from chronodbg.replay_cmd import add_verify_flag, verify_key
 
 
 def add_parsers(sub: Any) -> None:
     info = sub.add_parser("info", help="summary of a recording")
     info.add_argument("path")
     info.add_argument("--json", action="store_true", help="one JSON object")
+    add_verify_flag(info)
     info.set_defaults(run=run_info)
 
     dump = sub.add_parser("dump", help="the events of a recording")
@@ -28,11 +30,12 @@ def add_parsers(sub: Any) -> None:
     dump.add_argument("--to", dest="last", type=int, metavar="SEQ", help="last seq to show")
     dump.add_argument("--locals", action="store_true", help="show sampled locals in text output")
     dump.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_verify_flag(dump)
     dump.set_defaults(run=run_dump)
 
 
-def _open(path: str) -> Recording:
-    rec = read_log(path)
+def _open(path: str, ns: argparse.Namespace) -> Recording:
+    rec = read_log(path, key=verify_key(ns))
     if rec.recovery is not None:
         sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
     return rec
@@ -66,6 +69,8 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         ],
         "objects": [{"id": o.id, "label": o.label, "kind": o.kind, "site": _site_text(rec, o.site)} for o in rec.objects.values()],
         "kinds": dict(sorted(counts.items())),
+        "signed": rec.signed,
+        "verified": rec.verified,
     }
 
 
@@ -87,7 +92,7 @@ def _site_text(rec: Recording, site_id: int | None) -> str | None:
 
 def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    rec = _open(ns.path)
+    rec = _open(ns.path, ns)
     data = info_dict(rec)
     if ns.json:
         out.write(json.dumps(data) + "\n")
@@ -100,6 +105,11 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         + (f"  tracer {data['tracer']}" if data["tracer"] else ""),
         f"events      {data['events']} over {data['duration_ns'] / 1e9:.6f}s",
     ]
+    if rec.signed:
+        check = "verified" if rec.verified else "not verified (open it with --verify-key-env VAR)"
+        if rec.verified and not rec.complete:
+            check = "verified as far as it goes; the signed end is missing"
+        lines.append(f"signature   {rec.signed}, {check}")
     if rec.complete:
         lines.append(f"exit        {data['exit_code']} ({data['exit_how']}), {data['dropped']} dropped")
     lines.append(f"threads     {len(rec.threads)}")
@@ -229,7 +239,7 @@ def _short(path: str) -> str:
 
 def run_dump(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    rec = _open(ns.path)
+    rec = _open(ns.path, ns)
     keep = EventFilter(rec, ns)
     write = out.write
     for event in rec.events:

@@ -42,11 +42,14 @@ options:
                         when threads or tasks deadlock: end the program with
                         exit status 86 after recording it (stop, the default),
                         or record and report it and go on (continue)
+  --sign-key-env VAR    sign the recording with HMAC-SHA256 under the key
+                        held in environment variable VAR (the key is never
+                        written; verify with --verify-key-env VAR)
   -q, --quiet           no summary line on stderr at exit
   -h, --help            this help
 """
 
-_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--lines", "--redact", "--on-deadlock"}
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--lines", "--redact", "--on-deadlock", "--sign-key-env"}
 
 
 def add_parser(sub: Any) -> None:
@@ -101,6 +104,7 @@ def _options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-redact", action="store_true")
     parser.add_argument("--repr", action="store_true")
     parser.add_argument("--on-deadlock", choices=("stop", "continue"), default="stop")
+    parser.add_argument("--sign-key-env", metavar="VAR")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -129,6 +133,11 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if target_name is None:
         raise UsageError("record: no program given (chronodbg record app.py, or -m module)")
+    sign_key = None
+    if ns.sign_key_env is not None:
+        from chronodbg.logfile.signing import key_from_env
+
+        sign_key = key_from_env(ns.sign_key_env, "record: --sign-key-env")
 
     from chronodbg.recorder import control, runner
     from chronodbg.recorder.core import Options
@@ -180,6 +189,7 @@ def main(argv: Sequence[str]) -> int:
         on_deadlock=ns.on_deadlock,
         level=ns.level,
         lines=tuple(ns.lines),
+        sign_key=sign_key,
     )
     rec = control.start(options)
     runner.run(rec, target, code)

@@ -24,7 +24,25 @@ def add_parsers(sub: Any) -> None:
     replay.add_argument("-c", dest="commands", action="append", metavar="CMD", help="run CMD (repeatable), no prompt")
     replay.add_argument("--batch", metavar="FILE", help="run the commands in FILE (one per line), no prompt")
     replay.add_argument("--json", action="store_true", help="with -c/--batch: one JSON object per command")
+    add_verify_flag(replay)
     replay.set_defaults(run=run_replay)
+
+
+def add_verify_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verify-key-env",
+        metavar="VAR",
+        help="check every signature of a signed recording with the key in environment variable VAR",
+    )
+
+
+def verify_key(ns: argparse.Namespace) -> bytes | None:
+    """The key named by --verify-key-env, or None without the flag."""
+    if ns.verify_key_env is None:
+        return None
+    from chronodbg.logfile.signing import key_from_env
+
+    return key_from_env(ns.verify_key_env, "--verify-key-env")
 
 
 def newest_recording(folder: str = "recordings") -> str:
@@ -46,6 +64,7 @@ def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     from chronodbg.replay.session import Session
 
     out = out or sys.stdout
+    key = verify_key(ns)
     path = ns.path or newest_recording()
     commands: list[str] = list(ns.commands or [])
     if ns.batch:
@@ -58,7 +77,7 @@ def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         raise UsageError("replay: --json needs -c CMD or --batch FILE")
     interactive = not (ns.commands or ns.batch)
     bar = _ProgressBar(path) if interactive and sys.stderr.isatty() and os.path.getsize(path) > _BAR_FROM else None
-    rec = read_log(path, bar.reading if bar else None)
+    rec = read_log(path, bar.reading if bar else None, key)
     if rec.recovery is not None:
         sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
     index = Index(rec, bar.indexing if bar else None)

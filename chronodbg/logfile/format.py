@@ -1,7 +1,10 @@
 """Byte layout of a .cgr file, shared by the writer and the reader.
 
-    file    := MAGIC frame(HEAD) frame(CHNK)* [frame(FOOT) TRAILER]
+    file    := MAGIC frame(HEAD) [SIGN] (frame(CHNK) [SIGN])* [frame(FOOT) [SIGN] TRAILER]
     frame   := tag:4s length:u32le crc32:u32le body[length]   (body is msgpack)
+    SIGN    := frame(SIGN) whose body is the 32-byte HMAC-SHA256 of the frame
+               before it; present after every frame exactly when the header
+               names a `signed` algorithm (see chronodbg.logfile.signing)
     TRAILER := footer_offset:u64le b"CEND"
 
 FORMAT_VERSION changes whenever a reader of the previous version could
@@ -13,13 +16,16 @@ misread a new file. Change log:
       A chunk is a 7-array: its locals snapshots leave the definitions for a
       count and a packed blob of their own, decoded when first looked at.
       Version 1 files (5-array chunks, no tasks) are still read.
+    3 (2026-11-26): signed recordings: header field `signed` ("hmac-sha256")
+      and a SIGN frame after the header, each chunk and the footer, chaining
+      their MACs. Unsigned files keep the version 2 layout.
 """
 
 from __future__ import annotations
 
 import struct
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 MAGIC = b"\x89CGR\r\n\x1a\n"
 FRAME = struct.Struct("<4sII")
@@ -29,6 +35,7 @@ TRAILER_TAG = b"CEND"
 TAG_HEADER = b"HEAD"
 TAG_CHUNK = b"CHNK"
 TAG_FOOTER = b"FOOT"
+TAG_SIGN = b"SIGN"
 
 #: Upper bounds the reader enforces; the writer stays far below them.
 MAX_HEADER = 1 << 20

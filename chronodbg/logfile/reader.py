@@ -4,6 +4,10 @@ A log without a footer (the recording process was killed) is recovered by
 scanning its complete chunks; an incomplete last chunk is what a kill leaves
 behind and is ignored, saying so. Anything else that does not fit the format
 raises `LogError` with the byte offset where it went wrong.
+
+Given a key, a signed recording (format 3) has every frame's MAC checked
+before the frame is decoded; the first that fails raises `SignatureError`
+naming the frame.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from chronodbg.errors import LogError
+from chronodbg.errors import LogError, SignatureError
 from chronodbg.logfile import format as fmt
+from chronodbg.logfile.signing import ALGORITHM, MAC_SIZE, Chain
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,10 @@ class Recording:
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Decoded locals of the chunks looked at last (see ChunkSnapshots).
     decoded_locals: OrderedDict[int, list[Snapshot]] = field(default_factory=OrderedDict, repr=False)
+    #: The signature algorithm when the recording is signed (format 3), else None.
+    signed: str | None = None
+    #: True when every frame read was checked against the key (see `read_log(key=...)`).
+    verified: bool = False
 
     @property
     def complete(self) -> bool:
@@ -219,8 +228,19 @@ _FOOTER_FIELDS: dict[str, Any] = {
 
 
 class _Reader:
-    def __init__(self, path: str, stream: BinaryIO, size: int, progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        stream: BinaryIO,
+        size: int,
+        progress: Callable[[int, int], None] | None = None,
+        key: bytes | None = None,
+    ) -> None:
         self.path = path
+        #: Checks the MACs when a key is given; its MACs stand in for the checksums.
+        self.chain = Chain(key) if key is not None else None
+        #: Whether SIGN frames follow the frames (the header says so).
+        self.signed = False
         self.stream = stream
         self.size = size
         #: Called with (bytes read, file size) after each chunk.
@@ -240,17 +260,54 @@ class _Reader:
             return None
         self.stream.seek(offset)
         tag, length, crc = fmt.FRAME.unpack(self.stream.read(fmt.FRAME.size))
-        if tag not in (fmt.TAG_HEADER, fmt.TAG_CHUNK, fmt.TAG_FOOTER):
+        if tag not in (fmt.TAG_HEADER, fmt.TAG_CHUNK, fmt.TAG_FOOTER, fmt.TAG_SIGN):
             raise self.fail(f"not a frame (tag {tag!r})", offset)
-        limit = fmt.MAX_HEADER if tag == fmt.TAG_HEADER else fmt.MAX_FRAME
+        limit = fmt.MAX_HEADER if tag == fmt.TAG_HEADER else MAC_SIZE if tag == fmt.TAG_SIGN else fmt.MAX_FRAME
         if length > limit:
             raise self.fail(f"frame claims {length} bytes", offset)
         if offset + fmt.FRAME.size + length > self.size:
             return None
         body = self.stream.read(length)
-        if zlib.crc32(body) != crc:
+        # When verifying, the MAC (checked next) says more than the checksum:
+        # an altered frame is reported as failing its signature.
+        if zlib.crc32(body) != crc and self.chain is None:
             raise self.fail("checksum mismatch", offset)
         return tag, body
+
+    def read_mac(self, offset: int) -> bytes | None:
+        """The MAC in the SIGN frame at offset, or None when the file ends inside it."""
+        frame = self.read_frame(offset)
+        if frame is None:
+            return None
+        tag, mac = frame
+        if tag != fmt.TAG_SIGN or len(mac) != MAC_SIZE:
+            raise self.fail("signature missing", offset)
+        return mac
+
+    def verify(self, tag: bytes, body: bytes, mac: bytes, offset: int) -> None:
+        """Check `mac` against the chain; raise SignatureError naming the frame if it fails."""
+        chain = self.chain
+        assert chain is not None
+        if tag == fmt.TAG_HEADER:
+            if not chain.same(chain.header(body), mac):
+                raise SignatureError(self.path, "header fails its signature (wrong key?)", offset)
+        elif tag == fmt.TAG_CHUNK:
+            if not chain.same(chain.chunk(body), mac):
+                raise SignatureError(self.path, f"chunk {chain.chunks}{_chunk_events(body)} fails its signature", offset)
+        elif not chain.same(chain.footer(body), mac):
+            raise SignatureError(self.path, f"footer fails its signature (after chunk {chain.chunks})", offset)
+
+    def incomplete(self, offset: int) -> str:
+        """The recovery note for a file that ends inside the frame at offset."""
+        if offset < self.size:
+            self.stream.seek(offset)
+            what = "footer" if self.stream.read(4) == fmt.TAG_FOOTER else "chunk"
+            note = f"no footer; incomplete {what} at byte {offset} ignored"
+        else:
+            note = "no footer"
+        if self.chain is not None:
+            note += f"; the {self.chain.chunks} chunks read verify, the signed end is missing"
+        return note
 
     def unpack(self, body: bytes, offset: int) -> Any:
         try:
@@ -271,27 +328,43 @@ class _Reader:
             raise self.fail("header missing", offset)
         header = self.unpack(body, offset)
         rec = self.rec = Recording(path=self.path, header=self.header(header, offset))
-        offset += fmt.FRAME.size + len(body)
+        rec.signed = self.signature(header, offset)
+        end = offset + fmt.FRAME.size + len(body)
+        if self.signed:
+            mac = self.read_mac(end)
+            if mac is None:
+                raise self.fail("truncated header", end)
+            if self.chain is not None:
+                self.verify(tag, body, mac, offset)
+            end += fmt.FRAME.size + MAC_SIZE
+        offset = end
         expected_seq = 1
         while True:
             frame = self.read_frame(offset)
             if frame is None:
-                if offset < self.size:
-                    self.stream.seek(offset)
-                    what = "footer" if self.stream.read(4) == fmt.TAG_FOOTER else "chunk"
-                    rec.recovery = f"no footer; incomplete {what} at byte {offset} ignored"
-                else:
-                    rec.recovery = "no footer"
+                rec.recovery = self.incomplete(offset)
                 break
             tag, body = frame
             if tag == fmt.TAG_HEADER:
                 raise self.fail("second header", offset)
+            if tag == fmt.TAG_SIGN:
+                raise self.fail("signature where none belongs", offset)
+            end = offset + fmt.FRAME.size + len(body)
+            if self.signed:
+                mac = self.read_mac(end)
+                if mac is None:
+                    # Killed between a frame and its MAC: as good as incomplete.
+                    rec.recovery = self.incomplete(offset)
+                    break
+                if self.chain is not None:
+                    self.verify(tag, body, mac, offset)
+                end += fmt.FRAME.size + MAC_SIZE
             value = self.unpack(body, offset)
             if tag == fmt.TAG_FOOTER:
                 rec.footer = self.footer(value, offset)
                 break
             expected_seq = self.chunk(value, offset, expected_seq)
-            offset += fmt.FRAME.size + len(body)
+            offset = end
             if self.progress is not None:
                 self.progress(offset, self.size)
         for event in rec.events:
@@ -300,7 +373,18 @@ class _Reader:
                 info.events += 1
             if event.task is not None:
                 rec.tasks[event.task].events += 1
+        rec.verified = self.chain is not None
         return rec
+
+    def signature(self, header: dict[str, Any], offset: int) -> str | None:
+        """The header's signature algorithm (format 3); refuse a key for an unsigned file."""
+        algorithm = header.get("signed") if self.version >= 3 else None
+        if algorithm is not None and algorithm != ALGORITHM:
+            raise self.fail(f"unknown signature algorithm {algorithm!r}", offset)
+        self.signed = algorithm is not None
+        if self.chain is not None and not self.signed:
+            raise SignatureError(self.path, "not signed, so there is nothing to verify (drop --verify-key-env)")
+        return algorithm
 
     def footer(self, footer: Any, offset: int) -> dict[str, Any]:
         if not isinstance(footer, dict):
@@ -454,15 +538,30 @@ class _Reader:
             raise self.fail("malformed definitions", offset) from None
 
 
-def read_bytes(data: bytes, name: str = "<memory>") -> Recording:
+def _chunk_events(body: bytes) -> str:
+    """` (events 12289-14336)` from a chunk body that failed its signature, if it still says."""
+    try:
+        value = _unpack(body)
+        first, count = value[0], value[1]
+    except Exception:
+        return ""
+    if not (isinstance(first, int) and isinstance(count, int) and first > 0 and 0 < count <= fmt.MAX_EVENTS_PER_CHUNK):
+        return ""
+    return f" (events {first}-{first + count - 1})"
+
+
+def read_bytes(data: bytes, name: str = "<memory>", key: bytes | None = None) -> Recording:
     """Read a recording held in memory (the library's in-memory mode)."""
     import io
 
-    return _Reader(name, io.BytesIO(data), len(data)).read()
+    return _Reader(name, io.BytesIO(data), len(data), key=key).read()
 
 
-def read_log(path: str, progress: Callable[[int, int], None] | None = None) -> Recording:
-    """Read a whole recording; raise `LogError` if it cannot be trusted. `progress(done, total)` is told the bytes read."""
+def read_log(path: str, progress: Callable[[int, int], None] | None = None, key: bytes | None = None) -> Recording:
+    """Read a whole recording; raise `LogError` if it cannot be trusted. `progress(done, total)` is told the bytes read.
+
+    With `key`, the recording must be signed and every MAC is checked (`SignatureError` otherwise).
+    """
     try:
         stream = open(path, "rb")
     except FileNotFoundError:
@@ -473,4 +572,4 @@ def read_log(path: str, progress: Callable[[int, int], None] | None = None) -> R
         raise LogError(path, exc.strerror or "cannot open") from None
     with stream:
         size = os.fstat(stream.fileno()).st_size
-        return _Reader(path, stream, size, progress).read()
+        return _Reader(path, stream, size, progress, key).read()

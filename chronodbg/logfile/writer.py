@@ -13,7 +13,8 @@ from typing import Any
 
 import msgpack
 
-from chronodbg.logfile.format import FRAME, MAGIC, TAG_CHUNK, TAG_FOOTER, TAG_HEADER, TRAILER, TRAILER_TAG
+from chronodbg.logfile.format import FRAME, MAGIC, TAG_CHUNK, TAG_FOOTER, TAG_HEADER, TAG_SIGN, TRAILER, TRAILER_TAG
+from chronodbg.logfile.signing import ALGORITHM, Chain
 
 #: One event as the recorder buffers it:
 #: (t_ns, thread, task, kind, obj, site, data, locals-snapshot-or-None).
@@ -27,10 +28,15 @@ def _default(value: object) -> object:
 
 
 class LogWriter:
-    """Appends frames to `sink` (a raw fd, or a callable taking bytes for in-memory logs)."""
+    """Appends frames to `sink` (a raw fd, or a callable taking bytes for in-memory logs).
 
-    def __init__(self, sink: int | Callable[[bytes], None]) -> None:
+    With `sign_key`, every frame is followed by a SIGN frame holding its MAC
+    (see chronodbg.logfile.signing) and the header says so.
+    """
+
+    def __init__(self, sink: int | Callable[[bytes], None], sign_key: bytes | None = None) -> None:
         self._sink = sink
+        self._chain = Chain(sign_key) if sign_key else None
         self.offset = 0
         self.chunk_index: list[tuple[int, int, int]] = []
         self._last_t = 0
@@ -50,10 +56,19 @@ class LogWriter:
         self.offset += len(data)
 
     def _frame(self, tag: bytes, body: bytes) -> None:
-        self._write(FRAME.pack(tag, len(body), zlib.crc32(body)) + body)
+        data = FRAME.pack(tag, len(body), zlib.crc32(body)) + body
+        chain = self._chain
+        if chain is not None:
+            # One write for the frame and its MAC: a kill leaves both or neither
+            # of a chunk more often than not (the reader copes either way).
+            mac = chain.header(body) if tag == TAG_HEADER else chain.chunk(body) if tag == TAG_CHUNK else chain.footer(body)
+            data += FRAME.pack(TAG_SIGN, len(mac), zlib.crc32(mac)) + mac
+        self._write(data)
 
     def write_header(self, header: dict[str, Any]) -> None:
         self._write(MAGIC)
+        if self._chain is not None:
+            header = dict(header, signed=ALGORITHM)
         self._frame(TAG_HEADER, self._packer.pack(header))
 
     def write_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> None:

@@ -72,6 +72,8 @@ class Options:
     level: str = "sync"
     #: At level calls, the files (globs, as --include) whose frames also record lines.
     lines: tuple[str, ...] = ()
+    #: HMAC key signing every frame of the log (format 3); never written, never shown.
+    sign_key: bytes | None = field(default=None, repr=False)
 
 
 class Recorder:
@@ -143,7 +145,7 @@ class Recorder:
         path = self.options.path
         if path is None:
             self.memory = bytearray()
-            self.log = LogWriter(self.memory.extend)
+            self.log = LogWriter(self.memory.extend, self.options.sign_key)
         else:
             parent = os.path.dirname(os.path.abspath(path))
             try:
@@ -152,7 +154,7 @@ class Recorder:
             except OSError as exc:
                 raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
             self._out = bytearray()
-            self.log = LogWriter(self._out.extend)
+            self.log = LogWriter(self._out.extend, self.options.sign_key)
         self.log.write_header(self._header())
         try:
             self._flush_out()
