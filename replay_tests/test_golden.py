@@ -35,11 +35,23 @@ def test_format_v1_sample_dumps_as_its_gold_file() -> None:
 
 
 def test_every_sample_dumps_as_its_gold_file() -> None:
-    """Format 2 samples too (tasks, the task column): each `X.cgr` next to its `X.dump.jsonl`."""
+    """Formats 2 and 3 too (tasks, code-level events, signatures): each `X.cgr` next to its `X.dump.jsonl`."""
     for sample in sorted(SAMPLES.glob("*.cgr")):
         gold = (SAMPLES / (sample.stem + ".dump.jsonl")).read_text().splitlines()
         proc = chronodbg("dump", "--json", str(sample))
         assert proc.returncode == 0, sample
         got = [json.loads(line) for line in proc.stdout.decode().splitlines()]
         assert got == [json.loads(line) for line in gold], sample
-    assert {read_log(str(s)).header["format_version"] for s in SAMPLES.glob("*.cgr")} == {1, 2}
+    assert {read_log(str(s)).header["format_version"] for s in SAMPLES.glob("*.cgr")} == {1, 2, 3}
+
+
+def test_the_format_3_sample_verifies_and_replays_its_deadlock_at_code_level() -> None:
+    """two_locks_lines-v3.cgr: --level lines, signed with the key "sample-key", ended by the watchdog."""
+    sample = str(SAMPLES / "two_locks_lines-v3.cgr")
+    rec = read_log(sample, key=b"sample-key")
+    assert rec.header["format_version"] == 3 and rec.header["tracer"] == "sys.monitoring"
+    assert [e.kind for e in rec.events][-2:] == ["deadlock", "process.exit"]
+    proc = chronodbg("replay", sample, "-c", "goto deadlock", "-c", "where")
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode()
+    assert 'lock.wait Lock#2 · two_locks.py:21 move' in text and "#0  move(" in text
