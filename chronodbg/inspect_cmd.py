@@ -198,12 +198,13 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     site = rec.site_of(event)
     obj = rec.objects.get(event.obj) if event.obj is not None else None
     thread = rec.threads.get(event.thread)
-    where = f"{_short(site.file)}:{site.line} {site.func}" if site else "-"
+    where = values.printable(f"{_short(site.file)}:{site.line} {site.func}") if site else "-"
     data = " ".join(f"{k}={_field_text(event.kind, k, v)}" for k, v in rec.data_dict(event).items())
-    tname = thread.name if thread else "?"
+    tname = values.printable(thread.name) if thread else "?"
+    label = values.printable(obj.label) if obj else ""
     # A task column only in recordings that have tasks.
     task = (f"t{event.task}" if event.task is not None else "").ljust(5) if rec.tasks else ""
-    line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {task}{event.kind:<15} {obj.label if obj else '':<14} {where}  {data}".rstrip()
+    line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {task}{event.kind:<15} {label:<14} {where}  {data}".rstrip()
     if with_locals and event.locals:
         line += "\n" + " " * 9 + "locals: " + ", ".join(f"{n}={values.to_text(v)}" for n, v in event.locals)
     return line

@@ -26,6 +26,18 @@ CONTAINER_TAGS = frozenset({"list", "tuple", "set", "frozenset", "dict", "deque"
 REDACTED_TEXT = "<redacted>"
 
 
+_CONTROLS = {c: "?" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """A name from a recording (thread, task, label, file, function) safe for a terminal.
+
+    Names are the program's own strings: a control character in one (an
+    escape sequence in a thread name) must not drive the user's terminal.
+    """
+    return text.translate(_CONTROLS)
+
+
 def to_text(value: Summary) -> str:
     """A short, repr-like rendering for terminals (any input: logs can be crafted)."""
     try:

@@ -168,3 +168,27 @@ def test_crafted_locals_fail_when_looked_at_with_one_line(tmp_path: Path, good_l
     note, error = err.splitlines()
     assert note == f"chronodbg: {path}: recovered, no footer"
     assert error.startswith(f"chronodbg: {path}: ") and error.endswith(f"locals at byte {offset}")
+
+
+def test_names_from_a_recording_never_drive_the_terminal(tmp_path: Path) -> None:
+    """A thread or lock named with escape sequences is shown with '?' in their place by dump and replay."""
+    program = tmp_path / "escapes.py"
+    program.write_text(
+        "import threading\n"
+        "lock = threading.Lock()\n"
+        "def work():\n"
+        "    with lock:\n"
+        "        pass\n"
+        "t = threading.Thread(target=work, name='bell\\x07\\x1b[2Jname')\n"
+        "t.start()\n"
+        "t.join()\n"
+    )
+    out = tmp_path / "escapes.cgr"
+    assert chronodbg("record", "-q", "-o", str(out), str(program), cwd=tmp_path).returncode == 0
+    dump = chronodbg("dump", str(out))
+    replay = chronodbg("replay", str(out), "-c", "info threads", "-c", "break lock.acquire", "-c", "continue")
+    for proc in (dump, replay):
+        assert proc.returncode == 0
+        text = proc.stdout.decode()
+        assert "\x1b" not in text and "\x07" not in text
+        assert "bell??[2J" in text

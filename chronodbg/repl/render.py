@@ -21,15 +21,15 @@ from chronodbg.replay.state import Actor, State
 
 def thread_label(rec: Recording, tid: int) -> str:
     info = rec.threads.get(tid)
-    return f'T{tid} "{info.name}"' if info else f"T{tid}"
+    return f'T{tid} "{values.printable(info.name)}"' if info else f"T{tid}"
 
 
 def task_label(rec: Recording, task: int) -> str:
     info = rec.tasks.get(task)
     if info is None:
         return f"task {task}"
-    name = f"'{info.name}' " if info.name else ""
-    return f"task {task} {name}({info.coro})"
+    name = f"'{values.printable(info.name)}' " if info.name else ""
+    return f"task {task} {name}({values.printable(info.coro)})"
 
 
 def actor_label(rec: Recording, actor: Actor) -> str:
@@ -41,17 +41,17 @@ def obj_label(rec: Recording, oid: int | None) -> str:
     if oid is None:
         return "-"
     info = rec.objects.get(oid)
-    return info.label if info else f"#{oid}"
+    return values.printable(info.label) if info else f"#{oid}"
 
 
 def site_text(rec: Recording, site: int | None) -> str:
     info = rec.sites.get(site) if site is not None else None
-    return f"{info.file}:{info.line} {info.func}" if info else "-"
+    return values.printable(f"{info.file}:{info.line} {info.func}") if info else "-"
 
 
 def short_site(rec: Recording, site: int | None) -> str:
     info = rec.sites.get(site) if site is not None else None
-    return f"{info.file.rsplit('/', 1)[-1]}:{info.line} {info.func}" if info else "-"
+    return values.printable(f"{info.file.rsplit('/', 1)[-1]}:{info.line} {info.func}") if info else "-"
 
 
 def position(session: Session) -> str:
@@ -207,7 +207,7 @@ class _Names:
 
     def site(self, site: int | None) -> str:
         info = self.rec.sites.get(site) if site is not None else None
-        return f"{info.file.rsplit('/', 1)[-1]}:{info.line} in {info.func}" if info else "?"
+        return values.printable(f"{info.file.rsplit('/', 1)[-1]}:{info.line} in {info.func}") if info else "?"
 
 
 def waits(index: Index, state: State) -> tuple[list[str], dict[str, Any]]:
