@@ -465,3 +465,20 @@ def test_recorded_locks_check_their_arguments_as_the_originals_do() -> None:
         lock.release()
         rlock.release()
     assert not lock.locked()
+
+
+def test_recorded_lock_cannot_be_subclassed_as_the_original() -> None:
+    def subclass() -> str:
+        try:
+
+            class MyLock(threading.Lock):  # type: ignore[misc,valid-type]
+                pass
+
+        except TypeError as exc:
+            return str(exc)
+        return "no error"
+
+    plain = subclass()
+    with chronodbg.record(None):
+        recorded = subclass()
+    assert recorded == plain != "no error"

@@ -226,6 +226,13 @@ def install(rec: Recorder, patches: Patches) -> None:
     class Lock(metaclass=LockMeta):
         """threading.Lock, recorded by chronodbg when user code creates it."""
 
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            # threading.Lock cannot be subclassed (a builtin function before
+            # 3.13, a final type since): the TypeError the original gives.
+            if isinstance(original_lock, type):
+                raise TypeError(f"type '{original_lock.__module__}.{original_lock.__name__}' is not an acceptable base type")
+            raise TypeError(f"cannot create '{type(original_lock).__name__}' instances")
+
     def RLock(*args: Any, **kwargs: Any) -> Any:
         frame = _getframe(1)
         if args or kwargs or not rec.active or not rec.creator_is_user(frame):
