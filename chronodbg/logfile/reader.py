@@ -466,11 +466,13 @@ class _Reader:
             if (
                 not isinstance(dt, int)
                 or dt < 0
+                # Ids are ints before they are looked up: a crafted map or list is unhashable.
+                or type(thread) is not int
                 or thread not in threads
-                or not (task is None or task in tasks)
+                or not (task is None or (type(task) is int and task in tasks))
                 or kind_name is None
-                or not (obj is None or obj in objects)
-                or not (site is None or site in sites)
+                or not (obj is None or (type(obj) is int and obj in objects))
+                or not (site is None or (type(site) is int and site in sites))
                 or not isinstance(data, tuple)
                 or not (snap is None or (isinstance(snap, int) and 0 <= snap < n_snapshots))
             ):

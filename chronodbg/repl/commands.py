@@ -47,6 +47,11 @@ ALIASES = {
 }
 
 
+def _is_number(text: str) -> bool:
+    """A decimal number `int()` takes: `isdigit()` alone also passes "²" and 5,000-digit strings."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class Quit(Exception):
     """Raised by `quit`: the front end ends the session."""
 
@@ -84,7 +89,7 @@ class Commands:
     def _count(arg: str) -> int:
         if not arg:
             return 1
-        if not arg.isdigit() or int(arg) < 1:
+        if not _is_number(arg) or int(arg) < 1:
             raise UsageError(f"expected a count of 1 or more, not {arg!r}")
         return int(arg)
 
@@ -219,7 +224,7 @@ class Commands:
         return Reply(f"temporary breakpoint {bp.number}: {bp.text}", {"breakpoint": bp.number, "text": bp.text})
 
     def _numbers(self, arg: str) -> list[int]:
-        if not arg or not all(word.isdigit() for word in arg.split()):
+        if not arg or not all(_is_number(word) for word in arg.split()):
             raise UsageError("expected breakpoint or watch numbers (see info breakpoints)")
         return [int(word) for word in arg.split()]
 
@@ -365,7 +370,7 @@ class Commands:
         if len(ranges) > 1 or len(sizes) > 1:
             raise UsageError("timeline takes one range (e.g. 10..60) and at most one width=N")
         if sizes:
-            if not sizes[0][6:].isdigit() or int(sizes[0][6:]) < 20:
+            if not _is_number(sizes[0][6:]) or int(sizes[0][6:]) < 20:
                 raise UsageError(f"timeline: {sizes[0]!r}: the width must be a number of columns, 20 or more")
             width = int(sizes[0][6:])
         else:

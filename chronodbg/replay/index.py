@@ -22,7 +22,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from chronodbg.errors import UsageError
+from chronodbg.errors import LogError, UsageError
 from chronodbg.logfile.reader import Event, Recording
 from chronodbg.replay.links import Links
 from chronodbg.replay.stacks import CODE_KINDS, depths
@@ -54,31 +54,38 @@ class Index:
         #: Filled from the first code event on (every event before it is at depth 0).
         thread_depths: array[int] | None = None
         task_depths: array[int] | None = None
-        for event in self.events:
-            seq = event.seq
-            by_thread.setdefault(event.thread, []).append(seq)
-            if event.task is not None:
-                by_task.setdefault(event.task, []).append(seq)
-            if event.obj is not None:
-                by_object.setdefault(event.obj, []).append(seq)
-            by_kind.setdefault(event.kind, []).append(seq)
-            if event.site is not None:
-                by_site.setdefault(event.site, []).append(seq)
-            times.append(event.t_ns)
-            data = fields_of(event)
-            apply(state, event, data)
-            links.add(event, data)
-            finder.add(state, event)
-            if thread_depths is not None or event.kind in CODE_KINDS:
-                if thread_depths is None or task_depths is None:
-                    thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
-                depth, task_depth = depths(state, event)
-                thread_depths.append(depth)
-                task_depths.append(task_depth)
-            if seq % checkpoint_every == 0:
-                checkpoints.append(state.copy())
-                if progress is not None:
-                    progress(seq, total)
+        event: Event | None = None
+        try:
+            for event in self.events:
+                seq = event.seq
+                by_thread.setdefault(event.thread, []).append(seq)
+                if event.task is not None:
+                    by_task.setdefault(event.task, []).append(seq)
+                if event.obj is not None:
+                    by_object.setdefault(event.obj, []).append(seq)
+                by_kind.setdefault(event.kind, []).append(seq)
+                if event.site is not None:
+                    by_site.setdefault(event.site, []).append(seq)
+                times.append(event.t_ns)
+                data = fields_of(event)
+                apply(state, event, data)
+                links.add(event, data)
+                finder.add(state, event)
+                if thread_depths is not None or event.kind in CODE_KINDS:
+                    if thread_depths is None or task_depths is None:
+                        thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
+                    depth, task_depth = depths(state, event)
+                    thread_depths.append(depth)
+                    task_depths.append(task_depth)
+                if seq % checkpoint_every == 0:
+                    checkpoints.append(state.copy())
+                    if progress is not None:
+                        progress(seq, total)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, AssertionError):
+            # The reader checks each field's type, not that an event fits its kind
+            # (a crafted kind table or data tuple): refuse it in one line.
+            what = f"event {event.seq} does not fit its kind {event.kind!r}" if event is not None else "malformed events"
+            raise LogError(rec.path, what) from None
         if progress is not None:
             progress(total, total)
         # Built as lists (appended in seq order), then frozen into sorted timelines.

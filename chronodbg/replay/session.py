@@ -316,6 +316,8 @@ class Session:
             later = [d.seq for d in points if d.seq > self.cursor]
             return later[0] if later else points[0].seq
         if text.isdigit():
+            if not text.isascii() or len(text) > 18:  # int() refuses "²" and 5,000 digits
+                raise UsageError(f"goto: no event {text[:24]!r}: the recording has events 1 to {self.index.last}")
             return self.resolve(int(text))
         match = _TIME.match(text)
         if match is None:
