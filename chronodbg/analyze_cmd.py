@@ -33,15 +33,13 @@ def add_parsers(sub: Any) -> None:
 
 def run_analyze(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     from chronodbg.analysis.report import analyze
-    from chronodbg.logfile.reader import read_log
+    from chronodbg.inspect_cmd import open_recording
 
     out = out or sys.stdout
     for option, value in (("--top", ns.top), ("--per-actor", ns.per_actor)):
         if value < 1:
             raise UsageError(f"analyze: {option} must be at least 1, not {value}")
-    rec = read_log(ns.path)
-    if rec.recovery is not None:
-        sys.stderr.write(f"chronodbg: {ns.path}: recovered, {rec.recovery}\n")
+    rec = open_recording(ns.path)
     report = analyze(rec, top=ns.top, per_actor=ns.per_actor)
     if ns.json:
         document = {**dataclasses.asdict(report), "findings": report.findings}

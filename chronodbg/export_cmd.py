@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chronodbg.errors import UsageError
-from chronodbg.logfile.reader import read_log
+from chronodbg.inspect_cmd import open_recording
 
 FORMATS = ("perfetto",)
 
@@ -35,9 +35,7 @@ def run_export(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if ns.format not in FORMATS:
         raise UsageError(f"export: unknown format {ns.format!r} (known: {', '.join(FORMATS)})")
-    rec = read_log(ns.path)
-    if rec.recovery is not None:
-        sys.stderr.write(f"chronodbg: {ns.path}: recovered, {rec.recovery}\n")
+    rec = open_recording(ns.path)
     # Imported here: parsing arguments does not need the exporter. It gets the
     # recording, not an Index: the causal links are all it needs of the replay.
     from chronodbg.analysis.perfetto import perfetto_trace, to_json_text

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from chronodbg import kinds, values
@@ -34,11 +35,16 @@ def add_parsers(sub: Any) -> None:
     dump.set_defaults(run=run_dump)
 
 
-def _open(path: str, ns: argparse.Namespace) -> Recording:
-    rec = read_log(path, key=verify_key(ns))
+def open_recording(path: str, key: bytes | None = None, progress: Callable[[int, int], None] | None = None) -> Recording:
+    """Read a recording for a command, saying on stderr when it was recovered from a cut-off file."""
+    rec = read_log(path, progress, key)
     if rec.recovery is not None:
         sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
     return rec
+
+
+def _open(path: str, ns: argparse.Namespace) -> Recording:
+    return open_recording(path, verify_key(ns))
 
 
 def info_dict(rec: Recording) -> dict[str, Any]:

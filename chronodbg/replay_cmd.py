@@ -58,7 +58,7 @@ def newest_recording(folder: str = "recordings") -> str:
 
 
 def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
-    from chronodbg.logfile.reader import read_log
+    from chronodbg.inspect_cmd import open_recording
     from chronodbg.repl.commands import Commands
     from chronodbg.replay.index import Index
     from chronodbg.replay.session import Session
@@ -77,9 +77,7 @@ def run_replay(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         raise UsageError("replay: --json needs -c CMD or --batch FILE")
     interactive = not (ns.commands or ns.batch)
     bar = _ProgressBar(path) if interactive and sys.stderr.isatty() and os.path.getsize(path) > _BAR_FROM else None
-    rec = read_log(path, bar.reading if bar else None, key)
-    if rec.recovery is not None:
-        sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
+    rec = open_recording(path, key, bar.reading if bar else None)
     index = Index(rec, bar.indexing if bar else None)
     if bar:
         bar.done()

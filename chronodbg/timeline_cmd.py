@@ -33,14 +33,12 @@ def default_output(path: str) -> str:
 
 def run_timeline(ns: argparse.Namespace, out: TextIO | None = None) -> int:
     from chronodbg.analysis import timeline_html
-    from chronodbg.logfile.reader import read_log
+    from chronodbg.inspect_cmd import open_recording
     from chronodbg.replay.index import Index
 
     out = out or sys.stdout
     target = ns.output or default_output(ns.path)
-    rec = read_log(ns.path)
-    if rec.recovery is not None:
-        sys.stderr.write(f"chronodbg: {ns.path}: recovered, {rec.recovery}\n")
+    rec = open_recording(ns.path)
     limit = timeline_html.MAX_EVENTS if ns.max_events is None else ns.max_events
     page = timeline_html.render(Index(rec), ns.first, ns.last, limit, ns.order)
     try:
