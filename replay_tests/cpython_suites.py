@@ -4,7 +4,7 @@ For the interpreter running this script (sys.executable) and each suite, the
 suite runs twice, one after the other:
 
     python -m test SUITE -v                                        # plain
-    python -m chronodbg record -q --level L -o TMP.cgr -m test SUITE -v   # recorded (--level, default sync)
+    python -m chronodbg record -q --level L -o TMP.cgr -m test SUITE -v   # recorded, once per --level (default sync)
 
 The `-v` lines `test_name (module.Class.test_name) ... ok|FAIL|ERROR|skipped '...'|
 expected failure|unexpected success` are parsed into one outcome per test case
@@ -268,33 +268,38 @@ def compare(plain: SuiteRun, recorded: SuiteRun) -> list[tuple[str, str | None, 
     return diffs
 
 
-def check_suite(suite: str, timeout: float, log_dir: Path | None, level: str = "sync") -> SuiteResult:
+def check_suite(suite: str, timeout: float, log_dir: Path | None, levels: Sequence[str] = ("sync",)) -> list[SuiteResult]:
+    """One plain run of `suite`, then one recorded run per level, each compared with the plain one."""
     python = sys.executable
+    results: list[SuiteResult] = []
     with tempfile.TemporaryDirectory(prefix=f"cpython-suites-{suite}-") as tmp:
         plain_dir = Path(tmp) / "plain"
-        rec_dir = Path(tmp) / "recorded"
         plain_dir.mkdir()
-        rec_dir.mkdir()
-        cgr = rec_dir / f"{suite}.cgr"
         say(f"{suite}: plain run ...")
         plain = run_suite([python, "-m", "test", suite, "-v"], timeout, plain_dir)
         say(f"{suite}: plain: {plain.summary()}")
-        say(f"{suite}: recorded run ...")
-        recorded = run_suite(
-            [python, "-m", "chronodbg", "record", "-q", "--level", level, "-o", str(cgr), "-m", "test", suite, "-v"],
-            timeout,
-            rec_dir,
-        )
-        say(f"{suite}: recorded: {recorded.summary()}")
-        info = recording_info(cgr)
-        if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            tag = f"{suite}-{platform.python_version()}-{level}"
-            (log_dir / f"{tag}-plain.txt").write_text(plain.output, encoding="utf-8")
-            (log_dir / f"{tag}-recorded.txt").write_text(recorded.output, encoding="utf-8")
-    # The level shows beside the Python: the table's rows then say what was recorded.
-    version = platform.python_version() + ("" if level == "sync" else f", --level {level}")
-    return SuiteResult(suite, version, plain, recorded, info, compare(plain, recorded))
+        for level in levels:
+            rec_dir = Path(tmp) / f"recorded-{level}"
+            rec_dir.mkdir()
+            cgr = rec_dir / f"{suite}.cgr"
+            say(f"{suite}: recorded run at level {level} ...")
+            recorded = run_suite(
+                [python, "-m", "chronodbg", "record", "-q", "--level", level, "-o", str(cgr), "-m", "test", suite, "-v"],
+                timeout,
+                rec_dir,
+            )
+            say(f"{suite}: recorded ({level}): {recorded.summary()}")
+            info = recording_info(cgr)
+            cgr.unlink(missing_ok=True)
+            if log_dir is not None:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                tag = f"{suite}-{platform.python_version()}"
+                (log_dir / f"{tag}-plain.txt").write_text(plain.output, encoding="utf-8")
+                (log_dir / f"{tag}-{level}-recorded.txt").write_text(recorded.output, encoding="utf-8")
+            # The level shows beside the Python: the table's rows then say what was recorded.
+            version = platform.python_version() + ("" if level == "sync" else f", --level {level}")
+            results.append(SuiteResult(suite, version, plain, recorded, info, compare(plain, recorded)))
+    return results
 
 
 def say(text: str) -> None:
@@ -364,9 +369,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--level",
+        action="append",
+        dest="levels",
         choices=("sync", "calls", "lines"),
-        default="sync",
-        help="record at this level (default sync; calls and lines also trace the suite's code)",
+        help="record at this level (repeatable, one plain run serves all; default sync; calls and lines also trace the suite's code)",
     )
     parser.add_argument("--markdown-out", type=Path, metavar="PATH", help="also write the table to PATH")
     parser.add_argument("--log-dir", type=Path, metavar="DIR", help="keep both runs' output in DIR")
@@ -377,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     suites: list[str] = args.suites or list(DEFAULT_SUITES)
     timeout: float = args.timeout
-    results = [check_suite(suite, timeout, args.log_dir, args.level) for suite in suites]
+    levels: list[str] = args.levels or ["sync"]
+    results = [result for suite in suites for result in check_suite(suite, timeout, args.log_dir, levels)]
     text = markdown(results)
     print(text, end="")
     if args.markdown_out is not None:
