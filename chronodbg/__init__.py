@@ -72,6 +72,8 @@ def start(
     level: str = "sync",
     lines: Sequence[str] = (),
     sign_key: bytes | None = None,
+    max_size: int | None = None,
+    ring: bool = False,
 ) -> Recording:
     """Start recording this process into `path` (None keeps the log in memory).
 
@@ -83,7 +85,9 @@ def start(
     and the locals they change). `lines`: with level "calls", globs of the
     files whose code also records lines. `sign_key`: sign every part of
     the log with HMAC-SHA256 under this key (replay verifies it with
-    `--verify-key-env`); the key itself is never written.
+    `--verify-key-env`); the key itself is never written. `max_size`: cap
+    the file at this many bytes: recording then stops (the program goes on),
+    or with `ring=True` the oldest events are dropped instead.
     """
     from chronodbg.recorder import control
     from chronodbg.recorder.core import Options
@@ -100,6 +104,8 @@ def start(
         level=level,
         lines=tuple(lines),
         sign_key=sign_key,
+        max_size=max_size,
+        ring=ring,
         program=sys.argv[0] if sys.argv else "",
         argv=list(sys.argv),
     )

@@ -40,7 +40,25 @@ def open_recording(path: str, key: bytes | None = None, progress: Callable[[int,
     rec = read_log(path, progress, key)
     if rec.recovery is not None:
         sys.stderr.write(f"chronodbg: {path}: recovered, {rec.recovery}\n")
+    for note in limit_notes(rec):
+        sys.stderr.write(f"chronodbg: {path}: {note}\n")
     return rec
+
+
+def limit_notes(rec: Recording) -> list[str]:
+    """What --max-size left out: the events a ring dropped, and where recording stopped."""
+    notes = []
+    ring = rec.header.get("ring")
+    if isinstance(ring, dict) and isinstance(ring.get("dropped_events"), int) and ring["dropped_events"] > 0:
+        notes.append(
+            f"a ring under --max-size: the run's first {ring['dropped_events']} events were dropped, "
+            f"seq 1 here is event {ring['dropped_events'] + 1} of the run"
+        )
+    stopped = (rec.footer or {}).get("stopped")
+    if isinstance(stopped, dict):
+        last = rec.events[-2].seq if len(rec.events) > 1 else 0
+        notes.append(f"recording stopped at --max-size after seq {last}; the program went on unrecorded")
+    return notes
 
 
 def _open(path: str, ns: argparse.Namespace) -> Recording:
@@ -69,6 +87,8 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "exit_code": footer.get("exit_code"),
         "exit_how": footer.get("exit_how"),
         "dropped": footer.get("dropped"),
+        "stopped": footer.get("stopped"),
+        "ring": header.get("ring"),
         "threads": [{"id": t.id, "name": t.name, "parent": t.parent, "events": t.events} for t in rec.threads.values()],
         "tasks": [
             {"id": t.id, "name": t.name, "coro": t.coro, "parent": t.parent, "events": t.events} for t in rec.tasks.values()
@@ -118,6 +138,7 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         lines.append(f"signature   {rec.signed}, {check}")
     if rec.complete:
         lines.append(f"exit        {data['exit_code']} ({data['exit_how']}), {data['dropped']} dropped")
+    lines.extend(f"limit       {note}" for note in limit_notes(rec))
     lines.append(f"threads     {len(rec.threads)}")
     for t in rec.threads.values():
         parent = f", started by T{t.parent}" if t.parent else ""

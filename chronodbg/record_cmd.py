@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -45,11 +46,17 @@ options:
   --sign-key-env VAR    sign the recording with HMAC-SHA256 under the key
                         held in environment variable VAR (the key is never
                         written; verify with --verify-key-env VAR)
+  --max-size SIZE       cap the file at SIZE bytes (suffix K, M or G: KiB,
+                        MiB, GiB; at least 64K): at the cap recording stops
+                        and the program goes on, and the log says so
+  --ring                with --max-size: keep the newest events instead,
+                        dropping the oldest (the file then holds between
+                        half the cap and the cap)
   -q, --quiet           no summary line on stderr at exit
   -h, --help            this help
 """
 
-_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--lines", "--redact", "--on-deadlock", "--sign-key-env"}
+_VALUED = {"-o", "--output", "--include", "--exclude", "--locals", "--level", "--lines", "--redact", "--on-deadlock", "--sign-key-env", "--max-size"}
 
 
 def add_parser(sub: Any) -> None:
@@ -105,8 +112,23 @@ def _options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repr", action="store_true")
     parser.add_argument("--on-deadlock", choices=("stop", "continue"), default="stop")
     parser.add_argument("--sign-key-env", metavar="VAR")
+    parser.add_argument("--max-size", type=parse_size, metavar="SIZE")
+    parser.add_argument("--ring", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
+
+
+_SIZE = re.compile(r"(\d{1,15})\s*(?:([kmg])(?:i?b)?|b)?", re.IGNORECASE | re.ASCII)
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """`100M` -> 104857600: K, M and G (also KB, KiB, …) are powers of 1024; a bare number is bytes."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 100M)")
+    digits, unit = match.groups()
+    return int(digits) * (_UNITS[unit.lower()] if unit else 1)
 
 
 def default_output(stem: str, now: float | None = None) -> str:
@@ -140,17 +162,19 @@ def main(argv: Sequence[str]) -> int:
         sign_key = key_from_env(ns.sign_key_env, "record: --sign-key-env")
 
     from chronodbg.recorder import control, runner
-    from chronodbg.recorder.core import Options
+    from chronodbg.recorder.core import MIN_MAX_SIZE, Options
     from chronodbg.recorder.snapshot import DEFAULT_REDACT
     from chronodbg.recorder.usercode import target_root
 
     if ns.redact:
         try:
-            import re
-
             re.compile(ns.redact)
         except re.error as exc:
             raise UsageError(f"record: --redact: bad regular expression: {exc}") from None
+    if ns.ring and ns.max_size is None:
+        raise UsageError("record: --ring goes with --max-size SIZE (the cap the ring keeps under)")
+    if ns.max_size is not None and ns.max_size < MIN_MAX_SIZE:
+        raise UsageError(f"record: --max-size must be at least {MIN_MAX_SIZE >> 10}K")
     if ns.lines and ns.level != "calls":
         raise UsageError("record: --lines GLOB goes with --level calls (--level lines already records every line)")
     target = runner.Target(target_name, target_args, is_module)
@@ -190,6 +214,8 @@ def main(argv: Sequence[str]) -> int:
         level=ns.level,
         lines=tuple(ns.lines),
         sign_key=sign_key,
+        max_size=ns.max_size,
+        ring=ns.ring,
     )
     rec = control.start(options)
     runner.run(rec, target, code)

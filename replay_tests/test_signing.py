@@ -104,7 +104,7 @@ def test_round_trip_verifies(tmp_path: Path, signed: bytes) -> None:
     info = chronodbg("info", "--json", "--verify-key-env", VAR, str(path))
     assert info.returncode == 0, info.stderr
     data = json.loads(info.stdout)
-    assert (data["format_version"], data["signed"], data["verified"], data["complete"]) == (3, "hmac-sha256", True, True)
+    assert (data["format_version"], data["signed"], data["verified"], data["complete"]) == (fmt.FORMAT_VERSION, "hmac-sha256", True, True)
     text = chronodbg("info", "--verify-key-env", VAR, str(path))
     assert "signature   hmac-sha256, verified\n" in text.stdout.decode()
     verified = chronodbg("dump", "--json", "--verify-key-env", VAR, str(path))

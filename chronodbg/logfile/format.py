@@ -19,13 +19,18 @@ misread a new file. Change log:
     3 (2026-11-26): signed recordings: header field `signed` ("hmac-sha256")
       and a SIGN frame after the header, each chunk and the footer, chaining
       their MACs. Unsigned files keep the version 2 layout.
+    4 (2026-11-26): size caps (`record --max-size`): a footer may say the
+      recording `stopped` early (reason, events not written) and, for a ring,
+      what it dropped (`ring`); a ring's header carries `ring` too, and its
+      seq 1 is then event `ring.dropped_events + 1` of the run. The layout is
+      version 3's.
 """
 
 from __future__ import annotations
 
 import struct
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 MAGIC = b"\x89CGR\r\n\x1a\n"
 FRAME = struct.Struct("<4sII")

@@ -213,6 +213,7 @@ _HEADER_FIELDS: dict[str, Any] = {
     "start_time": (int, float),
     "options": dict,
     "pid": int,
+    "ring": dict,
 }
 _FOOTER_FIELDS: dict[str, Any] = {
     "events": int,
@@ -224,6 +225,8 @@ _FOOTER_FIELDS: dict[str, Any] = {
     "exit_how": str,
     "end_ns": int,
     "chunks": (list, tuple),
+    "stopped": dict,
+    "ring": dict,
 }
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from chronodbg.logfile.format import FRAME, MAGIC, TAG_CHUNK, TAG_FOOTER, TAG_HEADER, TAG_SIGN, TRAILER, TRAILER_TAG
-from chronodbg.logfile.signing import ALGORITHM, Chain
+from chronodbg.logfile.signing import ALGORITHM, MAC_SIZE, Chain
 
 #: One event as the recorder buffers it:
 #: (t_ns, thread, task, kind, obj, site, data, locals-snapshot-or-None).
@@ -25,6 +26,26 @@ def _default(value: object) -> object:
     # Anything msgpack cannot pack natively was a recorder bug; keep the chunk
     # and store the type name rather than losing thousands of events.
     return f"<unpackable {type(value).__name__}>"
+
+
+@dataclass(frozen=True)
+class PackedChunk:
+    first_seq: int
+    count: int
+    body: bytes
+    defs: dict[str, list[Any]]
+    counts: dict[int, int]
+    last_t: int
+
+
+@dataclass(frozen=True)
+class ChunkEntry:
+    """A written chunk: where its frame is (offset, length with its MAC) and what it holds."""
+
+    offset: int
+    length: int
+    defs: dict[str, list[Any]]
+    counts: dict[int, int]
 
 
 class LogWriter:
@@ -43,6 +64,13 @@ class LogWriter:
         #: Events written per kind code, for the footer's summary.
         self.kind_counts: dict[int, int] = {}
         self._packer = msgpack.Packer(default=_default, unicode_errors="surrogatepass")
+        #: Each chunk's place, definitions and kind counts, kept only when
+        #: asked for (a ring drops the oldest chunks and needs them then).
+        self.chunks: list[ChunkEntry] | None = None
+
+    def redirect(self, sink: int | Callable[[bytes], None]) -> None:
+        """Write the frames that follow to `sink` (after a ring has rewritten the file)."""
+        self._sink = sink
 
     def _write(self, data: bytes) -> None:
         sink = self._sink
@@ -73,11 +101,15 @@ class LogWriter:
 
     def write_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> None:
         """Write events numbered from `first_seq`, with the definitions they introduce."""
+        self.commit_chunk(self.pack_chunk(first_seq, events, defs))
+
+    def pack_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> PackedChunk:
+        """The chunk's body, not yet written: the caller may weigh it first (see commit_chunk)."""
         snapshots: dict[int, int] = {}
         snapshot_list: list[Any] = []
         records = []
         prev_t = base_t = max(self._last_t, events[0][0])
-        counts = self.kind_counts
+        counts: dict[int, int] = {}
         for t, thread, task, kind, obj, site, data, snap in events:
             counts[kind] = counts.get(kind, 0) + 1
             if t < prev_t:
@@ -95,13 +127,27 @@ class LogWriter:
                 snap = index
             records.append((t - prev_t, thread, task, kind, obj, site, data, snap))
             prev_t = t
-        self._last_t = prev_t
         packed_events = self._packer.pack(records)
         # Packed apart, so a reader decodes a chunk's locals only when they are looked at.
         packed_snapshots = self._packer.pack(snapshot_list)
         body = self._packer.pack((first_seq, len(events), base_t, defs, packed_events, len(snapshot_list), packed_snapshots))
-        self.chunk_index.append((self.offset, first_seq, len(events)))
-        self._frame(TAG_CHUNK, body)
+        return PackedChunk(first_seq, len(events), body, defs, counts, prev_t)
+
+    def commit_chunk(self, chunk: PackedChunk) -> None:
+        """Write a packed chunk and count it (for the footer, and for a ring's bookkeeping)."""
+        offset = self.offset
+        self._frame(TAG_CHUNK, chunk.body)
+        self._last_t = max(self._last_t, chunk.last_t)
+        totals = self.kind_counts
+        for kind, n in chunk.counts.items():
+            totals[kind] = totals.get(kind, 0) + n
+        self.chunk_index.append((offset, chunk.first_seq, chunk.count))
+        if self.chunks is not None:
+            self.chunks.append(ChunkEntry(offset, self.offset - offset, chunk.defs, chunk.counts))
+
+    def frame_size(self, body_len: int) -> int:
+        """Bytes a frame with a body of this length takes in the file, its MAC included."""
+        return FRAME.size + body_len + (FRAME.size + MAC_SIZE if self._chain is not None else 0)
 
     def write_footer(self, summary: dict[str, Any]) -> None:
         footer_offset = self.offset

@@ -16,6 +16,7 @@ import _thread
 import gc
 import itertools
 import os
+import stat
 import sys
 import threading
 import time
@@ -29,12 +30,19 @@ from chronodbg import kinds
 from chronodbg.errors import RecordError
 from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
-from chronodbg.logfile.writer import LogWriter
+from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
+from chronodbg.logfile.writer import LogWriter, PackedChunk
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
 from chronodbg.recorder.watchdog import DEADLOCK_EXIT, Finding, Watchdog, event_data
 
 FLUSH_INTERVAL = 0.05
+#: Events buffered at most before the thread adding one writes them itself:
+#: when the disk is slower than the program, the program waits for it
+#: instead of the buffer growing without bound (about 250 bytes an event).
+BUFFER_LIMIT = 1 << 17
+#: The smallest --max-size: below it a few chunks of events would not fit.
+MIN_MAX_SIZE = 64 << 10
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
 Emit = Callable[..., None]
@@ -74,6 +82,10 @@ class Options:
     lines: tuple[str, ...] = ()
     #: HMAC key signing every frame of the log (format 3); never written, never shown.
     sign_key: bytes | None = field(default=None, repr=False)
+    #: Bytes the file may take; at the cap recording stops (the program goes
+    #: on), or with `ring` the oldest chunks are dropped (logfile.ring).
+    max_size: int | None = None
+    ring: bool = False
 
 
 class Recorder:
@@ -106,6 +118,19 @@ class Recorder:
         self._sites: dict[tuple[int, int], int] = {}
         self.dropped = 0
         self.events_written = 0
+        #: Why recording stopped before the program ended ("max-size"), and
+        #: the events buffered then that were not written.
+        self.limit_reason: str | None = None
+        self.unrecorded = 0
+        self.ring: RingState | None = (
+            RingState(options.max_size) if options.ring and options.max_size is not None else None
+        )
+        #: Stops what records without going through `active` (the tracer);
+        #: set by recorder.control, called when recording stops early.
+        self.stop_hooks: Callable[[], None] | None = None
+        #: The thread inside drain() now (a finalizer it runs must not drain again).
+        self._draining: int | None = None
+        self.header: dict[str, Any] = {}
         self.exit_code: int | None = None
         self.exit_how = "exit"
         self.error: str | None = None
@@ -148,14 +173,23 @@ class Recorder:
             self.log = LogWriter(self.memory.extend, self.options.sign_key)
         else:
             parent = os.path.dirname(os.path.abspath(path))
+            # Read-write for a ring, which reads back the chunks it keeps.
+            mode = os.O_RDWR if self.ring is not None else os.O_WRONLY
             try:
                 os.makedirs(parent, exist_ok=True)
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                self._fd = os.open(path, mode | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             except OSError as exc:
                 raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
+            if self.ring is not None and not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                os.close(self._fd)
+                self._fd = None
+                raise RecordError(f"cannot keep a ring in {path}: --ring needs a regular file")
             self._out = bytearray()
             self.log = LogWriter(self._out.extend, self.options.sign_key)
-        self.log.write_header(self._header())
+            if self.ring is not None:
+                self.log.chunks = []
+        self.header = self._header()
+        self.log.write_header(self.header)
         try:
             self._flush_out()
         except OSError as exc:  # /dev/full, a full disk, a file size limit
@@ -280,7 +314,10 @@ class Recorder:
     # -- the hot path ------------------------------------------------------
 
     def _make_emit(self) -> Emit:
-        append = self.buffer.append
+        buffer = self.buffer
+        append = buffer.append
+        relieve = self._relieve
+        limit = BUFFER_LIMIT
         thread_ids = self.thread_ids
         get_ident = _thread.get_ident
         now = time.monotonic_ns
@@ -308,6 +345,8 @@ class Recorder:
                     site = sites.get((id(frame.f_code), line)) or site_id(frame.f_code, line)
                     snap = frame_locals(frame) if sample and with_locals else None
                 append((t, tid, running_tasks.get(ident), kind, obj, site, data, snap))
+                if len(buffer) > limit:
+                    relieve()
             except Exception:
                 self.dropped += 1
 
@@ -315,7 +354,10 @@ class Recorder:
 
     def _make_emit_code(self) -> EmitCode:
         """The tracers' emit: the site is the given line of the given code, which is user code by construction."""
-        append = self.buffer.append
+        buffer = self.buffer
+        append = buffer.append
+        relieve = self._relieve
+        limit = BUFFER_LIMIT
         thread_ids = self.thread_ids
         get_ident = _thread.get_ident
         now = time.monotonic_ns
@@ -332,10 +374,18 @@ class Recorder:
                 tid = thread_ids.get(ident) or current_thread_id()
                 site = sites.get((id(code), line)) or site_id(code, line)
                 append((t, tid, running_tasks.get(ident), kind, None, site, data, None))
+                if len(buffer) > limit:
+                    relieve()
             except Exception:
                 self.dropped += 1
 
         return emit_code
+
+    def _relieve(self) -> None:
+        """The buffer is full: this thread writes it out itself, at the disk's pace."""
+        ident = _thread.get_ident()
+        if ident != self.writer_ident and ident != self._draining and self.active:
+            self.drain()
 
     # -- writing -----------------------------------------------------------
 
@@ -363,9 +413,15 @@ class Recorder:
         """
         # Not `with`: on 3.11 it allocates bound methods of the lock.
         self._io_lock.acquire()
+        self._draining = _thread.get_ident()
         try:
-            if self.log is None or self.error is not None or not self.buffer:
+            if self.log is None or not self.buffer:
                 # Definitions wait for the first event that needs them.
+                return
+            if self.error is not None:
+                # Threads still inside a hook append after a write error; nothing more is written.
+                self.dropped += len(self.buffer)
+                self.buffer.clear()
                 return
             gc_off = from_writer and _gc_isenabled()
             if gc_off:
@@ -388,12 +444,23 @@ class Recorder:
                     self._out.clear()
                 # Stop recording, not the program: the hooks pass straight
                 # through from now on and nothing more is buffered.
-                self.active = False
+                self._stop_hooks()
                 self.dropped += len(self.buffer)
                 self.buffer.clear()
                 os.write(2, f"chronodbg: cannot write {self.options.path}: {self.error}; recording stopped\n".encode())
         finally:
+            self._draining = None
             self._io_lock.release()
+
+    def _stop_hooks(self) -> None:
+        self.active = False
+        stop = self.stop_hooks
+        if stop is not None:
+            self.stop_hooks = None
+            try:
+                stop()
+            except Exception:
+                pass
 
     def _pack(self) -> None:
         """Move the buffered events and their definitions into packed chunks.
@@ -414,15 +481,88 @@ class Recorder:
             ends = [event for event in batch if event[3] == Kind.PROCESS_EXIT]
             if ends:
                 batch = [event for event in batch if event[3] != Kind.PROCESS_EXIT] + ends[-1:]
+            if self.limit_reason is not None:
+                # Stopped at the cap: only the end of the program is still written.
+                self.unrecorded += len(batch) - len(ends[-1:])
+                batch = ends[-1:]
+        elif self.limit_reason is not None:
+            self.unrecorded += len(batch)
+            batch = []
+        if not batch:
+            self.pending[:0] = defs
+            return
         grouped: dict[str, list[Any]] = {}
         for section, entry in defs:
             grouped.setdefault(section, []).append(entry)
         if self.watchdog is not None:
             self.watchdog.feed(batch, grouped, self.events_written + 1)
-        for start in range(0, len(batch), CHUNK_EVENTS):
-            part = batch[start : start + CHUNK_EVENTS]
-            self.log.write_chunk(self.events_written + 1, part, grouped if start == 0 else {})
+        capped = self.options.max_size is not None and self.limit_reason is None
+        # A ring drops whole chunks: smaller ones keep more of the window.
+        per_chunk = CHUNK_EVENTS if self.ring is None else CHUNK_EVENTS // 4
+        for start in range(0, len(batch), per_chunk):
+            part = batch[start : start + per_chunk]
+            part_defs = grouped if start == 0 else {}
+            chunk = self.log.pack_chunk(self.events_written + 1, part, part_defs)
+            if capped and not self._fits(chunk):
+                carried = self._rewrite_ring(chunk) if self.ring is not None else None
+                if carried is not None:
+                    part_defs = merged_definitions([carried, part_defs])
+                    chunk = self.log.pack_chunk(self.events_written + 1, part, part_defs)
+                if self.ring is None or not self._fits(chunk):
+                    if start == 0:
+                        # Their definitions may yet be needed by the end of the program.
+                        self.pending[:0] = defs
+                    self._stop_at_cap(len(batch) - start)
+                    return
+            self.log.commit_chunk(chunk)
             self.events_written += len(part)
+
+    def _size(self) -> int:
+        """Bytes the log takes, written or about to be."""
+        if self.memory is not None:
+            return len(self.memory)
+        return self.bytes_on_disk + (len(self._out) if self._out is not None else 0)
+
+    def _room(self) -> int:
+        """Bytes under --max-size still free for chunks, room kept for the program's end and the footer."""
+        assert self.log is not None and self.options.max_size is not None
+        reserve = 4096 + 24 * len(self.log.chunk_index)
+        return self.options.max_size - reserve - self._size()
+
+    def _fits(self, chunk: PackedChunk) -> bool:
+        assert self.log is not None
+        return self.log.frame_size(len(chunk.body)) <= self._room()
+
+    def _rewrite_ring(self, incoming: PackedChunk) -> dict[str, list[Any]] | None:
+        """Drop the oldest chunks so the file holds at most half the cap and `incoming` fits.
+
+        Returns the definitions of dropped chunks the next chunk must carry
+        (when none was kept), None when nothing could be dropped.
+        """
+        assert self.ring is not None and self.log is not None and self.options.path is not None
+        if self._fd is None or self._out is None:
+            return None
+        self._flush_out()
+        keep = min(self.ring.max_size // 2, self._room() + self._size() - self.log.frame_size(len(incoming.body)) - 65536)
+        done = rewrite(self.options.path, self._fd, self.log, self.header, max(keep, 0), self.ring, self.options.sign_key)
+        if done is None:
+            return None
+        self._fd, self.log, dropped, carried = done
+        self.log.redirect(self._out.extend)
+        self.events_written -= dropped
+        self.bytes_on_disk = self.log.offset
+        return carried
+
+    def _stop_at_cap(self, unwritten: int) -> None:
+        """Recording stops at --max-size; the program goes on, and the footer says why."""
+        self.limit_reason = "max-size"
+        self.unrecorded += unwritten
+        self._stop_hooks()
+        os.write(
+            2,
+            f"chronodbg: {self.options.path} reached --max-size {_human(self.options.max_size or 0)} at event "
+            f"{self.events_written}; recording stopped, the program goes on\n".encode("utf-8", "replace"),
+        )
 
     def _writer_loop(self, started: Any) -> None:
         self.writer_ident = _thread.get_ident()
@@ -524,6 +664,7 @@ class Recorder:
                             "exit_how": how,
                             "end_ns": time.monotonic_ns() - self.t0,
                         }
+                        | self._limits()
                     )
                     self._flush_out()
                 except OSError as exc:
@@ -537,9 +678,22 @@ class Recorder:
         if self.options.announce:
             os.write(2, self.summary_line().encode("utf-8", "replace"))
 
+    def _limits(self) -> dict[str, Any]:
+        """The footer's account of --max-size: where recording stopped, or what the ring dropped."""
+        limits: dict[str, Any] = {}
+        if self.limit_reason is not None:
+            limits["stopped"] = {"reason": self.limit_reason, "unrecorded": self.unrecorded}
+        if self.ring is not None:
+            limits["ring"] = self.ring.header_field() | {"rewrites": self.ring.rewrites}
+        return limits
+
     def summary_line(self) -> str:
         size = self.bytes_on_disk if self.memory is None else len(self.memory)
         dropped = "nothing dropped" if not self.dropped else f"{self.dropped} events dropped"
+        if self.limit_reason is not None:
+            dropped += f"; stopped at --max-size ({self.unrecorded} buffered events not written, none recorded after)"
+        if self.ring is not None and self.ring.dropped_events:
+            dropped += f"; the ring dropped the oldest {self.ring.dropped_events} events"
         if self.error:
             dropped += f"; write error: {self.error}"
         return (

@@ -81,6 +81,10 @@ class Finding:
     lines: list[str]
 
 
+#: Objects whose last wake-up the watchdog remembers before it forgets those nobody waits on.
+_WOKEN_KEPT = 4096
+
+
 class Watchdog:
     def __init__(self, recorder: Any) -> None:
         # The Recorder (not imported: core imports this module).
@@ -131,6 +135,7 @@ class Watchdog:
             elif kind is release:
                 if not event[6][0]:
                     holder.pop(event[4], None)
+                    held_since.pop(event[4], None)
             elif kind in relevant:
                 self._apply(event, seq)
 
@@ -154,6 +159,7 @@ class Watchdog:
         elif kind == Kind.LOCK_RELEASE:
             if not data[0]:
                 self.holder.pop(obj, None)
+                self.held_since.pop(obj, None)
         elif kind == Kind.THREAD_END:
             self.thread_waits.pop(data[0], None)
             self.ended.add(data[0])
@@ -200,6 +206,11 @@ class Watchdog:
 
     def check(self, now: float | None = None) -> Finding | None:
         """A deadlock confirmed by this call, once per deadlock; None otherwise."""
+        if len(self.woken_at) > _WOKEN_KEPT:
+            # Only a wait going on now asks when its object last woke someone:
+            # a long run with many short-lived queues and events keeps no more.
+            waited_on = {wait[1] for wait in self.thread_waits.values()} | {wait[1] for wait in self.task_waits.values()}
+            self.woken_at = {obj: seq for obj, seq in self.woken_at.items() if obj in waited_on}
         if not self.thread_waits and not self.task_waits:
             self._pending = None
             return None
