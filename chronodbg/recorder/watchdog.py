@@ -104,6 +104,7 @@ class Watchdog:
         self.ended: set[int] = set()
         self.sites: dict[int, tuple[int, int, int]] = {}
         self.task_names: dict[int, tuple[str | None, str]] = {}
+        self.done_task_names: dict[int, tuple[str | None, str]] = {}
         self._pending: _Pending | None = None
         self._reported: set[tuple[Any, ...]] = set()
 
@@ -152,6 +153,13 @@ class Watchdog:
                 self.task_waits.pop(data[0], None)
             elif task is not None:
                 self.task_waits.pop(task, None)
+                if kind == Kind.TASK_DONE and task in self.task_names:
+                    # A finished task is named only if a report needs it (it
+                    # ended holding a lock): keep the latest few, not all.
+                    done = self.done_task_names
+                    done[task] = self.task_names.pop(task)
+                    if len(done) > _WOKEN_KEPT:
+                        del done[next(iter(done))]
             return
         if kind == Kind.LOCK_ACQUIRE:
             if data[1] == 1 or obj not in self.holder:
@@ -347,7 +355,7 @@ class _LiveNames:
         if kind == "thread":
             name = self.dog.rec.thread_names.get(ident)
             return f'T{ident} "{name}"' if name else f"T{ident}"
-        name, coro = self.dog.task_names.get(ident, (None, "?"))
+        name, coro = self.dog.task_names.get(ident) or self.dog.done_task_names.get(ident, (None, "?"))
         return f"task {ident} " + (f"'{name}' " if name else "") + f"({coro})"
 
     def obj(self, oid: int | None) -> str:
