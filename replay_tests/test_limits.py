@@ -293,3 +293,67 @@ def test_ring_needs_a_regular_file(tmp_path: Path) -> None:
     opened.join(TIMEOUT)
     assert proc.returncode != 0
     assert proc.stderr.decode() == f"chronodbg: cannot keep a ring in {fifo}: --ring needs a regular file\n"
+
+
+LONG_RUN = """
+import asyncio, gc, sys, threading, tracemalloc
+import chronodbg
+
+chronodbg.start(sys.argv[1], locals="none")
+
+
+async def job(i):
+    lock = asyncio.Lock()
+    async with lock:
+        await asyncio.sleep(0)
+
+
+async def tasks(n):
+    for _ in range(n // 100):
+        await asyncio.gather(*(job(i) for i in range(100)))
+
+
+def churn(n):
+    # A lock, a queue-like event and a short task per request, as a server makes them.
+    for i in range(n):
+        lock = threading.Lock()
+        with lock:
+            pass
+        event = threading.Event()
+        event.set()
+        event.wait()
+    asyncio.run(tasks(n // 4))
+    for _ in range(n // 1000):
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+
+
+def ours():
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, "*chronodbg*")])
+    return sum(stat.size for stat in snapshot.statistics("filename"))
+
+
+tracemalloc.start()
+churn(40_000)
+before = ours()
+churn(40_000)
+after = ours()
+chronodbg.stop()
+print(before, after)
+"""
+
+
+def test_a_long_run_does_not_grow_the_recorders_memory(tmp_path: Path) -> None:
+    """Twice as many locks, events, tasks and threads: what the recorder keeps grows by two bytes an object."""
+    program = tmp_path / "long_run.py"
+    program.write_text(LONG_RUN)
+    proc = subprocess.run(
+        [sys.executable, str(program), str(tmp_path / "run.cgr")], capture_output=True, timeout=TIMEOUT * 5, env=env()
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    before, after = map(int, proc.stdout.split())
+    # The second round makes 90,000 more objects (two bytes each in the
+    # object table), 10,000 tasks and 40 threads; its caches are full already.
+    assert before > 0 and after - before < 1_000_000, f"the recorder kept {after - before} more bytes ({before} after round 1)"

@@ -32,6 +32,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
 from chronodbg.logfile.writer import LogWriter, PackedChunk
+from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
 from chronodbg.recorder.watchdog import DEADLOCK_EXIT, Finding, Watchdog, event_data
@@ -93,7 +94,10 @@ class Recorder:
         self.options = options
         launcher = (options.launcher,) if options.launcher else ()
         self.user = UserCode(options.include, options.exclude, options.targets, launcher)
+        #: Every recorded object's type, for its label (`Lock#3`) in locals and reports.
+        self.objects = ObjectTable()
         self.summariser = Summariser(options.redact, options.use_repr)
+        self.summariser.labels = self.objects  # type: ignore[assignment]  # TODO(lead): after helper-18
         self.active = False
         self.pid = os.getpid()
         self.t0 = time.monotonic_ns()
@@ -305,7 +309,7 @@ class Recorder:
         site = self.site_id(frame.f_code, frame.f_lineno) if frame is not None else None
         label = f"{type_name}#{oid}"
         self.pending.append(("objects", (oid, type_name, label, site)))
-        self.summariser.labels[oid] = label
+        self.objects.add(oid, type_name)
         return oid
 
     def creator_is_user(self, frame: FrameType | None) -> bool:

@@ -96,7 +96,6 @@ class Watchdog:
         #: lock -> the event that took it (depth 1), and that event's seq.
         self.holder: dict[int, tuple[Any, ...]] = {}
         self.held_since: dict[int, int] = {}
-        self.asyncio_objects: set[int] = set()
         #: object -> seq of the last event that woke its waiters; threads that ended.
         #: A waiter woken after its wait began is not blocked, only not yet
         #: scheduled (on a loaded machine that can last a while).
@@ -111,9 +110,6 @@ class Watchdog:
     # -- the model (writer thread, under the recorder's io lock) ---------------
 
     def feed(self, batch: Sequence[tuple[Any, ...]], defs: dict[str, list[Any]], first_seq: int) -> None:
-        for oid, _type, label, _site in defs.get("objects", ()):
-            if label.startswith("asyncio."):
-                self.asyncio_objects.add(oid)
         for sid, file, line, func in defs.get("sites", ()):
             self.sites[sid] = (file, line, func)
         for task, name, coro, _parent in defs.get("tasks", ()):
@@ -142,7 +138,7 @@ class Watchdog:
 
     def _apply(self, event: tuple[Any, ...], seq: int) -> None:
         _t, tid, task, kind, obj, site, data, _snap = event
-        on_task = task is not None and obj in self.asyncio_objects
+        on_task = task is not None and self.rec.objects.is_asyncio(obj)
         if kind in _WAKERS and obj is not None:
             self.woken_at[obj] = seq
         if kind in _TASK_KINDS:
@@ -206,7 +202,7 @@ class Watchdog:
             taken = self.holder.get(obj)
             if taken is not None:
                 _t, tid, task, _kind, _obj, at, _data, _snap = taken
-                owner: Actor = ("task", task) if task is not None and obj in self.asyncio_objects else ("thread", tid)
+                owner: Actor = ("task", task) if task is not None and self.rec.objects.is_asyncio(obj) else ("thread", tid)
                 return Wait(actor, what, obj, since, site, timed, (owner,), self.held_since.get(obj), at, detail)
         return Wait(actor, what, obj, since, site, timed, on, detail=detail)
 
@@ -361,7 +357,7 @@ class _LiveNames:
     def obj(self, oid: int | None) -> str:
         if oid is None:
             return "-"
-        return str(self.dog.rec.summariser.labels.get(oid, f"#{oid}"))
+        return self.dog.rec.objects.get(oid) or f"#{oid}"
 
     def site(self, site: int | None) -> str:
         info = self.dog.sites.get(site) if site is not None else None
