@@ -233,7 +233,7 @@ def event_text(rec: Recording, event: Event, with_locals: bool = False) -> str:
     task = (f"t{event.task}" if event.task is not None else "").ljust(5) if rec.tasks else ""
     line = f"{event.seq:>7} +{event.t_ns / 1e9:.6f}s T{event.thread} {tname:<12.12} {task}{event.kind:<15} {label:<14} {where}  {data}".rstrip()
     if with_locals and event.locals:
-        line += "\n" + " " * 9 + "locals: " + ", ".join(f"{n}={values.to_text(v)}" for n, v in event.locals)
+        line += "\n" + " " * 9 + "locals: " + ", ".join(f"{values.printable(str(n))}={values.to_text(v)}" for n, v in event.locals)
     return line
 
 
@@ -250,7 +250,7 @@ def _field_text(kind: str, name: str, value: Any) -> str:
     pairs = _pairs(value) if (kind, name) in kinds.NAMED_VALUES else None
     if pairs is None:
         return values.to_text(value)
-    return "(" + ", ".join(f"{n}={values.to_text(v)}" for n, v in pairs) + ")"
+    return "(" + ", ".join(f"{values.printable(str(n))}={values.to_text(v)}" for n, v in pairs) + ")"
 
 
 def _field_json(kind: str, name: str, value: Any) -> Any:

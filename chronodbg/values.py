@@ -33,9 +33,17 @@ def printable(text: str) -> str:
     """A name from a recording (thread, task, label, file, function) safe for a terminal.
 
     Names are the program's own strings: a control character in one (an
-    escape sequence in a thread name) must not drive the user's terminal.
+    escape sequence in a thread name) must not drive the user's terminal,
+    and a lone surrogate (a log is read with surrogatepass) must not make
+    writing the line fail: it shows as its escape.
     """
-    return text.translate(_CONTROLS)
+    text = text.translate(_CONTROLS)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def to_text(value: Summary) -> str:
@@ -65,9 +73,11 @@ def _to_text(value: Summary) -> str:
     if tag == TAG_INT:
         return f"<int of {value[1]} bits>"
     if tag == TAG_OBJ:
+        # The type's name and its repr are the program's text: one line, no escape sequences.
         if len(value) > 3 and value[3] is not None:
-            return str(value[3])
-        return f"<{value[1]} object #{value[2]:x}>" if isinstance(value[2], int) else f"<{value[1]}>"
+            return printable(str(value[3]))
+        name = printable(str(value[1]))
+        return f"<{name} object #{value[2]:x}>" if isinstance(value[2], int) else f"<{name}>"
     if tag == TAG_REDACTED:
         return REDACTED_TEXT
     if tag == TAG_ERROR:

@@ -236,13 +236,19 @@ class CodeEvents:
             if type(name) is not str:
                 continue
             cls = type(value)
-            if module_level and (name.startswith("__") or cls in _HIDDEN_GLOBALS):
-                continue
-            seen += 1
-            entry = known.get(name)
-            if entry is not None:
-                if entry[0] is value or (entry[1] is cls and entry[2] == id(value) and cls in plain and not summariser.use_repr):
+            try:
+                if module_level and (name.startswith("__") or cls in _HIDDEN_GLOBALS):
                     continue
+                entry = known.get(name)
+                # Hashing cls runs a metaclass __hash__, which may raise: then it is summarised (as unreadable) anew.
+                same = entry is not None and (
+                    entry[0] is value or (entry[1] is cls and entry[2] == id(value) and cls in plain and not summariser.use_repr)
+                )
+            except Exception:
+                entry, same = known.get(name), False
+            seen += 1
+            if same:
+                continue
             if summariser.is_secret(name):
                 summary: Any = _REDACTED
             else:

@@ -96,8 +96,7 @@ class Recorder:
         self.user = UserCode(options.include, options.exclude, options.targets, launcher)
         #: Every recorded object's type, for its label (`Lock#3`) in locals and reports.
         self.objects = ObjectTable()
-        self.summariser = Summariser(options.redact, options.use_repr)
-        self.summariser.labels = self.objects  # type: ignore[assignment]  # TODO(lead): after helper-18
+        self.summariser = Summariser(options.redact, options.use_repr, labels=self.objects)
         self.active = False
         self.pid = os.getpid()
         self.t0 = time.monotonic_ns()

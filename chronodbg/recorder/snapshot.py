@@ -3,6 +3,26 @@
 Never calls code the user wrote: dispatch is on the exact type of builtins,
 anything else is kept as its type name and id (unless `use_repr` is asked
 for). The encoding is defined in chronodbg/values.py.
+
+Values that fight back (docs/reliability.md): attributes of types and
+objects are read through the interpreter's own descriptors (`type.__dict__`,
+`object.__getattribute__`), never by attribute access, which a metaclass or
+a class could redefine. The one user hook left is a metaclass `__hash__`:
+looking a type up in a set hashes it, and checking for such a metaclass
+first would cost every ordinary value; if that hash raises, the value shows
+as unreadable and its event is kept.
+
+With `use_repr` only `__repr__` runs, under these rules: a repr in progress
+on a thread summarises whatever it makes the recorder sample (an event from
+a lock the repr takes, a nested value) without repr, so a repr never
+re-enters itself; a type whose repr failed once (raised, recursed, returned
+a non-str) is not asked again; an object whose length is known without user
+code (a builtin container's `__len__`, subclasses and array.array included)
+and exceeds REPR_MAX_LEN is not rendered, as its repr would cost time and
+memory in proportion; any exception but
+KeyboardInterrupt is kept as the summary. A repr that blocks (waits for a
+lock its own thread holds, say) blocks the program: pure Python cannot
+interrupt it, which is why repr is off by default.
 """
 
 from __future__ import annotations
@@ -12,9 +32,11 @@ import re
 import sys
 import types
 from _thread import get_ident
+from collections.abc import Iterable, Set
 from typing import Any
 
 from chronodbg import values as V
+from chronodbg.recorder.objects import ObjectTable
 
 DEFAULT_REDACT = r"passw(or)?d|passwd|secret|token|api_?key|credential|private_?key"
 
@@ -28,6 +50,10 @@ _HIDDEN_GLOBALS = frozenset(
 )
 _type_qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
+_type_mro = type.__dict__["__mro__"].__get__
+_type_dict = type.__dict__["__dict__"].__get__
+#: Longer objects (by a builtin container's `__len__`) are not rendered by `use_repr`.
+REPR_MAX_LEN = 10_000
 
 
 def clean_str(text: str) -> str:
@@ -50,6 +76,7 @@ class Summariser:
         max_items: int = 8,
         max_depth: int = 2,
         max_names: int = 32,
+        labels: ObjectTable | None = None,
     ) -> None:
         self.redact = re.compile(redact, re.IGNORECASE) if redact else None
         self.use_repr = use_repr
@@ -61,10 +88,15 @@ class Summariser:
         self._type_names: dict[type, str] = {}
         #: Labels of recorded objects by object id, so a local holding a
         #: lock shows as `Lock#3`, the name every event uses.
-        self.labels: dict[int, str] = {}
+        self.labels = labels if labels is not None else ObjectTable()
         self._recorded: dict[type, str | None] = {}
         #: Types known to be neither builtins nor recorded objects.
         self._plain_objects: set[type] = set()
+        #: use_repr: thread idents inside a repr call, types whose repr failed,
+        #: and whether a type's length is readable without user code.
+        self._in_repr: set[int] = set()
+        self._bad_repr: set[type] = set()
+        self._c_len: dict[type, bool] = {}
         self._frames: dict[tuple[int, int], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
 
     def is_secret(self, name: str) -> bool:
@@ -81,7 +113,9 @@ class Summariser:
             try:
                 qual = _type_qualname(cls)
                 module = _type_module(cls)
-                name = qual if module in ("builtins", "__main__") or not isinstance(module, str) else f"{module}.{qual}"
+                # A class body can set __module__ to anything: only an exact str is read.
+                name = qual if type(module) is not str or module in ("builtins", "__main__") else f"{module}.{qual}"
+                name = clean_str(name)
             except Exception:
                 name = "?"
             self._type_names[cls] = name
@@ -105,13 +139,17 @@ class Summariser:
             if depth >= self.max_depth:
                 return ("dict", len(value), None)
             pairs: list[Any] = []
-            for key, item in value.items():
-                if len(pairs) >= self.max_items:
-                    break
-                if type(key) is str and self.is_secret(key):
-                    pairs.append((key, (V.TAG_REDACTED,)))
-                else:
-                    pairs.append((self.value(key, depth + 1), self.value(item, depth + 1)))
+            try:
+                for key, item in value.items():
+                    if len(pairs) >= self.max_items:
+                        break
+                    if type(key) is str and self.is_secret(key):
+                        pairs.append((clean_str(key), _REDACTED))
+                    else:
+                        pairs.append((self.value(key, depth + 1), self.value(item, depth + 1)))
+            except Exception:
+                # Some key or item cannot be summarised: it alone shows so.
+                return ("dict", len(value), self._each_pair(value, depth + 1))
             return ("dict", len(value), tuple(pairs))
         tag = _SEQUENCES.get(cls)
         if tag is not None:
@@ -119,28 +157,92 @@ class Summariser:
                 return (tag, len(value), None)
             if cls is list or cls is tuple:
                 head = value[: self.max_items]
-                kinds = set(map(type, head))
-                # The common case, a short run of plain numbers, in C.
-                if kinds <= _PLAIN_NUMBERS and (int not in kinds or (min(head) >= _INT_MIN and max(head) <= _INT_MAX)):
+                try:
+                    kinds: Set[type] = set(map(type, head))
+                except Exception:  # a metaclass __hash__
+                    kinds = _UNKNOWN_KINDS
+                # The common case, a short run of plain numbers, in C (None
+                # among ints makes min() raise: then item by item).
+                if kinds <= _PLAIN_NUMBERS and (
+                    int not in kinds or (type(None) not in kinds and min(head) >= _INT_MIN and max(head) <= _INT_MAX)
+                ):
                     return (tag, len(value), tuple(head))
             items: list[Any] = []
-            for item in value:
-                if len(items) >= self.max_items:
-                    break
-                items.append(self.value(item, depth + 1))
+            try:
+                for item in value:
+                    if len(items) >= self.max_items:
+                        break
+                    items.append(self.value(item, depth + 1))
+            except Exception:
+                return (tag, len(value), self._each_item(value, depth + 1))
             return (tag, len(value), tuple(items))
         label = self._label(value, cls) if cls not in self._plain_objects else None
         if label is not None:
             return (V.TAG_OBJ, self.type_name(cls), id(value), label)
-        if self.use_repr:
-            try:
-                text = repr(value)
-            except Exception as exc:
-                text = f"<repr failed: {type(exc).__name__}>"
-            if type(text) is not str:
-                text = "<repr returned non-str>"
-            return (V.TAG_OBJ, self.type_name(cls), id(value), clean_str(text[: self.max_str]))
+        if self.use_repr and cls not in self._bad_repr:
+            text = self._repr(value, cls)
+            if text is not None:
+                return (V.TAG_OBJ, self.type_name(cls), id(value), text)
         return (V.TAG_OBJ, self.type_name(cls), id(value))
+
+    def _each_pair(self, value: dict[Any, Any], depth: int) -> tuple[Any, ...]:
+        """A dict's first pairs, each summarised on its own (the slow path, after one raised)."""
+        pairs: list[Any] = []
+        for key, item in value.items():
+            if len(pairs) >= self.max_items:
+                break
+            if type(key) is str and self.is_secret(key):
+                pairs.append((clean_str(key), _REDACTED))
+            else:
+                pairs.append((self._item(key, depth), self._item(item, depth)))
+        return tuple(pairs)
+
+    def _each_item(self, value: Iterable[Any], depth: int) -> tuple[Any, ...]:
+        items: list[Any] = []
+        for item in value:
+            if len(items) >= self.max_items:
+                break
+            items.append(self._item(item, depth))
+        return tuple(items)
+
+    def _item(self, value: Any, depth: int) -> Any:
+        """A container's item: one that cannot be summarised spoils only itself."""
+        try:
+            return self.value(value, depth)
+        except Exception as exc:
+            return (V.TAG_ERROR, type(exc).__name__)
+
+    def _repr(self, value: Any, cls: type) -> str | None:
+        """`repr(value)` cut to max_str, or why there is none; None: summarise without it."""
+        ident = get_ident()
+        in_repr = self._in_repr
+        if ident in in_repr:
+            return None
+        c_len = self._c_len.get(cls)
+        if c_len is None:
+            c_len = self._c_len[cls] = _has_c_len(cls)
+        if c_len:
+            try:
+                length = len(value)
+            except Exception:
+                length = 0
+            if length > REPR_MAX_LEN:
+                return f"<{self.type_name(cls)} of {length} items, not rendered>"
+        in_repr.add(ident)
+        try:
+            text = repr(value)
+        except KeyboardInterrupt:
+            # The program's Ctrl-C, arrived while its repr ran: it is the program's.
+            raise
+        except BaseException as exc:  # noqa: B036 - SystemExit from a __repr__ must not end the program
+            self._bad_repr.add(cls)
+            return f"<repr failed: {self.type_name(type(exc))}>"
+        finally:
+            in_repr.discard(ident)
+        if type(text) is not str:  # a str subclass: slicing it could run its code
+            self._bad_repr.add(cls)
+            return "<repr returned non-str>"
+        return clean_str(text[: self.max_str])
 
     def _label(self, value: Any, cls: type) -> str | None:
         how = self._recorded.get(cls, "")
@@ -161,6 +263,8 @@ class Summariser:
         elif how == "thread":
             # Its thread id and current name, as replay names threads.
             attrs = object.__getattribute__(value, "__dict__")
+            if type(attrs) is not dict:
+                return None
             tid, name = attrs.get("_cgr_tid"), attrs.get("_name")
             if type(tid) is not int:
                 return None
@@ -208,7 +312,18 @@ class Summariser:
             if type(name) is not str:
                 continue
             cls = type(value)
-            if module_level and (name.startswith("__") or cls in _HIDDEN_GLOBALS):
+            try:
+                if module_level:
+                    if name.startswith("__") or cls in _HIDDEN_GLOBALS:
+                        continue
+                    if not name.isidentifier():
+                        # Only globals() can hold such a name: a control character or a lone surrogate in it.
+                        name = ascii(name)
+                immutable = cls in _IMMUTABLE
+                plain = immutable or (cls in self._plain_objects and not self.use_repr)
+            except Exception as exc:  # hashing a type whose metaclass __hash__ raises
+                unchanged = False
+                pairs.append((name, (V.TAG_ERROR, type(exc).__name__)))
                 continue
             is_secret = secret.get(name)
             if is_secret is None:
@@ -219,7 +334,7 @@ class Summariser:
                     unchanged = False
                 # A redacted name is kept with no value: present is all that matters.
                 scalars[name] = (None, _REDACTED, None)
-            elif cls in _IMMUTABLE or (cls in self._plain_objects and not self.use_repr):
+            elif plain:
                 # Summarised by value (scalars) or by type and id alone (plain
                 # objects): the same type and id mean the same summary. Scalars
                 # are held so their id stays theirs; plain objects are not, as
@@ -231,7 +346,7 @@ class Summariser:
                 else:
                     summary = self.safe_value(value)
                     unchanged = False
-                scalars[name] = (identity, summary, value if cls in _IMMUTABLE else None)
+                scalars[name] = (identity, summary, value if immutable else None)
                 pairs.append((name, summary))
             else:
                 # Containers' contents, a repr, or a recorded object's label can
@@ -239,9 +354,12 @@ class Summariser:
                 unchanged = False
                 summary = self.safe_value(value)
                 pairs.append((name, summary))
-                if cls in self._plain_objects and not self.use_repr:
-                    # Its type was first seen just now: reusable from the next sample on.
-                    scalars[name] = ((cls, id(value)), summary, None)
+                try:
+                    if cls in self._plain_objects and not self.use_repr:
+                        # Its type was first seen just now: reusable from the next sample on.
+                        scalars[name] = ((cls, id(value)), summary, None)
+                except Exception:  # that metaclass __hash__ again
+                    pass
         snapshot: tuple[tuple[str, Any], ...]
         if unchanged and previous is not None and len(pairs) == len(previous[1]):
             snapshot = previous[1]
@@ -254,8 +372,39 @@ class Summariser:
 
 
 _REDACTED = (V.TAG_REDACTED,)
+_UNKNOWN_KINDS = frozenset({object})
+_KNOWN_LENGTHS = frozenset(
+    {list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque, collections.OrderedDict}
+)
 _IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
 _FRAME_CACHE_LIMIT = 4096
+
+
+def _has_c_len(cls: type) -> bool:
+    """Whether `len()` of a `cls` object runs no user code: its `__len__` is that of a builtin container.
+
+    A C `__len__` alone is not enough: a weakref proxy's, a mappingproxy's
+    forward to the object behind them.
+    """
+    try:
+        for klass in _type_mro(cls):
+            if "__len__" in _type_dict(klass):
+                # array.array only if the program imported it: importing it here would show in sys.modules.
+                array = sys.modules.get("array")
+                array_type = array.__dict__.get("array") if type(array) is types.ModuleType else None
+                return klass in _KNOWN_LENGTHS or (array_type is not None and klass is array_type)
+    except Exception:
+        pass
+    return False
+
+
+def _plain_dict(cls: type) -> bool:
+    """Whether `__dict__` of a `cls` object is the interpreter's own slot (a property would run user code)."""
+    for klass in _type_mro(cls):
+        descriptor = _type_dict(klass).get("__dict__")
+        if descriptor is not None:
+            return type(descriptor) is types.GetSetDescriptorType
+    return False
 
 
 def _recorded_kind(cls: type) -> str | None:
@@ -269,7 +418,7 @@ def _recorded_kind(cls: type) -> str | None:
     if cls is locks.RecordedLock or cls is locks.RecordedRLock:
         return "slot"
     if issubclass(cls, threading.Thread):
-        return "thread"
+        return "thread" if _plain_dict(cls) else None
     bases: tuple[type, ...] = (
         threading.Condition,
         threading.Semaphore,
@@ -292,9 +441,4 @@ def _recorded_kind(cls: type) -> str | None:
             return None
     except TypeError:
         return None
-    for klass in cls.__mro__:
-        descriptor = vars(klass).get("__dict__")
-        if descriptor is not None:
-            # Only the interpreter's own __dict__ slot: a property would run user code.
-            return "dict" if type(descriptor) is types.GetSetDescriptorType else None
-    return None
+    return "dict" if _plain_dict(cls) else None

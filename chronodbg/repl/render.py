@@ -75,7 +75,7 @@ def _pairs_text(pairs: Any) -> str:
     if not isinstance(pairs, (tuple, list)):
         return ""
     return " ".join(
-        f"{pair[0]}={values.to_text(pair[1])}" for pair in pairs if isinstance(pair, (tuple, list)) and len(pair) == 2
+        f"{values.printable(str(pair[0]))}={values.to_text(pair[1])}" for pair in pairs if isinstance(pair, (tuple, list)) and len(pair) == 2
     )
 
 
@@ -258,7 +258,7 @@ def locals_lines(rec: Recording, holder: Event | None) -> list[str]:
     if holder is None or holder.locals is None:
         return ["  (no locals sampled)"]
     lines = [f"  (sampled at seq {holder.seq}, {short_site(rec, holder.site)})"]
-    lines += [f"  {name} = {values.to_text(value)}" for name, value in holder.locals]
+    lines += [f"  {values.printable(str(name))} = {values.to_text(value)}" for name, value in holder.locals]
     return lines
 
 
@@ -359,4 +359,4 @@ def frame_locals_lines(known: FrameLocals) -> list[str]:
         head = f"  (sampled at seq {known.seq}: no line events in this recording)"
     else:
         head = f"  (its arguments, as called at seq {known.seq}: nothing sampled in it since)"
-    return [head] + ([f"  {name} = {values.to_text(value)}" for name, value in known.values] or ["  (none)"])
+    return [head] + ([f"  {values.printable(str(name))} = {values.to_text(value)}" for name, value in known.values] or ["  (none)"])
