@@ -49,7 +49,14 @@ DEFAULT_TIMEOUT = 900.0
 HEADER_RE = re.compile(
     r"^(?P<indent>\s*)(?P<name>\w+) \((?P<where>[\w.]+)\)(?P<sub> [\[(].*?)?(?: \.\.\. (?P<rest>.*))?$"
 )
-STATUS_RE = re.compile(r"^(?:ok|FAIL|ERROR|skipped(?: .*)?|expected failure|unexpected success)$")
+#: A status, after the durations some suites print before it under -v ("0.12s ok").
+STATUS_RE = re.compile(r"^(?:\d+\.\d+s )*(?P<status>ok|FAIL|ERROR|skipped(?: .*)?|expected failure|unexpected success)$")
+
+
+def status_of(text: str) -> str | None:
+    m = STATUS_RE.match(text)
+    return m.group("status") if m else None
+
 RESULT_RE = re.compile(r"^== Tests result: (?P<result>.*?) ==$")
 RAN_RE = re.compile(r"^Ran (?P<n>\d+) tests? in ")
 
@@ -169,8 +176,9 @@ def parse_output(lines: Iterable[str]) -> tuple[dict[str, str], str | None, int 
             test_id = where if where.endswith("." + name) else f"{where}.{name}"
             is_sub = m.group("sub") is not None
             rest = m.group("rest")
-            if rest is not None and STATUS_RE.match(rest.strip()):
-                settle(test_id, rest.strip(), is_sub)
+            status = status_of(rest.strip()) if rest is not None else None
+            if status is not None:
+                settle(test_id, status, is_sub)
                 # after a sub-test's status the test case itself may still print one
                 pending, pending_is_sub = (test_id, False) if is_sub else (None, False)
             else:
@@ -178,14 +186,14 @@ def parse_output(lines: Iterable[str]) -> tuple[dict[str, str], str | None, int 
             continue
         if pending is None:
             continue
-        stripped = line.strip()
-        if STATUS_RE.match(stripped):
-            settle(pending, stripped, pending_is_sub)
+        status = status_of(line.strip())
+        if status is not None:
+            settle(pending, status, pending_is_sub)
             pending = None
         elif " ... " in line:
-            tail = line.rsplit(" ... ", 1)[1].strip()
-            if STATUS_RE.match(tail):  # docstring line, then the status
-                settle(pending, tail, pending_is_sub)
+            status = status_of(line.rsplit(" ... ", 1)[1].strip())
+            if status is not None:  # docstring line, then the status
+                settle(pending, status, pending_is_sub)
                 pending = None
     return cases, tests_result, ran
 

@@ -16,7 +16,8 @@ def count(worker: int) -> None:
     global total
     for round_no in range(ROUNDS):
         with lock:
-            total += 1
+            # round_no is in the event's locals: a ring's window shows which rounds it kept.
+            total += 1 if round_no >= 0 else 0
 
 
 threads = [threading.Thread(target=count, args=(k,), name=f"counter-{k}") for k in range(4)]
