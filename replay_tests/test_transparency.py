@@ -147,3 +147,18 @@ def test_library_recording_left_running_says_how_the_program_ended(tmp_path: Pat
     if ending == "raise":
         exc = [e for e in events if e["kind"] == "exception"][0]
         assert exc["func"] == "fail" and exc["data"]["type"] == "OSError"
+
+
+@pytest.mark.parametrize("level", ["sync", "calls"])
+def test_sampling_locals_keeps_no_deleted_value_alive(tmp_path: Path, level: str) -> None:
+    """Before 3.13 a frame's f_locals dict holds what it saw; the recorder empties it when nobody else holds it."""
+    program = PROGRAMS / "locals_released.py"
+    plain = run_plain(program)
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert b"deleted local freed: True" in plain.stdout
+    run = record(tmp_path, program, options=("--level", level))
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stdout == plain.stdout
+    # The samples themselves are there: the lock events carry the locals.
+    acquires = [e for e in run.events if e["kind"] == "lock.acquire"]
+    assert len(acquires) == 4 and all(e["locals"] for e in acquires)

@@ -340,13 +340,14 @@ class Recorder:
                 t = now() - t0
                 ident = get_ident()
                 tid = thread_ids.get(ident) or current_thread_id()
+                caller = frame
                 frame = user_frame(frame)
                 if frame is None:
                     site = snap = None
                 else:
                     line = frame.f_lineno
                     site = sites.get((id(frame.f_code), line)) or site_id(frame.f_code, line)
-                    snap = frame_locals(frame) if sample and with_locals else None
+                    snap = frame_locals(frame, frame is caller) if sample and with_locals else None
                 append((t, tid, running_tasks.get(ident), kind, obj, site, data, snap))
                 if len(buffer) > limit:
                     relieve()

@@ -279,8 +279,11 @@ class Summariser:
         except Exception as exc:  # a dict changed size under us, a RecursionError…
             return (V.TAG_ERROR, type(exc).__name__)
 
-    def frame_locals(self, frame: types.FrameType) -> tuple[tuple[str, Any], ...]:
+    def frame_locals(self, frame: types.FrameType, calling: bool = False) -> tuple[tuple[str, Any], ...]:
         """The frame's locals as (name, summary) pairs, secrets redacted.
+
+        `calling`: the frame itself made the call that records (so no trace
+        function's callback for it can be in progress: see below).
 
         A frame sampled again with nothing changed costs no new summaries: per
         thread and code object the last snapshot is kept with the immutable
@@ -303,9 +306,28 @@ class Summariser:
         # still the very same object (never `==`, for which 1, True and 1.0 agree).
         unchanged = previous is not None
         try:
-            items = list(frame.f_locals.items())
+            namespace = frame.f_locals
+            items = list(namespace.items())
         except Exception as exc:
             return (("<locals>", (V.TAG_ERROR, type(exc).__name__)),)
+        if (
+            _CACHED_LOCALS
+            and code.co_flags & _CO_OPTIMIZED
+            # Held by the frame and by us alone (and the call's argument).
+            and _getrefcount(namespace) == 3
+            # Not inside a trace function's callback for this frame: when that
+            # returns, the interpreter copies the dict back into the frame's
+            # variables, and an empty one would delete them. A frame that is
+            # making a call is not in such a callback; an outer frame may be.
+            and (calling or _gettrace() is None)
+        ):
+            # Before 3.13 f_locals is a dict cached on the frame, and it keeps
+            # every value it saw alive, deleted names' too, until the frame's
+            # next sample or its end: a weakref the program expects dead stays
+            # alive. Nobody else holds the dict, and the next f_locals or
+            # locals() fills it again from the frame's variables.
+            namespace.clear()
+        del namespace
         for name, value in items:
             if len(pairs) >= self.max_names:
                 break
@@ -378,6 +400,10 @@ _KNOWN_LENGTHS = frozenset(
 )
 _IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
 _FRAME_CACHE_LIMIT = 4096
+_CACHED_LOCALS = sys.version_info < (3, 13)
+_CO_OPTIMIZED = 0x0001
+_getrefcount = sys.getrefcount
+_gettrace = sys.gettrace
 
 
 def _has_c_len(cls: type) -> bool:
