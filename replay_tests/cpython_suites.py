@@ -198,6 +198,10 @@ def parse_output(lines: Iterable[str]) -> tuple[dict[str, str], str | None, int 
     return cases, tests_result, ran
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_suite(command: list[str], timeout: float, cwd: Path) -> SuiteRun:
     """Run one command in its own session; on timeout kill the whole process group."""
     log_path = cwd / "output.txt"
@@ -211,6 +215,10 @@ def run_suite(command: list[str], timeout: float, cwd: Path) -> SuiteRun:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Started in the background by a shell, we inherit SIGINT ignored,
+            # and so would the suite: its _thread.interrupt_main() tests then
+            # fail (or spin) plain and recorded alike.
+            preexec_fn=_default_sigint,
         )
         try:
             returncode = proc.wait(timeout=timeout)
