@@ -323,7 +323,7 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
                 return
             code = tracker.coro_code(coro)
-            creator = tracker.creator(_getframe(1))
+            creator = tracker.creator(_getframe().f_back)
             if not tracker.wants(code, creator):
                 self._cgr_task = 0
                 super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
@@ -360,9 +360,9 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
         def cancel(self, msg: Any = None) -> bool:
             tid = getattr(self, "_cgr_task", None)
             if tid and rec.active and not self.done():
-                frame = _getframe(1)
-                code = frame.f_code
-                via = code.co_qualname if code.co_filename.startswith(tracker.asyncio_dir) else None
+                frame = _getframe().f_back
+                code = frame.f_code if frame is not None else None
+                via = code.co_qualname if code is not None and code.co_filename.startswith(tracker.asyncio_dir) else None
                 rec.emit(Kind.TASK_CANCEL, None, (tid, rec.summariser.safe_value(msg), via), frame)
             return bool(super().cancel(msg))
 

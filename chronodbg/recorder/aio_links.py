@@ -58,7 +58,7 @@ class ThreadsafeCalls:
         def call_soon_threadsafe(loop: Any, callback: Any, *args: Any, context: Any = None) -> Any:
             if not rec.active:
                 return original(loop, callback, *args, context=context)
-            frame = _getframe(1)
+            frame = _getframe().f_back
             if rec.user_frame(frame) is None:
                 return original(loop, callback, *args, context=context)
             call = self.next_call()
@@ -92,7 +92,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any)
     def create_future(self: Any) -> Any:
         future = original_create_future(self)
         if rec.active:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             if rec.creator_is_user(frame):
                 future._cgr = ("future", rec.register_object("asyncio.Future", frame), None)
         return future

@@ -27,7 +27,7 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, without_own_frames
 from chronodbg.recorder.sync import object_id, type_label, wrap_init
 
 _getframe = sys._getframe
@@ -75,6 +75,11 @@ async def _suspended(
     return result, _now() - start
 
 
+# Errors leave the wrappers by a bare `raise` without chronodbg's traceback
+# entries (see recorder.locks): the program's tracebacks read as unrecorded.
+# In coroutines the awaited helpers' frames go too, so the whole chain is cleaned.
+
+
 def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: type) -> None:
     original_acquire: Waited = Lock.acquire  # type: ignore[attr-defined]
     original_release = Lock.release  # type: ignore[attr-defined]
@@ -82,31 +87,39 @@ def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: ty
     wrap_init(rec, patches, Lock)
 
     async def acquire(self: Any) -> bool:
-        if not rec.active:
-            return bool(await original_acquire(self))
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return bool(await original_acquire(self))
-        if not self._locked and not _any_live(self._waiters):
-            result = await original_acquire(self)
-            rec.emit(Kind.LOCK_ACQUIRE, oid, (0, 1), frame)
+        try:
+            if not rec.active:
+                return bool(await original_acquire(self))
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return bool(await original_acquire(self))
+            if not self._locked and not _any_live(self._waiters):
+                result = await original_acquire(self)
+                rec.emit(Kind.LOCK_ACQUIRE, oid, (0, 1), frame)
+                return bool(result)
+            rec.emit(Kind.LOCK_WAIT, oid, (None,), frame)
+            result, waited = await _suspended(
+                rec, waits, "lock", oid, original_acquire(self), lambda ns: rec.emit(Kind.LOCK_FAIL, oid, (ns, None), frame)
+            )
+            if rec.active:
+                rec.emit(Kind.LOCK_ACQUIRE, oid, (waited, 1), frame)
             return bool(result)
-        rec.emit(Kind.LOCK_WAIT, oid, (None,), frame)
-        result, waited = await _suspended(
-            rec, waits, "lock", oid, original_acquire(self), lambda ns: rec.emit(Kind.LOCK_FAIL, oid, (ns, None), frame)
-        )
-        if rec.active:
-            rec.emit(Kind.LOCK_ACQUIRE, oid, (waited, 1), frame)
-        return bool(result)
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     def release(self: Any) -> None:
-        if rec.active and self._locked:
-            frame = _getframe(1)
-            oid = object_id(rec, self, frame)
-            if oid:
-                rec.emit(Kind.LOCK_RELEASE, oid, (0,), frame)
-        original_release(self)
+        try:
+            if rec.active and self._locked:
+                frame = _getframe().f_back
+                oid = object_id(rec, self, frame)
+                if oid:
+                    rec.emit(Kind.LOCK_RELEASE, oid, (0,), frame)
+            original_release(self)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     _named(Lock, acquire, release)
     patches.set(Lock, "acquire", acquire)
@@ -121,28 +134,32 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
     wrap_init(rec, patches, Event)
 
     async def wait(self: Any) -> bool:
-        if not rec.active:
-            return bool(await original_wait(self))
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return bool(await original_wait(self))
-        flag = bool(self._value)
-        rec.emit(Kind.EVENT_WAIT, oid, (flag, None), frame)
-        if flag:
-            result = await original_wait(self)
-            rec.emit(Kind.EVENT_WAKE, oid, (True, 0), frame)
+        try:
+            if not rec.active:
+                return bool(await original_wait(self))
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return bool(await original_wait(self))
+            flag = bool(self._value)
+            rec.emit(Kind.EVENT_WAIT, oid, (flag, None), frame)
+            if flag:
+                result = await original_wait(self)
+                rec.emit(Kind.EVENT_WAKE, oid, (True, 0), frame)
+                return bool(result)
+            result, waited = await _suspended(
+                rec, waits, "event", oid, original_wait(self), lambda ns: rec.emit(Kind.EVENT_WAKE, oid, (False, ns), frame)
+            )
+            if rec.active:
+                rec.emit(Kind.EVENT_WAKE, oid, (True, waited), frame)
             return bool(result)
-        result, waited = await _suspended(
-            rec, waits, "event", oid, original_wait(self), lambda ns: rec.emit(Kind.EVENT_WAKE, oid, (False, ns), frame)
-        )
-        if rec.active:
-            rec.emit(Kind.EVENT_WAKE, oid, (True, waited), frame)
-        return bool(result)
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     def set(self: Any) -> None:
         if rec.active and not self._value:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
                 rec.emit(Kind.EVENT_SET, oid, (sum(1 for w in self._waiters if not w.done()),), frame)
@@ -150,7 +167,7 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
 
     def clear(self: Any) -> None:
         if rec.active:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
                 rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
@@ -176,35 +193,43 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
         lock = args[0] if args else kwargs.get("lock")
         # The lock a Condition makes for itself is part of the user's condition: show who holds it.
         if lock is None and self.__dict__.get("_cgr_oid") and not self._lock.__dict__.get("_cgr_oid"):
-            self._lock._cgr_oid = rec.register_object(type_label(type(self._lock)), _getframe(1))
+            self._lock._cgr_oid = rec.register_object(type_label(type(self._lock)), _getframe().f_back)
 
     __init__.__qualname__ = original_init.__qualname__
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     patches.set(Condition, "__init__", __init__)
 
     async def wait(self: Any) -> bool:
-        if not rec.active or not self.locked():
-            return bool(await original_wait(self))
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return bool(await original_wait(self))
-        lock = self._lock.__dict__.get("_cgr_oid") or None
-        rec.emit(Kind.COND_WAIT, oid, (None, lock), frame)
-        result, waited = await _suspended(
-            rec, waits, "condition", oid, original_wait(self), lambda ns: rec.emit(Kind.COND_WAKE, oid, (False, ns), frame)
-        )
-        if rec.active:
-            rec.emit(Kind.COND_WAKE, oid, (True, waited), frame)
-        return bool(result)
+        try:
+            if not rec.active or not self.locked():
+                return bool(await original_wait(self))
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return bool(await original_wait(self))
+            lock = self._lock.__dict__.get("_cgr_oid") or None
+            rec.emit(Kind.COND_WAIT, oid, (None, lock), frame)
+            result, waited = await _suspended(
+                rec, waits, "condition", oid, original_wait(self), lambda ns: rec.emit(Kind.COND_WAKE, oid, (False, ns), frame)
+            )
+            if rec.active:
+                rec.emit(Kind.COND_WAKE, oid, (True, waited), frame)
+            return bool(result)
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     def notify(self: Any, n: int = 1) -> None:
-        if rec.active and self.locked():
-            frame = _getframe(1)
-            oid = object_id(rec, self, frame)
-            if oid:
-                rec.emit(Kind.COND_NOTIFY, oid, (n, sum(1 for w in self._waiters if not w.done())), frame)
-        original_notify(self, n)
+        try:
+            if rec.active and self.locked():
+                frame = _getframe().f_back
+                oid = object_id(rec, self, frame)
+                if oid:
+                    rec.emit(Kind.COND_NOTIFY, oid, (n, sum(1 for w in self._waiters if not w.done())), frame)
+            original_notify(self, n)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     _named(Condition, wait, notify)
     patches.set(Condition, "wait", wait)
@@ -218,37 +243,45 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
     wrap_init(rec, patches, Semaphore)
 
     async def acquire(self: Any) -> bool:
-        if not rec.active:
-            return bool(await original_acquire(self))
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return bool(await original_acquire(self))
-        if not self.locked():
-            result = await original_acquire(self)
-            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+        try:
+            if not rec.active:
+                return bool(await original_acquire(self))
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return bool(await original_acquire(self))
+            if not self.locked():
+                result = await original_acquire(self)
+                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+                return bool(result)
+            rec.emit(Kind.SEM_WAIT, oid, (self._value, None), frame)
+            result, waited = await _suspended(
+                rec,
+                waits,
+                "semaphore",
+                oid,
+                original_acquire(self),
+                lambda ns: rec.emit(Kind.SEM_FAIL, oid, (self._value, ns), frame),
+            )
+            if rec.active:
+                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
             return bool(result)
-        rec.emit(Kind.SEM_WAIT, oid, (self._value, None), frame)
-        result, waited = await _suspended(
-            rec,
-            waits,
-            "semaphore",
-            oid,
-            original_acquire(self),
-            lambda ns: rec.emit(Kind.SEM_FAIL, oid, (self._value, ns), frame),
-        )
-        if rec.active:
-            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
-        return bool(result)
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     def release(self: Any) -> None:
         # BoundedSemaphore.release checks its bound, then calls this: one event per real release.
-        if rec.active:
-            frame = _getframe(1)
-            oid = object_id(rec, self, frame)
-            if oid:
-                rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
-        original_release(self)
+        try:
+            if rec.active:
+                frame = _getframe().f_back
+                oid = object_id(rec, self, frame)
+                if oid:
+                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
+            original_release(self)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     _named(Semaphore, acquire, release)
     patches.set(Semaphore, "acquire", acquire)
@@ -265,7 +298,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
             original_put(self, item, *args)
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
-                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe(1))
+                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
 
         _put._cgr = True  # type: ignore[attr-defined]
         patches.set(cls, "_put", _put)
@@ -276,7 +309,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
             item = original_get(self, *args)
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
-                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe(1))
+                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
             return item
 
         _get._cgr = True  # type: ignore[attr-defined]
@@ -299,77 +332,101 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
         return object_id(rec, queue, frame) if rec.active else 0
 
     async def put(self: Any, item: Any) -> None:
-        frame = _getframe(1)
-        oid = oid_of(self, frame)
-        if not oid or not self.full():
-            return await original_put(self, item)  # type: ignore[no-any-return]
-        rec.emit(Kind.QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
-        # Cancelled (or, 3.13+, shut down) before there was room: queue.full.
-        result, _ = await _suspended(
-            rec,
-            waits,
-            "queue",
-            oid,
-            original_put(self, item),
-            lambda ns: rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame),
-        )
-        return result  # type: ignore[no-any-return]
+        try:
+            frame = _getframe().f_back
+            oid = oid_of(self, frame)
+            if not oid or not self.full():
+                return await original_put(self, item)  # type: ignore[no-any-return]
+            rec.emit(Kind.QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
+            # Cancelled (or, 3.13+, shut down) before there was room: queue.full.
+            result, _ = await _suspended(
+                rec,
+                waits,
+                "queue",
+                oid,
+                original_put(self, item),
+                lambda ns: rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame),
+            )
+            return result  # type: ignore[no-any-return]
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     async def get(self: Any) -> Any:
-        frame = _getframe(1)
-        oid = oid_of(self, frame)
-        if not oid or not self.empty():
-            return await original_get(self)
-        rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
-        item, _ = await _suspended(
-            rec, waits, "queue", oid, original_get(self), lambda ns: rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
-        )
-        return item
+        try:
+            frame = _getframe().f_back
+            oid = oid_of(self, frame)
+            if not oid or not self.empty():
+                return await original_get(self)
+            rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
+            item, _ = await _suspended(
+                rec, waits, "queue", oid, original_get(self), lambda ns: rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+            )
+            return item
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     def put_nowait(self: Any, item: Any) -> None:
         try:
-            original_put_nowait(self, item)
-        except QueueFull:
-            frame = _getframe(1)
-            oid = oid_of(self, frame)
-            if oid:
-                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
+            try:
+                original_put_nowait(self, item)
+            except QueueFull:
+                frame = _getframe().f_back
+                oid = oid_of(self, frame)
+                if oid:
+                    rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
+                raise
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
     def get_nowait(self: Any) -> Any:
         try:
-            return original_get_nowait(self)
-        except QueueEmpty:
-            frame = _getframe(1)
-            oid = oid_of(self, frame)
-            if oid:
-                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+            try:
+                return original_get_nowait(self)
+            except QueueEmpty:
+                frame = _getframe().f_back
+                oid = oid_of(self, frame)
+                if oid:
+                    rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+                raise
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
     def task_done(self: Any) -> None:
-        if self._unfinished_tasks > 0:
-            frame = _getframe(1)
-            oid = oid_of(self, frame)
-            if oid:
-                rec.emit(Kind.QUEUE_TASK_DONE, oid, (self._unfinished_tasks - 1,), frame)
-        original_task_done(self)
+        try:
+            if self._unfinished_tasks > 0:
+                frame = _getframe().f_back
+                oid = oid_of(self, frame)
+                if oid:
+                    rec.emit(Kind.QUEUE_TASK_DONE, oid, (self._unfinished_tasks - 1,), frame)
+            original_task_done(self)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     async def join(self: Any) -> None:
-        frame = _getframe(1)
-        oid = oid_of(self, frame)
-        if not oid:
-            return await original_join(self)  # type: ignore[no-any-return]
-        rec.emit(Kind.QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
-        if not self._unfinished_tasks:
-            await original_join(self)
-            waited = 0
-        else:
-            # queue.joined closes the join however it ends (no failure kind for a join).
-            _, waited = await _suspended(
-                rec, waits, "queue", oid, original_join(self), lambda ns: rec.emit(Kind.QUEUE_JOINED, oid, (ns,), frame)
-            )
-        if rec.active:
-            rec.emit(Kind.QUEUE_JOINED, oid, (waited,), frame)
+        try:
+            frame = _getframe().f_back
+            oid = oid_of(self, frame)
+            if not oid:
+                return await original_join(self)  # type: ignore[no-any-return]
+            rec.emit(Kind.QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
+            if not self._unfinished_tasks:
+                await original_join(self)
+                waited = 0
+            else:
+                # queue.joined closes the join however it ends (no failure kind for a join).
+                _, waited = await _suspended(
+                    rec, waits, "queue", oid, original_join(self), lambda ns: rec.emit(Kind.QUEUE_JOINED, oid, (ns,), frame)
+                )
+            if rec.active:
+                rec.emit(Kind.QUEUE_JOINED, oid, (waited,), frame)
+        except BaseException as exc:
+            exc.__traceback__ = without_own_frames(exc.__traceback__)
+            raise
 
     methods = (put, get, put_nowait, get_nowait, task_done, join)
     _named(Queue, *methods)

@@ -11,6 +11,8 @@ non-blocking attempt first.
 from __future__ import annotations
 
 import _thread
+import copy
+import copyreg
 import sys
 import threading
 import time
@@ -27,11 +29,17 @@ _RawRLock: Any = _thread.RLock
 _getframe = sys._getframe
 _now = time.monotonic_ns
 _TIMEOUT_MAX = _thread.TIMEOUT_MAX
+#: 3.13+: `threading.Lock` is the C lock type itself, which can be called.
+_LOCK_IS_TYPE = isinstance(threading.Lock, type)
+#: The recorder whose factories are installed (at most one): `type(lock)()`
+#: numbers the lock it makes with it, and while it is there `type(lock)`
+#: answers for every lock of the kind, as the C type does.
+_installed: list[Recorder] = []
 
 ACQUIRE, WAIT, FAIL, RELEASE = Kind.LOCK_ACQUIRE, Kind.LOCK_WAIT, Kind.LOCK_FAIL, Kind.LOCK_RELEASE
 
 
-def _contended(rec: Recorder, oid: int, lock: Any, blocking: bool, timeout: float, frame: FrameType) -> int | None:
+def _contended(rec: Recorder | _Idle, oid: int, lock: Any, blocking: bool, timeout: float, frame: FrameType | None) -> int | None:
     """The acquire that could not succeed at once: ns waited, or None if it failed (recorded)."""
     if not blocking:
         rec.emit(FAIL, oid, (0, None), frame)
@@ -44,59 +52,153 @@ def _contended(rec: Recorder, oid: int, lock: Any, blocking: bool, timeout: floa
     return None
 
 
-class _Recorded:
-    """What both wrappers share: release and `with` exit record from the caller's frame."""
+# Tracebacks. Each method that can raise to its caller ends in
+#     except BaseException as exc:
+#         exc.__traceback__ = exc.__traceback__.tb_next
+#         raise
+# When caught here, the traceback's first entry is this wrapper's frame; a bare
+# `raise` adds none, so the caller sees the traceback it would see
+# unrecorded (tracebacks the program prints, "Exception ignored in"
+# messages). No call is made there: it works at the recursion limit too.
+#
+# Exception safety. `emit` swallows its own errors, but calling it can still
+# raise: RecursionError at the recursion limit (the wrapper's frames count),
+# KeyboardInterrupt from a signal handler. Whatever is raised between taking
+# a lock and returning gives the lock back first, so the caller sees an
+# acquire that failed before acquiring (the `with` body never runs); a release
+# releases whatever is raised while recording it. The lock's state is then
+# what the caller believes it is, as without recording. The release methods
+# do their work inline: the same number of frames as the acquire, so a
+# `with` that could enter at some depth can leave at the same depth.
 
-    __slots__ = ()
 
-    def release(self) -> None:
-        self._release(_getframe(1))
+class _Idle:
+    """The recorder of a wrapper made when none records: every method passes straight through."""
 
-    def __exit__(self, *exc: object) -> None:
-        self._release(_getframe(1))
+    active = False
 
-    def _release(self, frame: FrameType) -> None:
-        raise NotImplementedError
+    def emit(self, *args: Any) -> None:
+        pass
 
 
-class RecordedLock(_Recorded):
+_IDLE = _Idle()
+
+
+def _identity(type_name: str, frame: FrameType | None) -> tuple[Recorder | _Idle, int]:
+    """(recorder, id) for a wrapper the program made by calling its type: recorded if user code did."""
+    if _installed:
+        rec = _installed[-1]
+        if rec.active and rec.creator_is_user(frame):
+            return rec, rec.register_object(type_name, frame)
+    return _IDLE, 0
+
+
+class _LockType(type):
+    """The wrappers' metaclass: `type(lock)` stands for the C type, so while recording every lock of the kind is one.
+
+    `isinstance(_thread.allocate_lock(), type(threading.Lock()))` holds as it
+    does unrecorded: the standard library's own locks stay unwrapped.
+    """
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        if type.__instancecheck__(cls, instance):
+            return True
+        raw = cls.__dict__.get("_cgr_raw")
+        return raw is not None and bool(_installed) and isinstance(instance, raw)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        if type.__subclasscheck__(cls, subclass):
+            return True
+        raw = cls.__dict__.get("_cgr_raw")
+        return raw is not None and bool(_installed) and issubclass(subclass, raw)
+
+
+class RecordedLock(metaclass=_LockType):
     __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
+    _cgr_raw = _RawLock
 
     def __init__(self, rec: Recorder | None = None, oid: int = 0) -> None:
+        recorder: Recorder | _Idle
         if rec is None:
-            # As for the C lock type, which cannot be instantiated directly.
-            raise TypeError("cannot create 'threading.Lock' instances")
+            # `type(lock)()`: the C lock type cannot be instantiated before
+            # 3.13; since, it makes a lock as threading.Lock() does.
+            if not _LOCK_IS_TYPE:
+                raise TypeError(f"cannot create '{_RawLock.__module__}.{_RawLock.__name__}' instances")
+            recorder, oid = _identity("Lock", _getframe().f_back)
+        else:
+            recorder = rec
         self._lock = _allocate()
         self._oid = oid
-        self._rec = rec
+        self._rec = recorder
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError(f"type '{_RawLock.__module__}.{_RawLock.__name__}' is not an acceptable base type")
+
+    # isinstance() falls back on `__class__`: `isinstance(lock, _thread.LockType)`
+    # holds as unrecorded. Only type() tells the wrapper (see docs/reliability.md).
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return _RawLock
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        lock = self._lock
-        rec = self._rec
-        if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
-            # The C lock's own checks raise ValueError / OverflowError for these.
-            return lock.acquire(blocking, timeout)
-        if lock.acquire(False):
-            rec.emit(ACQUIRE, self._oid, (0, 1), _getframe(1))
+        try:
+            lock = self._lock
+            rec = self._rec
+            if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
+                # The C lock's own checks raise ValueError / OverflowError for these.
+                return lock.acquire(blocking, timeout)
+            if lock.acquire(False):
+                waited = 0
+            else:
+                frame = _getframe().f_back
+                waited_or_none = _contended(rec, self._oid, lock, blocking, timeout, frame)
+                if waited_or_none is None:
+                    return False
+                waited = waited_or_none
+            try:
+                rec.emit(ACQUIRE, self._oid, (waited, 1), _getframe().f_back)
+            except BaseException:
+                lock.release()
+                raise
             return True
-        frame = _getframe(1)
-        waited = _contended(rec, self._oid, lock, blocking, timeout, frame)
-        if waited is None:
-            return False
-        rec.emit(ACQUIRE, self._oid, (waited, 1), frame)
-        return True
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     # `with lock:` calls acquire directly: one Python frame fewer per entry.
     __enter__ = acquire
 
-    def _release(self, frame: FrameType) -> None:
-        lock = self._lock
-        if self._rec.active and lock.locked():
-            self._rec.emit(RELEASE, self._oid, (0,), frame)
-        lock.release()
+    def release(self) -> None:
+        try:
+            lock = self._lock
+            try:
+                if self._rec.active and lock.locked():
+                    self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
+            finally:
+                lock.release()
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            lock = self._lock
+            try:
+                if self._rec.active and lock.locked():
+                    self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
+            finally:
+                lock.release()
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def locked(self) -> bool:
         return self._lock.locked()
+
+    # The C lock's old aliases.
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
 
     def _is_owned(self) -> bool:
         # What Condition would compute by try-acquiring, without recording it.
@@ -117,74 +219,126 @@ class RecordedLock(_Recorded):
         raise TypeError("cannot pickle '_thread.lock' object")
 
 
-class RecordedRLock(_Recorded):
+class RecordedRLock(metaclass=_LockType):
     __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
+    _cgr_raw = _RawRLock
 
-    def __init__(self, rec: Recorder, oid: int) -> None:
+    def __init__(self, rec: Recorder | None = None, oid: int = 0) -> None:
+        recorder: Recorder | _Idle
+        if rec is None:
+            # `type(rlock)()`, or a subclass of it: the C RLock type can be both.
+            recorder, oid = _identity(type(self).__name__, _getframe().f_back)
+        else:
+            recorder = rec
         self._lock = _RawRLock()
         self._oid = oid
-        self._rec = rec
+        self._rec = recorder
         self._depth = 0
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        # As for the Lock: `isinstance(rlock, _thread.RLock)` holds; a subclass is itself.
+        cls = type(self)
+        return _RawRLock if cls is RecordedRLock else cls
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        lock = self._lock
-        rec = self._rec
-        if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
-            if lock.acquire(blocking, timeout):
-                self._depth += 1
-                return True
-            return False
-        if lock.acquire(False):
+        try:
+            lock = self._lock
+            rec = self._rec
+            if not rec.active or (timeout != -1 and (not blocking or not 0 <= timeout <= _TIMEOUT_MAX)):
+                if lock.acquire(blocking, timeout):
+                    self._depth += 1
+                    return True
+                return False
+            if lock.acquire(False):
+                waited = 0
+            else:
+                frame = _getframe().f_back
+                waited_or_none = _contended(rec, self._oid, lock, blocking, timeout, frame)
+                if waited_or_none is None:
+                    return False
+                waited = waited_or_none
             self._depth += 1
-            rec.emit(ACQUIRE, self._oid, (0, self._depth), _getframe(1))
+            try:
+                rec.emit(ACQUIRE, self._oid, (waited, self._depth), _getframe().f_back)
+            except BaseException:
+                self._depth -= 1
+                lock.release()
+                raise
             return True
-        frame = _getframe(1)
-        waited = _contended(rec, self._oid, lock, blocking, timeout, frame)
-        if waited is None:
-            return False
-        self._depth += 1
-        rec.emit(ACQUIRE, self._oid, (waited, self._depth), frame)
-        return True
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     __enter__ = acquire
 
-    def _release(self, frame: FrameType) -> None:
-        lock = self._lock
-        if lock._is_owned():
-            self._depth -= 1
-            if self._rec.active:
-                self._rec.emit(RELEASE, self._oid, (self._depth,), frame)
-        lock.release()
+    def release(self) -> None:
+        try:
+            lock = self._lock
+            try:
+                if lock._is_owned():
+                    self._depth -= 1
+                    if self._rec.active:
+                        self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe().f_back)
+            finally:
+                lock.release()
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            lock = self._lock
+            try:
+                if lock._is_owned():
+                    self._depth -= 1
+                    if self._rec.active:
+                        self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe().f_back)
+            finally:
+                lock.release()
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def _is_owned(self) -> bool:
         return bool(self._lock._is_owned())
 
     def _release_save(self) -> Any:
-        # Condition.wait() releases every level at once.
-        if self._rec.active and self._lock._is_owned():
-            self._rec.emit(RELEASE, self._oid, (0,), _getframe(1))
-        state = self._lock._release_save()
-        self._depth = 0
-        return state
+        # Condition.wait() releases every level at once. Raising here (before
+        # releasing) leaves the condition held, as its caller expects then.
+        try:
+            if self._rec.active and self._lock._is_owned():
+                self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
+            state = self._lock._release_save()
+            self._depth = 0
+            return state
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def _acquire_restore(self, state: Any) -> None:
-        count = state[0] if isinstance(state, tuple) and state else 1
-        lock = self._lock
-        if lock.acquire(False):
-            for _ in range(count - 1):
-                lock.acquire(False)
-            waited = 0
-            frame = _getframe(1)
-        else:
-            frame = _getframe(1)
+        try:
+            count = state[0] if isinstance(state, tuple) and state else 1
+            lock = self._lock
+            if lock.acquire(False):
+                for _ in range(count - 1):
+                    lock.acquire(False)
+                waited = 0
+                frame = _getframe().f_back
+            else:
+                frame = _getframe().f_back
+                if self._rec.active:
+                    self._rec.emit(WAIT, self._oid, (None,), frame)
+                start = _now()
+                lock._acquire_restore(state)
+                waited = _now() - start
+            # Held again whatever happens next: Condition.wait's caller releases it.
+            self._depth = count
             if self._rec.active:
-                self._rec.emit(WAIT, self._oid, (None,), frame)
-            start = _now()
-            lock._acquire_restore(state)
-            waited = _now() - start
-        self._depth = count
-        if self._rec.active:
-            self._rec.emit(ACQUIRE, self._oid, (waited, count), frame)
+                self._rec.emit(ACQUIRE, self._oid, (waited, count), frame)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def _recursion_count(self) -> int:
         return self._depth if self._lock._is_owned() else 0
@@ -200,15 +354,67 @@ class RecordedRLock(_Recorded):
         raise TypeError("cannot pickle '_thread.RLock' object")
 
 
-# What `type(lock)` names in locals and tracebacks: what the user created.
-RecordedLock.__module__ = RecordedRLock.__module__ = "threading"
-RecordedLock.__name__ = RecordedLock.__qualname__ = "Lock"
-RecordedRLock.__name__ = RecordedRLock.__qualname__ = "RLock"
+# `type(lock)` names the C types, as unrecorded (the labels in the log say Lock#n).
+RecordedLock.__module__ = _RawLock.__module__
+RecordedLock.__name__ = RecordedLock.__qualname__ = _RawLock.__name__
+RecordedRLock.__module__ = _RawRLock.__module__
+RecordedRLock.__name__ = RecordedRLock.__qualname__ = _RawRLock.__name__
 
 
-def install(rec: Recorder, patches: Patches) -> None:
-    original_lock = threading.Lock
-    original_rlock = threading.RLock
+class _LockFunction:
+    """`threading.Lock` before 3.13, where it is the builtin `_thread.allocate_lock`: a callable, not a type.
+
+    So `isinstance(x, threading.Lock)` and `class L(threading.Lock)` raise the
+    TypeErrors they raise unrecorded, and it names itself as the original.
+    """
+
+    _rec: Recorder
+    _original: Any
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # What subclassing a builtin function ends in: calling its type.
+        raise TypeError("cannot create 'builtin_function_or_method' instances")
+
+    @classmethod
+    def make(cls, rec: Recorder, original: Any) -> _LockFunction:
+        factory = object.__new__(cls)
+        factory._rec = rec
+        factory._original = original
+        for name in ("__name__", "__qualname__", "__module__", "__doc__"):
+            setattr(factory, name, getattr(original, name))
+        return factory
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        rec = self._rec
+        frame = _getframe().f_back
+        if args or kwargs or not rec.active or not rec.creator_is_user(frame):
+            return self._original(*args, **kwargs)
+        return RecordedLock(rec, rec.register_object("Lock", frame))
+
+    def __repr__(self) -> str:
+        return repr(self._original)
+
+    def __reduce__(self) -> Any:
+        # Pickled, it is what it stands for (multiprocessing's Manager sends
+        # `threading.Lock` to its server): `_thread.allocate_lock`, the
+        # identity `copy.copy` gives it back unchanged.
+        return (copy.copy, (self._original,))
+
+    def __copy__(self) -> _LockFunction:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _LockFunction:
+        return self
+
+
+_LockFunction.__name__ = _LockFunction.__qualname__ = "builtin_function_or_method"
+_LockFunction.__module__ = "builtins"
+
+
+def _lock_factory(rec: Recorder, original_lock: Any) -> Any:
+    """What `threading.Lock` becomes: a callable before 3.13 (as `_thread.allocate_lock`), a class since."""
+    if not isinstance(original_lock, type):
+        return _LockFunction.make(rec, original_lock)
 
     class LockMeta(type):
         def __instancecheck__(cls, instance: object) -> bool:
@@ -218,39 +424,75 @@ def install(rec: Recorder, patches: Patches) -> None:
             return issubclass(subclass, (_RawLock, RecordedLock))
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             if args or kwargs or not rec.active or not rec.creator_is_user(frame):
                 return original_lock(*args, **kwargs)
             return RecordedLock(rec, rec.register_object("Lock", frame))
 
     class Lock(metaclass=LockMeta):
-        """threading.Lock, recorded by chronodbg when user code creates it."""
-
         def __init_subclass__(cls, **kwargs: Any) -> None:
-            # threading.Lock cannot be subclassed (a builtin function before
-            # 3.13, a final type since): the TypeError the original gives.
-            if isinstance(original_lock, type):
-                raise TypeError(f"type '{original_lock.__module__}.{original_lock.__name__}' is not an acceptable base type")
-            raise TypeError(f"cannot create '{type(original_lock).__name__}' instances")
+            # A final type since 3.13: the TypeError the original gives.
+            raise TypeError(f"type '{original_lock.__module__}.{original_lock.__name__}' is not an acceptable base type")
 
-    def RLock(*args: Any, **kwargs: Any) -> Any:
-        frame = _getframe(1)
-        if args or kwargs or not rec.active or not rec.creator_is_user(frame):
-            return original_rlock(*args, **kwargs)
-        return RecordedRLock(rec, rec.register_object("RLock", frame))
+    Lock.__name__ = Lock.__qualname__ = original_lock.__name__
+    Lock.__module__ = original_lock.__module__
+    Lock.__doc__ = original_lock.__doc__
+    # type(threading.Lock) names itself as the original's metaclass.
+    LockMeta.__name__ = LockMeta.__qualname__ = type(original_lock).__name__
+    LockMeta.__module__ = type(original_lock).__module__
+    return Lock
 
-    Lock.__module__ = RLock.__module__ = "threading"
-    RLock.__doc__ = original_rlock.__doc__
-    patches.set(threading, "Lock", Lock)
-    patches.set(threading, "RLock", RLock)
+
+def _is_original_rlock(factory: Any) -> bool:
+    return getattr(factory, "__module__", None) == "threading" and getattr(factory, "__qualname__", None) == "RLock"
+
+
+def install(rec: Recorder, patches: Patches) -> None:
+    """Replace the factories: each only if it is still the standard library's own.
+
+    A program (or gevent-style monkeypatching) that installed its own Lock or
+    RLock before recording began keeps it: wrapping a real lock around it
+    would change what its locks are (a cooperative lock would block the OS
+    thread). Those locks are then not recorded.
+    """
+    original_lock = threading.Lock
+    original_rlock = threading.RLock
+    replacements: dict[int, tuple[Any, Any]] = {}
+    if original_lock is _allocate or original_lock is _RawLock:
+        Lock = _lock_factory(rec, original_lock)
+        patches.set(threading, "Lock", Lock)
+        if isinstance(Lock, type):
+            # Named as `_thread.lock`, the class cannot be pickled by name: it
+            # pickles as the original type (see _LockFunction.__reduce__).
+            # Unregistered on restore: nothing may keep the recorder alive
+            # (whatever it holds would never be finalised at exit).
+            meta = type(Lock)
+            copyreg.pickle(meta, lambda cls: (copy.copy, (original_lock,)))
+            patches.on_restore(lambda: copyreg.dispatch_table.pop(meta, None))
+        replacements[id(original_lock)] = (original_lock, Lock)
+        replacements[id(_allocate)] = (_allocate, Lock)
+    if _is_original_rlock(original_rlock):
+
+        def RLock(*args: Any, **kwargs: Any) -> Any:
+            frame = _getframe().f_back
+            if args or kwargs or not rec.active or not rec.creator_is_user(frame):
+                return original_rlock(*args, **kwargs)
+            return RecordedRLock(rec, rec.register_object("RLock", frame))
+
+        RLock.__name__ = RLock.__qualname__ = original_rlock.__name__
+        RLock.__module__ = original_rlock.__module__
+        RLock.__doc__ = original_rlock.__doc__
+        patches.set(threading, "RLock", RLock)
+        replacements[id(original_rlock)] = (original_rlock, RLock)
+    _installed.append(rec)
+    patches.on_restore(lambda: _installed.remove(rec) if rec in _installed else None)
     # Modules of the user's imported before recording began hold the
     # originals under their own names.
-    replacements = {id(original_lock): Lock, id(_allocate): Lock, id(original_rlock): RLock}
     for module in list(sys.modules.values()):
         filename = getattr(module, "__file__", None)
-        if not isinstance(filename, str) or not rec.user.file_is_user(filename):
+        if not replacements or not isinstance(filename, str) or not rec.user.file_is_user(filename):
             continue
         for name, value in list(vars(module).items()):
-            replacement = replacements.get(id(value))
-            if replacement is not None and value in (original_lock, _allocate, original_rlock):
-                patches.set(module, name, replacement)
+            found = replacements.get(id(value))
+            if found is not None and value is found[0]:
+                patches.set(module, name, found[1])

@@ -39,7 +39,7 @@ class RecordedStream:
                 Kind.OUTPUT,
                 None,
                 (self._cgr_name, clean_str(text[:MAX_TEXT]), len(text)),
-                _getframe(1),
+                _getframe().f_back,
             )
         return self._cgr_stream.write(text)
 
@@ -67,7 +67,31 @@ class RecordedStream:
 
 
 def install(rec: Recorder, patches: Patches) -> None:
+    """Wrap sys.stdout and sys.stderr, and sys.__stdout__ / sys.__stderr__ when they are the same object.
+
+    `sys.__stdout__` is wrapped too when it is the same stream, so
+    `sys.stdout is sys.__stdout__` holds as without recording and a program restoring
+    `sys.stdout = sys.__stdout__` goes on being recorded. On restore, a
+    stream the program installed itself (and left in place) stays: the
+    interpreter flushes and finalises the program's own object at exit, as it
+    would unrecorded.
+    """
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not None:
-            patches.set(sys, name, RecordedStream(stream, name, rec))
+        if stream is None:
+            continue
+        wrapper = RecordedStream(stream, name, rec)
+        dunder = f"__{name}__"
+        names = (name, dunder) if getattr(sys, dunder, None) is stream else (name,)
+        for attr in names:
+            setattr(sys, attr, wrapper)
+        patches.on_restore(_restorer(names, stream, wrapper))
+
+
+def _restorer(names: tuple[str, ...], stream: Any, wrapper: RecordedStream) -> Any:
+    def restore() -> None:
+        for attr in names:
+            if getattr(sys, attr, None) is wrapper:
+                setattr(sys, attr, stream)
+
+    return restore

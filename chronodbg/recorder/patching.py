@@ -5,7 +5,7 @@ from __future__ import annotations
 import _thread
 import sys
 from collections.abc import Callable
-from types import FrameType, ModuleType, TracebackType
+from types import FrameType, FunctionType, ModuleType, TracebackType
 from typing import Any
 
 _MISSING = object()
@@ -17,10 +17,23 @@ class Patches:
 
     def __init__(self) -> None:
         self._saved: list[tuple[Any, str, Any]] = []
+        #: id of a saved entry -> the value `set` put there (see restore).
+        self._ours: dict[int, Any] = {}
 
     def set(self, owner: Any, name: str, value: Any) -> Any:
-        old = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
-        self._saved.append((owner, name, old))
+        """Put `value` in place of `owner.name`; a function of chronodbg's takes the original's names.
+
+        So a bound method's repr ("Exception ignored in atexit callback:
+        <bound method Thread.join of ...>"), `__doc__` and pickling by
+        reference read as unrecorded.
+        """
+        old = _current(owner, name)
+        if isinstance(value, FunctionType) and isinstance(old, FunctionType) and value.__code__.co_filename.startswith(_OWN_PREFIX):
+            for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+                setattr(value, attr, getattr(old, attr))
+        entry = (owner, name, old)
+        self._saved.append(entry)
+        self._ours[id(entry)] = value
         setattr(owner, name, value)
         return old
 
@@ -50,8 +63,17 @@ class Patches:
         self._saved.append((undo, "call:", None))
 
     def restore(self) -> None:
+        """Undo every change in reverse; a value the program put over one of ours stays.
+
+        A program that replaced `threading.Lock` or `sys.stdout` itself (or
+        monkeypatched like gevent) keeps its replacement after recording.
+        """
         while self._saved:
-            owner, name, old = self._saved.pop()
+            entry = self._saved.pop()
+            owner, name, old = entry
+            ours = self._ours.pop(id(entry), _MISSING)
+            if ours is not _MISSING and _current(owner, name) is not ours:
+                continue
             try:
                 if name == "call:":
                     owner()
@@ -67,6 +89,10 @@ class Patches:
                     setattr(owner, name, old)
             except (AttributeError, TypeError, ValueError):
                 pass
+
+
+def _current(owner: Any, name: str) -> Any:
+    return owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
 
 
 class _AfterImport:

@@ -5,6 +5,9 @@ A put or get is recorded inside the queue's own critical section (in `_put`
 is the order the items really moved. A wait is recorded when the queue's
 `not_full` / `not_empty` Condition is about to block, which is exactly when
 the put or get has to wait.
+
+Errors leave every wrapper by a bare `raise` after dropping the wrapper's own
+traceback entry (see recorder.locks): tracebacks read as unrecorded.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 original_put(self, item)
             finally:
                 self._cgr_in = False
-            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe(1))
+            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
 
         _put._cgr = True  # type: ignore[attr-defined]
         patches.set(cls, "_put", _put)
@@ -60,7 +63,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 item = original_get(self)
             finally:
                 self._cgr_in = False
-            rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe(1))
+            rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
             return item
 
         _get._cgr = True  # type: ignore[attr-defined]
@@ -82,7 +85,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
         original_init(self, maxsize)
         if not rec.active:
             return
-        frame = creator(rec, self, _getframe(1))
+        frame = creator(rec, self, _getframe().f_back)
         if not rec.creator_is_user(frame):
             self._cgr_oid = 0
             return
@@ -100,38 +103,54 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
 
     def put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
         try:
-            return original_put(self, item, block, timeout)
-        except Full:
-            oid = self.__dict__.get("_cgr_oid")
-            if oid and rec.active:
-                rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe(1))
+            try:
+                return original_put(self, item, block, timeout)
+            except Full:
+                oid = self.__dict__.get("_cgr_oid")
+                if oid and rec.active:
+                    rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe().f_back)
+                raise
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
     def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
         try:
-            return original_get(self, block, timeout)
-        except Empty:
-            oid = self.__dict__.get("_cgr_oid")
-            if oid and rec.active:
-                rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), _getframe(1))
+            try:
+                return original_get(self, block, timeout)
+            except Empty:
+                oid = self.__dict__.get("_cgr_oid")
+                if oid and rec.active:
+                    rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), _getframe().f_back)
+                raise
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
     def task_done(self: Any) -> None:
-        oid = self.__dict__.get("_cgr_oid")
-        if oid and rec.active and self.unfinished_tasks > 0:
-            rec.emit(Kind.QUEUE_TASK_DONE, oid, (self.unfinished_tasks - 1,), _getframe(1))
-        original_task_done(self)
+        try:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active and self.unfinished_tasks > 0:
+                rec.emit(Kind.QUEUE_TASK_DONE, oid, (self.unfinished_tasks - 1,), _getframe().f_back)
+            original_task_done(self)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def join(self: Any) -> None:
-        oid = self.__dict__.get("_cgr_oid")
-        if not oid or not rec.active:
-            return original_join(self)
-        frame = _getframe(1)
-        rec.emit(Kind.QUEUE_JOIN, oid, (self.unfinished_tasks,), frame)
-        start = _now()
-        original_join(self)
-        if rec.active:
-            rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+        try:
+            oid = self.__dict__.get("_cgr_oid")
+            if not oid or not rec.active:
+                return original_join(self)
+            frame = _getframe().f_back
+            rec.emit(Kind.QUEUE_JOIN, oid, (self.unfinished_tasks,), frame)
+            start = _now()
+            original_join(self)
+            if rec.active:
+                rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     patches.set(Queue, "__init__", __init__)
     patches.set(Queue, "put", put)
@@ -152,7 +171,7 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
             return type.__instancecheck__(cls, instance) or (cls is SimpleQueue and isinstance(instance, Raw))
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             user = rec.active and (
                 rec.creator_is_user(frame)
                 # ThreadPoolExecutor's work queue: how submitted work reaches the workers.
@@ -177,66 +196,87 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
             # may run a __del__ that puts to this queue (bpo-14976) before
             # the item is in. Such a put goes in after it, as if the GC had
             # run just after this put. Mark the put before allocating anything.
-            me = _get_ident()
-            outer = putting.get(me)
-            if outer is self:
-                deferred.setdefault((me, id(self)), []).append((item, _getframe(1)))
-                return None
-            oid = self.__dict__.get("_cgr_oid")
-            if not oid or not rec.active:
-                Raw.put(self, item, block, timeout)
-                return None
-            putting[me] = self
-            todo = [(item, _getframe(1))]
             try:
-                while todo:
-                    item, frame = todo.pop(0)
-                    if rec.active:
-                        # Before the put: a get of this item must come after it in the log.
-                        rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
-                    # A SimpleQueue never blocks: block and timeout only pass the C checks.
+                me = _get_ident()
+                outer = putting.get(me)
+                if outer is self:
+                    deferred.setdefault((me, id(self)), []).append((item, _getframe().f_back))
+                    return None
+                oid = self.__dict__.get("_cgr_oid")
+                if not oid or not rec.active:
                     Raw.put(self, item, block, timeout)
-                    todo.extend(deferred.pop((me, id(self)), ()))
-            finally:
-                if outer is None:
-                    del putting[me]
-                else:
-                    putting[me] = outer
-            return None
+                    return None
+                putting[me] = self
+                todo = [(item, _getframe().f_back)]
+                try:
+                    while todo:
+                        item, frame = todo.pop(0)
+                        if rec.active:
+                            # Before the put: a get of this item must come after it in the log.
+                            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
+                        # A SimpleQueue never blocks: block and timeout only pass the C checks.
+                        Raw.put(self, item, block, timeout)
+                        todo.extend(deferred.pop((me, id(self)), ()))
+                finally:
+                    if outer is None:
+                        del putting[me]
+                    else:
+                        putting[me] = outer
+                return None
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
 
         def put_nowait(self, item: Any) -> None:
-            self.put(item, False)
+            try:
+                self.put(item, False)
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
 
         def get(self, block: bool = True, timeout: float | None = None) -> Any:
-            oid = self.__dict__.get("_cgr_oid")
-            if not oid or not rec.active:
-                return Raw.get(self, block, timeout)
-            frame = _getframe(1)
-            if block and timeout is not None:
-                # Reject a bad timeout as the C get does before it looks at
-                # the queue, with its own checks: on a queue that has an item.
-                probe: Any = Raw()
-                Raw.put(probe, None)
-                Raw.get(probe, True, timeout)
             try:
-                item: Any = Raw.get(self, False)
-            except Empty:
-                if not block:
-                    rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
-                    raise
-                rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
+                oid = self.__dict__.get("_cgr_oid")
+                if not oid or not rec.active:
+                    return Raw.get(self, block, timeout)
+                frame = _getframe().f_back
+                if block and timeout is not None:
+                    # Reject a bad timeout as the C get does before it looks at
+                    # the queue, with its own checks: on a queue that has an item.
+                    probe: Any = Raw()
+                    Raw.put(probe, None)
+                    Raw.get(probe, True, timeout)
                 try:
-                    item = Raw.get(self, True, timeout)
+                    item: Any = Raw.get(self, False)
                 except Empty:
-                    if rec.active:
+                    if not block:
                         rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
-                    raise
-            if rec.active:
-                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), Raw.qsize(self)), frame)
-            return item
+                        raise
+                    rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
+                    try:
+                        item = Raw.get(self, True, timeout)
+                    except Empty:
+                        if rec.active:
+                            rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
+                        raise
+                if rec.active:
+                    rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), Raw.qsize(self)), frame)
+                return item
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
 
         def get_nowait(self) -> Any:
-            return self.get(False)
+            try:
+                return self.get(False)
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
+
+        def __reduce_ex__(self, protocol: Any) -> Any:
+            # Pickling (and copy) fails as for the C type, named as it names itself.
+            name = f"{Raw.__module__}.{Raw.__name__}" if type(self) is SimpleQueue else type(self).__name__
+            raise TypeError(f"cannot pickle '{name}' object")
 
     SimpleQueue.__module__ = "queue"
     SimpleQueue.__qualname__ = SimpleQueue.__name__ = "SimpleQueue"
@@ -254,36 +294,48 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
     def __init__(self: Any) -> None:
         original_init(self)
         # Futures reach the user whoever created them: always recorded.
-        self._cgr_oid = rec.register_object("Future", _getframe(1)) if rec.active else 0
+        self._cgr_oid = rec.register_object("Future", _getframe().f_back) if rec.active else 0
 
     def _waiting(original: Any) -> Any:
         def wait(self: Any, timeout: float | None = None) -> Any:
-            oid = self.__dict__.get("_cgr_oid")
-            if not oid or not rec.active or self.done():
-                return original(self, timeout)
-            frame = _getframe(1)
-            rec.emit(Kind.FUTURE_WAIT, oid, (timeout,), frame)
-            start = _now()
             try:
-                return original(self, timeout)
-            finally:
-                if rec.active:
-                    rec.emit(Kind.FUTURE_WAKE, oid, (self._state, _now() - start), frame)
+                oid = self.__dict__.get("_cgr_oid")
+                if not oid or not rec.active or self.done():
+                    return original(self, timeout)
+                frame = _getframe().f_back
+                rec.emit(Kind.FUTURE_WAIT, oid, (timeout,), frame)
+                start = _now()
+                try:
+                    return original(self, timeout)
+                finally:
+                    if rec.active:
+                        rec.emit(Kind.FUTURE_WAKE, oid, (self._state, _now() - start), frame)
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
 
         return wait
 
     def set_result(self: Any, result: Any) -> None:
-        oid = self.__dict__.get("_cgr_oid")
-        if oid and rec.active and not self.done():
-            rec.emit(Kind.FUTURE_SET, oid, ("FINISHED", rec.summariser.safe_value(result)), _getframe(1))
-        original_set_result(self, result)
+        try:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active and not self.done():
+                rec.emit(Kind.FUTURE_SET, oid, ("FINISHED", rec.summariser.safe_value(result)), _getframe().f_back)
+            original_set_result(self, result)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def set_exception(self: Any, exception: BaseException | None) -> None:
-        oid = self.__dict__.get("_cgr_oid")
-        if oid and rec.active and not self.done():
-            name = rec.summariser.type_name(type(exception))
-            rec.emit(Kind.FUTURE_SET, oid, ("EXCEPTION", name), _getframe(1))
-        original_set_exception(self, exception)
+        try:
+            oid = self.__dict__.get("_cgr_oid")
+            if oid and rec.active and not self.done():
+                name = rec.summariser.type_name(type(exception))
+                rec.emit(Kind.FUTURE_SET, oid, ("EXCEPTION", name), _getframe().f_back)
+            original_set_exception(self, exception)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     patches.set(Future, "__init__", __init__)
     patches.set(Future, "result", _waiting(original_result))

@@ -5,6 +5,9 @@ also covers `from threading import Event` done earlier and instances created
 before recording began. Each object decides once whether it is the user's
 (see `object_id`); the standard library's own (a Thread's started Event, a
 Queue's Conditions) are left unrecorded.
+
+Errors leave every wrapper by a bare `raise` after dropping the wrapper's own
+traceback entry (see recorder.locks): tracebacks read as unrecorded.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def wrap_init(rec: Recorder, patches: Patches, cls: type) -> None:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         if rec.active:
-            frame = creator(rec, self, _getframe(1))
+            frame = creator(rec, self, _getframe().f_back)
             self._cgr_oid = rec.register_object(type_label(type(self)), frame) if rec.creator_is_user(frame) else 0
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
@@ -86,28 +89,36 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
     wrap_init(rec, patches, Condition)
 
     def wait(self: Any, timeout: float | None = None) -> bool:
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame) if rec.active else 0
-        if not oid:
-            queue_wait = self.__dict__.get("_cgr_queue")
-            if queue_wait is not None and rec.active:
-                queue, op, qid = queue_wait
-                rec.emit(Kind.QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
-            return original_wait(self, timeout)
-        rec.emit(Kind.COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
-        start = _now()
-        notified = original_wait(self, timeout)
-        if rec.active:
-            rec.emit(Kind.COND_WAKE, oid, (notified, _now() - start), frame)
-        return notified
+        try:
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame) if rec.active else 0
+            if not oid:
+                queue_wait = self.__dict__.get("_cgr_queue")
+                if queue_wait is not None and rec.active:
+                    queue, op, qid = queue_wait
+                    rec.emit(Kind.QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
+                return original_wait(self, timeout)
+            rec.emit(Kind.COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
+            start = _now()
+            notified = original_wait(self, timeout)
+            if rec.active:
+                rec.emit(Kind.COND_WAKE, oid, (notified, _now() - start), frame)
+            return notified
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def notify(self: Any, n: int = 1) -> None:
-        if rec.active:
-            frame = _getframe(1)
-            oid = object_id(rec, self, frame)
-            if oid and self._is_owned():
-                rec.emit(Kind.COND_NOTIFY, oid, (n, len(self._waiters)), frame)
-        original_notify(self, n)
+        try:
+            if rec.active:
+                frame = _getframe().f_back
+                oid = object_id(rec, self, frame)
+                if oid and self._is_owned():
+                    rec.emit(Kind.COND_NOTIFY, oid, (n, len(self._waiters)), frame)
+            original_notify(self, n)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     patches.set(Condition, "wait", wait)
     patches.set(Condition, "notify", notify)
@@ -122,41 +133,60 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
     wrap_init(rec, patches, Semaphore)
 
     def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> bool:
-        if not rec.active:
-            return original_acquire(self, blocking, timeout)
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return original_acquire(self, blocking, timeout)
-        if not blocking and timeout is not None:
-            # The error the original raises, before the try below hides it.
-            return original_acquire(self, blocking, timeout)
-        if original_acquire(self, False):
-            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+        try:
+            if not rec.active:
+                return original_acquire(self, blocking, timeout)
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return original_acquire(self, blocking, timeout)
+            if not blocking and timeout is not None:
+                # The error the original raises, before the try below hides it.
+                return original_acquire(self, blocking, timeout)
+            if original_acquire(self, False):
+                waited = 0
+            else:
+                if not blocking:
+                    rec.emit(Kind.SEM_FAIL, oid, (self._value, 0), frame)
+                    return False
+                rec.emit(Kind.SEM_WAIT, oid, (self._value, timeout), frame)
+                start = _now()
+                if not original_acquire(self, True, timeout):
+                    rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
+                    return False
+                waited = _now() - start
+            try:
+                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
+            except BaseException:
+                # Raised at the recursion limit or by a signal handler: give the
+                # unit back, so the caller sees an acquire that never happened.
+                original_release(self)
+                raise
             return True
-        if not blocking:
-            rec.emit(Kind.SEM_FAIL, oid, (self._value, 0), frame)
-            return False
-        rec.emit(Kind.SEM_WAIT, oid, (self._value, timeout), frame)
-        start = _now()
-        if original_acquire(self, True, timeout):
-            rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, _now() - start), frame)
-            return True
-        rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
-        return False
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def enter(self: Any) -> bool:
-        return acquire(self)
+        try:
+            return acquire(self)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def _release(original: Any, bounded: bool) -> Any:
         def release(self: Any, n: int = 1) -> None:
-            if rec.active:
-                frame = _getframe(1)
-                oid = object_id(rec, self, frame)
-                # A bounded semaphore released too often raises; record only real releases.
-                if oid and n >= 1 and not (bounded and self._value + n > self._initial_value):
-                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + n, n), frame)
-            original(self, n)
+            try:
+                if rec.active:
+                    frame = _getframe().f_back
+                    oid = object_id(rec, self, frame)
+                    # A bounded semaphore released too often raises; record only real releases.
+                    if oid and n >= 1 and not (bounded and self._value + n > self._initial_value):
+                        rec.emit(Kind.SEM_RELEASE, oid, (self._value + n, n), frame)
+                original(self, n)
+            except BaseException as exc:
+                exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+                raise
 
         return release
 
@@ -175,7 +205,7 @@ def install_event(rec: Recorder, patches: Patches) -> None:
 
     def set(self: Any) -> None:
         if rec.active:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
                 rec.emit(Kind.EVENT_SET, oid, (len(self._cond._waiters),), frame)
@@ -183,25 +213,29 @@ def install_event(rec: Recorder, patches: Patches) -> None:
 
     def clear(self: Any) -> None:
         if rec.active:
-            frame = _getframe(1)
+            frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
                 rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
         original_clear(self)
 
     def wait(self: Any, timeout: float | None = None) -> bool:
-        if not rec.active:
-            return original_wait(self, timeout)
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return original_wait(self, timeout)
-        rec.emit(Kind.EVENT_WAIT, oid, (self._flag, timeout), frame)
-        start = _now()
-        result = original_wait(self, timeout)
-        if rec.active:
-            rec.emit(Kind.EVENT_WAKE, oid, (result, _now() - start), frame)
-        return result
+        try:
+            if not rec.active:
+                return original_wait(self, timeout)
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return original_wait(self, timeout)
+            rec.emit(Kind.EVENT_WAIT, oid, (self._flag, timeout), frame)
+            start = _now()
+            result = original_wait(self, timeout)
+            if rec.active:
+                rec.emit(Kind.EVENT_WAKE, oid, (result, _now() - start), frame)
+            return result
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     patches.set(Event, "set", set)
     patches.set(Event, "clear", clear)
@@ -214,23 +248,27 @@ def install_barrier(rec: Recorder, patches: Patches) -> None:
     wrap_init(rec, patches, Barrier)
 
     def wait(self: Any, timeout: float | None = None) -> int:
-        if not rec.active:
-            return original_wait(self, timeout)
-        frame = _getframe(1)
-        oid = object_id(rec, self, frame)
-        if not oid:
-            return original_wait(self, timeout)
-        rec.emit(Kind.BARRIER_WAIT, oid, (self._count + 1, self._parties, timeout), frame)
-        start = _now()
         try:
-            index = original_wait(self, timeout)
-        except threading.BrokenBarrierError:
+            if not rec.active:
+                return original_wait(self, timeout)
+            frame = _getframe().f_back
+            oid = object_id(rec, self, frame)
+            if not oid:
+                return original_wait(self, timeout)
+            rec.emit(Kind.BARRIER_WAIT, oid, (self._count + 1, self._parties, timeout), frame)
+            start = _now()
+            try:
+                index = original_wait(self, timeout)
+            except threading.BrokenBarrierError:
+                if rec.active:
+                    rec.emit(Kind.BARRIER_BROKEN, oid, (_now() - start,), frame)
+                raise
             if rec.active:
-                rec.emit(Kind.BARRIER_BROKEN, oid, (_now() - start,), frame)
+                rec.emit(Kind.BARRIER_PASS, oid, (index, _now() - start), frame)
+            return index
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
-        if rec.active:
-            rec.emit(Kind.BARRIER_PASS, oid, (index, _now() - start), frame)
-        return index
 
     patches.set(Barrier, "wait", wait)
 

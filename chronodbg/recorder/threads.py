@@ -80,15 +80,28 @@ def install(rec: Recorder, patches: Patches) -> None:
     original_join = Thread.join
 
     def start(self: threading.Thread) -> None:
+        registered = False
         if rec.active and not hasattr(self, "_cgr_tid"):
+            registered = True
             parent = rec.current_thread_id()
             tid = rec.register_thread(0, self.name, parent)
             self._cgr_tid = tid  # type: ignore[attr-defined]
             invoke = getattr(self, "_invoke_excepthook", None)
             if invoke is not None:
                 self._invoke_excepthook = _recording_excepthook(rec, invoke)  # type: ignore[attr-defined]
-            rec.emit(Kind.THREAD_START, None, (tid, self.name, _target_name(self), self.daemon), _getframe(1))
-        original_start(self)
+            rec.emit(Kind.THREAD_START, None, (tid, self.name, _target_name(self), self.daemon), _getframe().f_back)
+        try:
+            original_start(self)
+        except BaseException as exc:
+            # "can't create new thread at interpreter shutdown" (3.12.x in an
+            # atexit handler), no memory for a thread: it never ran, and its
+            # timeline ends with the error.
+            if registered and rec.active:
+                name = rec.summariser.type_name(type(exc))
+                rec.emit(Kind.THREAD_END, None, (self._cgr_tid, self.name, name), _getframe().f_back)  # type: ignore[attr-defined]
+            # A bare raise without this frame's entry: the traceback the caller would see unrecorded.
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     def bootstrap_inner(self: threading.Thread) -> None:
         tid = getattr(self, "_cgr_tid", None)
@@ -111,16 +124,20 @@ def install(rec: Recorder, patches: Patches) -> None:
 
     def join(self: threading.Thread, timeout: float | None = None) -> None:
         tid = getattr(self, "_cgr_tid", None)
-        if tid is None or not rec.active:
-            return original_join(self, timeout)
-        frame = _getframe(1)
-        rec.emit(Kind.THREAD_JOIN, None, (tid, timeout), frame)
-        start = _now()
         try:
-            return original_join(self, timeout)
-        finally:
-            if rec.active:
-                rec.emit(Kind.THREAD_JOINED, None, (tid, self.is_alive(), _now() - start), frame)
+            if tid is None or not rec.active:
+                return original_join(self, timeout)
+            frame = _getframe().f_back
+            rec.emit(Kind.THREAD_JOIN, None, (tid, timeout), frame)
+            start = _now()
+            try:
+                return original_join(self, timeout)
+            finally:
+                if rec.active:
+                    rec.emit(Kind.THREAD_JOINED, None, (tid, self.is_alive(), _now() - start), frame)
+        except BaseException as exc:
+            exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
+            raise
 
     patches.set(Thread, "start", start)
     patches.set(Thread, "_bootstrap_inner", bootstrap_inner)
