@@ -53,6 +53,7 @@ class Kind(enum.IntEnum):
     MARK = 82
     PROCESS_EXIT = 83
     DEADLOCK = 84
+    PROCESS_START = 85
     TASK_CREATE = 90
     TASK_RESUME = 91
     TASK_SUSPEND = 92
@@ -109,6 +110,7 @@ NAMES: dict[Kind, str] = {
     Kind.MARK: "mark",
     Kind.PROCESS_EXIT: "process.exit",
     Kind.DEADLOCK: "deadlock",
+    Kind.PROCESS_START: "process.start",
     Kind.TASK_CREATE: "task.create",
     Kind.TASK_RESUME: "task.resume",
     Kind.TASK_SUSPEND: "task.suspend",
@@ -171,6 +173,11 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
     # blocked with no timeout); actors: a list of "thread:N" / "task:N" (the
     # state at this event says what each waits on); text: what was printed.
     Kind.DEADLOCK: ("reason", "actors", "text"),
+    # The program started a process, which is not recorded: `pid` the
+    # child's, `method` how ("fork", "forkpty", or multiprocessing's "spawn"
+    # or "forkserver"), `name` the multiprocessing.Process name (None for a
+    # bare os.fork). The event's thread and site are the starter's.
+    Kind.PROCESS_START: ("pid", "method", "name"),
     # `task` is the new task's id; the event's own task is its parent (None
     # when created outside any task). `name` is None for an unnamed eager
     # task, which runs its first step before it has a name.

@@ -4,8 +4,12 @@ Whatever way the process ends, the log gets its footer: normal exit and
 uncaught exceptions through an atexit handler registered before the
 program's own (so it runs last, after non-daemon threads were joined),
 `os._exit` through a wrapper, SIGTERM/SIGHUP through a handler installed
-only where the default one was. SIGKILL cannot be caught: the writer thread
-has already put all but the last FLUSH_INTERVAL of events on disk.
+only where the default one was (the program still sees SIG_DFL there). The
+writer thread blocks asynchronous signals, so they reach the program's
+threads as they would unrecorded. SIGKILL cannot be caught: the writer thread
+has already put all but the last moments on disk (the last FLUSH_INTERVAL,
+plus however long the writer waits for the GIL and a CPU and packs; see
+replay_tests/kill_runs.py).
 """
 
 from __future__ import annotations
@@ -16,20 +20,24 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from typing import Any
 
 from chronodbg.errors import RecordError
-from chronodbg.recorder import locks, output, queues, sync, threads
-from chronodbg.recorder.core import Options, Recorder
+from chronodbg.recorder import locks, output, processes, queues, sync, threads
+from chronodbg.recorder.core import MIN_MAX_SIZE, Options, Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.tracing import Tracer, choose
 
 _current: tuple[Recorder, Patches, Tracer | None] | None = None
 _fork_hooks_installed = False
 _real_exit = os._exit
+_real_signal = signal.signal
 #: Signals whose default action kills: the log is finished first, then they are re-raised.
 _FINISHING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Signals the kernel raises in the thread that faulted: never blocked in the writer.
+_FAULT_SIGNALS = {
+    getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT") if hasattr(signal, name)
+}
 
 
 def current() -> Recorder | None:
@@ -43,6 +51,10 @@ def start(options: Options) -> Recorder:
         raise RecordError("a recording is already running in this process")
     if options.on_deadlock not in ("stop", "continue"):
         raise RecordError(f"on_deadlock must be 'stop' or 'continue', not {options.on_deadlock!r}")
+    if options.max_size is not None and options.max_size < MIN_MAX_SIZE:
+        raise RecordError(f"max_size must be at least {MIN_MAX_SIZE} bytes, not {options.max_size}")
+    if options.ring and (options.max_size is None or options.path is None):
+        raise RecordError("ring needs a file and a max_size to keep under")
     rec = Recorder(options)
     tracer = choose(rec, options.level)
     rec.tracer_name = tracer.name if tracer is not None else None
@@ -68,9 +80,11 @@ def start(options: Options) -> Recorder:
     _install_fork_hook()
     rec.active = True
     if options.path is not None:
-        rec.start_writer()
+        _start_writer_without_signals(rec)
         _install_process_hooks(rec, patches)
     if tracer is not None:
+        # Stopping early (a full disk, --max-size) stops the tracer too.
+        rec.stop_hooks = tracer.stop
         # Last: chronodbg's own start-up is no user code, but the sooner the
         # tracer runs the more calls pay for it.
         tracer.start()
@@ -124,7 +138,7 @@ def _at_exit() -> None:
                 stream.flush()
             except Exception:
                 pass
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _real_signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -134,6 +148,27 @@ def _install_fork_hook() -> None:
     if not _fork_hooks_installed:
         _fork_hooks_installed = True
         os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def _start_writer_without_signals(rec: Recorder) -> None:
+    """Start the writer thread with every asynchronous signal blocked in it (it inherits this thread's mask).
+
+    The kernel hands a process-directed signal to any thread that does not
+    block it. A program that blocks SIGTERM in its own threads to take it
+    with `signal.sigwait()` would otherwise lose it to the writer, and
+    Python handlers run in the main thread only, so the writer has no use
+    for signals. Faults (SIGSEGV, ...) stay unblocked: blocked, they would
+    kill the process without faulthandler's report.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        rec.start_writer()
+        return
+    previous = mask(signal.SIG_BLOCK, signal.valid_signals() - _FAULT_SIGNALS)
+    try:
+        rec.start_writer()
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
@@ -162,11 +197,13 @@ def _install_process_hooks(rec: Recorder, patches: Patches) -> None:
         patches.set(sys, "excepthook", excepthook)
 
     if threading.current_thread() is threading.main_thread():
-        for signum in _FINISHING_SIGNALS:
-            if signal.getsignal(signum) is signal.SIG_DFL:
-                patches.set_signal(signum, _signal_handler)
+        finishing = frozenset(signum for signum in _FINISHING_SIGNALS if signal.getsignal(signum) is signal.SIG_DFL)
+        for signum in finishing:
+            patches.set_signal(signum, _signal_handler)
+        if finishing:
+            _hide_signal_handler(patches, finishing)
 
-    patches.set(os, "fork", _quiet_fork(os.fork))
+    processes.install(rec, patches, _recorder_threads)
 
 
 def _ender(rec: Recorder) -> Any:
@@ -207,37 +244,67 @@ def _flush_streams() -> None:
 
 def _signal_handler(signum: int, frame: Any) -> None:
     rec = current()
+    if rec is not None and rec.draining_here():
+        # The signal came while this thread writes the log (its buffer was
+        # full): finishing needs the lock it holds, so finish once it is out.
+        rec.after_drain = (_thread.get_ident(), lambda: _signal_handler(signum, None))
+        return
     if rec is not None:
         # The status a shell reports for a process killed by the signal.
         stop(128 + signum, signal.Signals(signum).name)
-    signal.signal(signum, signal.SIG_DFL)
+    _real_signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
-def _quiet_fork(real_fork: Any) -> Any:
-    """os.fork that warns as it would without the recorder.
+def _hide_signal_handler(patches: Patches, finishing: frozenset[int]) -> None:
+    """The program sees SIG_DFL where `_signal_handler` stands in for it, as it would unrecorded.
 
-    Since 3.12 fork() warns (DeprecationWarning, an error under `-W error`)
-    when the process has other threads. The writer thread keeps running across
-    a fork (stopping it would change `_thread._count()` under programs that
-    wait for it): the warning is silenced only when the writer is the one
-    other thread, that is when the program alone would not have warned.
+    A handler of the program's that chains to what `signal.signal` returned
+    (`if callable(previous): previous(signum, frame)`) must not call ours:
+    that would end the process before the rest of its handler ran. Setting
+    SIG_DFL back on a signal in `finishing` puts ours back, so the log still
+    gets finished.
     """
+    real_getsignal = signal.getsignal
 
-    def fork() -> int:
-        rec = current()
-        ours = 1 if rec is not None and rec.writer_running else 0
-        if not ours or _thread._count() > ours:
-            return int(real_fork())
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"This process \(pid=\d+\) is multi-threaded", category=DeprecationWarning)
-            return int(real_fork())
+    def getsignal(signalnum: int) -> Any:
+        handler = real_getsignal(signalnum)
+        return signal.SIG_DFL if handler is _signal_handler else handler
 
-    fork.__doc__ = real_fork.__doc__
-    return fork
+    def signal_(signalnum: int, handler: Any) -> Any:
+        # Exact types only: a program's object is never hashed or compared.
+        if (
+            type(signalnum) in (int, signal.Signals)
+            and signalnum in finishing
+            and type(handler) in (int, signal.Handlers)
+            and handler == signal.SIG_DFL
+            and current() is not None
+        ):
+            handler = _signal_handler
+        previous = _real_signal(signalnum, handler)
+        return signal.SIG_DFL if previous is _signal_handler else previous
+
+    for fake, real in ((getsignal, real_getsignal), (signal_, _real_signal)):
+        fake.__name__ = fake.__qualname__ = real.__name__
+        fake.__doc__ = real.__doc__
+        fake.__module__ = real.__module__
+        patches.set(signal, real.__name__, fake)
+
+
+def _recorder_threads() -> int:
+    """The recorder's threads in this process: the writer, while it runs.
+
+    Since 3.12 fork() warns when the process has other threads. The writer
+    keeps running across a fork (stopping it would change `_thread._count()`
+    under programs that wait for it), so it is left out of the count: see
+    recorder.processes.
+    """
+    rec = current()
+    return 1 if rec is not None and rec.writer_running else 0
 
 
 def _after_fork_child() -> None:
+    """In a forked child: stop recording at once, leave the parent's log alone, run unrecorded."""
     global _current
     if _current is not None:
         rec, patches, tracer = _current

@@ -220,6 +220,15 @@ class Watchdog:
             return None
         now = time.monotonic() if now is None else now
         frames = sys._current_frames()
+        try:
+            return self._check(frames, now)
+        finally:
+            # The dict holds this very frame, whose locals hold the dict: a
+            # cycle that would keep every thread's frame, and all their
+            # locals reference, alive until the cyclic GC finds it.
+            frames.clear()
+
+    def _check(self, frames: dict[int, Any], now: float) -> Finding | None:
         graph = self.graph()
         waits: list[Wait] | None = None
         cycles = graph.cycles()
