@@ -100,6 +100,8 @@ class Recorder:
         self.active = False
         self.pid = os.getpid()
         self.t0 = time.monotonic_ns()
+        #: Wall-clock time of t0: the header's start_time + an event's t_ns is when it happened.
+        self.wall0 = time.time()
         self.buffer: list[tuple[Any, ...]] = []
         #: Definitions (strings, sites, objects, threads) not yet written;
         #: each is appended before any event that uses it.
@@ -133,6 +135,9 @@ class Recorder:
         self.stop_hooks: Callable[[], None] | None = None
         #: The thread inside drain() now (a finalizer it runs must not drain again).
         self._draining: int | None = None
+        #: (thread, function) to call once that thread's drain() let go of the
+        #: log: a signal handler that would finish the log defers itself so.
+        self.after_drain: tuple[int, Callable[[], None]] | None = None
         self.header: dict[str, Any] = {}
         self.exit_code: int | None = None
         self.exit_how = "exit"
@@ -214,7 +219,7 @@ class Recorder:
             "implementation": sys.implementation.name,
             "platform": sys.platform,
             "pid": self.pid,
-            "start_time": time.time(),
+            "start_time": self.wall0,
             "backend": "patch",
             "tracer": self.tracer_name,
             "options": {
@@ -455,6 +460,14 @@ class Recorder:
         finally:
             self._draining = None
             self._io_lock.release()
+        after = self.after_drain
+        if after is not None and after[0] == _thread.get_ident():
+            self.after_drain = None
+            after[1]()
+
+    def draining_here(self) -> bool:
+        """Whether this thread is inside drain(), holding the lock that finishing the log needs."""
+        return self._draining == _thread.get_ident()
 
     def _stop_hooks(self) -> None:
         self.active = False
@@ -573,8 +586,13 @@ class Recorder:
         started.release()
         finding = None
         try:
+            began = time.monotonic()
             while self._writer_running:
-                self._wake.acquire(timeout=FLUSH_INTERVAL)
+                # A period from the start of the last drain, not from its end:
+                # packing a busy program's events takes tens of ms, and a
+                # SIGKILL loses what came in since the last write began.
+                self._wake.acquire(timeout=max(0.005, FLUSH_INTERVAL - (time.monotonic() - began)))
+                began = time.monotonic()
                 self.drain(True)
                 if self.watchdog is not None and self._writer_running and self.active:
                     finding = self._watch()
