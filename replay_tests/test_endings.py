@@ -296,3 +296,13 @@ def test_sigkill_at_random_moments_leaves_a_prefix(tmp_path: Path) -> None:
         assert result.violations == [], result
         assert result.opened and not result.complete and result.recovery is not None
         assert result.events > 0 and result.iterations_recorded > 0
+
+
+def test_interrupt_main_of_a_default_signal_does_nothing(tmp_path: Path) -> None:
+    """CPython's test_threading.test_interrupt_main_noerror: SIGTERM at SIG_DFL is not simulated, recorded or not."""
+    program = PROGRAMS / "interrupt_default.py"
+    plain = run_plain(program)
+    assert plain.returncode == 0 and plain.stdout.endswith(b"done\n"), plain.stderr.decode()
+    run = record(tmp_path, program)
+    assert (run.returncode, run.stdout) == (plain.returncode, plain.stdout), run.stderr.decode()
+    assert read_log(str(run.path)).footer is not None

@@ -284,11 +284,23 @@ def _hide_signal_handler(patches: Patches, finishing: frozenset[int]) -> None:
         previous = _real_signal(signalnum, handler)
         return signal.SIG_DFL if previous is _signal_handler else previous
 
+    real_interrupt_main = _thread.interrupt_main
+
+    def interrupt_main(signum: int = signal.SIGINT) -> None:
+        # CPython does nothing for a signal at SIG_DFL, which is what the
+        # program sees here: simulating it would run ours and end the process.
+        if type(signum) in (int, signal.Signals) and signum in finishing and real_getsignal(signum) is _signal_handler:
+            return None
+        return real_interrupt_main(signum)  # type: ignore[arg-type]  # typeshed narrows it to Signals; ints are accepted
+
     for fake, real in ((getsignal, real_getsignal), (signal_, _real_signal)):
         fake.__name__ = fake.__qualname__ = real.__name__
         fake.__doc__ = real.__doc__
         fake.__module__ = real.__module__
         patches.set(signal, real.__name__, fake)
+    interrupt_main.__doc__ = real_interrupt_main.__doc__
+    interrupt_main.__module__ = real_interrupt_main.__module__
+    patches.set(_thread, "interrupt_main", interrupt_main)
 
 
 def _recorder_threads() -> int:
