@@ -42,8 +42,8 @@ import mmap
 import os
 import platform
 import re
-import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -151,6 +151,8 @@ class Run:
     user: float
     sys: float
     vcsw: int
+    #: The child's peak resident set size in KiB (ru_maxrss); 0 when unknown.
+    maxrss_kb: int = 0
 
     @property
     def cpu(self) -> float:
@@ -339,27 +341,55 @@ def command(case: Case, variant: Variant, size: int, out: Path, setup: Setup) ->
     return cmd
 
 
-def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, bytes, str | None]:
-    """One timed run, what it printed on stdout, and why it failed (None when it exited 0)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
+#: Runs argv[2:] as its child and writes "exit wall user sys vcsw maxrss" of it to argv[1]. A child started
+#: straight from the benchmark would inherit the benchmark's RSS high-water mark at exec (Linux keeps the old
+#: memory's peak in ru_maxrss, and vfork shares the parent's memory), so its peak memory would be the
+#: benchmark's; forked from this small launcher it starts from the launcher's few MiB.
+LAUNCHER = """\
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=RUN_TIMEOUT, env=env)
-    except subprocess.TimeoutExpired:
-        return Run(RUN_TIMEOUT, 0.0, 0.0, 0), b"", f"timed out after {RUN_TIMEOUT:.0f} s"
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    run = Run(
-        wall=wall,
-        user=after.ru_utime - before.ru_utime,
-        sys=after.ru_stime - before.ru_stime,
-        vcsw=after.ru_nvcsw - before.ru_nvcsw,
-    )
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {wall!r} {ru.ru_utime!r} {ru.ru_stime!r} {ru.ru_nvcsw} {ru.ru_maxrss}")
+"""
+
+
+def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, bytes, str | None]:
+    """One timed run, what it printed on stdout, and why it failed (None when it exited 0).
+
+    The command runs under LAUNCHER, which times it and reaps it with wait4:
+    its own resource usage and peak RSS, without the launcher's start-up.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "usage"
+        launch = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(report), *cmd]
+        proc = subprocess.Popen(launch, cwd=cwd, stdout=out, stderr=err, env=env, start_new_session=True)
+        try:
+            proc.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return Run(RUN_TIMEOUT, 0.0, 0.0, 0), b"", f"timed out after {RUN_TIMEOUT:.0f} s"
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        fields = report.read_text().split() if report.exists() else []
+    if proc.returncode != 0 or len(fields) != 6:
+        return Run(0.0, 0.0, 0.0, 0), stdout, f"the launcher exited {proc.returncode}: {stderr[-500:]!r}"
+    code, wall, user, sys_s, vcsw, maxrss = fields
+    run = Run(float(wall), float(user), float(sys_s), int(vcsw), int(maxrss))
     failed = None
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
-        failed = f"exited {proc.returncode}: " + " / ".join(tail)
-    return run, proc.stdout, failed
+    if int(code) != 0:
+        tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+        failed = f"exited {code}: " + " / ".join(tail)
+    return run, stdout, failed
 
 
 def recording_info(path: Path, cwd: Path) -> dict[str, Any]:
@@ -398,10 +428,32 @@ def viztracer_entries(path: Path) -> tuple[int, bool]:
     return sum(n for ph, n in phases.items() if ph != b"M"), overflow
 
 
-def run_case(case: Case, size: int, pairs: int, workdir: Path, setup: Setup, log: Log) -> CaseResult:
+def _same(printed: bytes) -> bytes:
+    return printed
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What another driver (suite.py) changes in run_case: more tools, what output must match, how to count events."""
+
+    command: Callable[[Case, Variant, int, Path, Setup], list[str]] = command
+    #: What of a run's stdout must equal the plain run's (all of it by default).
+    printed: Callable[[bytes], bytes] = _same
+    #: Output file suffix per tool, beyond chronodbg's and VizTracer's.
+    suffixes: dict[str, str] = field(default_factory=dict)
+    #: Fills in events and bytes of a variant of a tool run_case does not know, from its output file and the
+    #: stdout of its last run; returns False to leave it to run_case.
+    count: Callable[[Variant, Path, bytes, VariantResult], bool] | None = None
+
+
+def run_case(
+    case: Case, size: int, pairs: int, workdir: Path, setup: Setup, log: Log, hooks: Hooks | None = None
+) -> CaseResult:
+    hooks = hooks or Hooks()
     variants = {v.name: VariantResult() for v in setup.variants}
-    suffix = {"chronodbg": "cgr", "viztracer": "json", "viztracer-raw": "json", "plain": "out"}
+    suffix = {"chronodbg": "cgr", "viztracer": "json", "viztracer-raw": "json", "plain": "out", **hooks.suffixes}
     outputs = {v.name: workdir / f"{case.workload.name}-{i}.{suffix[v.tool]}" for i, v in enumerate(setup.variants)}
+    last_printed: dict[str, bytes] = {}
     for round_no in range(pairs + 1):
         plain_printed = b""
         for variant in setup.variants:
@@ -410,13 +462,14 @@ def run_case(case: Case, size: int, pairs: int, workdir: Path, setup: Setup, log
                 continue
             out = outputs[variant.name]
             out.unlink(missing_ok=True)  # so no run pays for truncating the previous one's file
-            run, printed, failed = run_once(command(case, variant, size, out, setup), workdir, setup.env)
+            run, printed, failed = run_once(hooks.command(case, variant, size, out, setup), workdir, setup.env)
+            last_printed[variant.name] = printed
             where = f"{case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {variant.name}"
             if variant is PLAIN:
                 if failed:
                     raise SystemExit(f"bench_record: {where} {failed}")
                 plain_printed = printed
-            elif failed is None and printed != plain_printed:
+            elif failed is None and hooks.printed(printed) != hooks.printed(plain_printed):
                 failed = f"printed {printed[:200]!r}, plain printed {plain_printed[:200]!r}"
             if failed:
                 result.failed = f"round {round_no}: {failed}"
@@ -434,6 +487,9 @@ def run_case(case: Case, size: int, pairs: int, workdir: Path, setup: Setup, log
         if result.failed:
             continue
         result.bytes = out.stat().st_size
+        if hooks.count is not None and hooks.count(variant, out, last_printed[variant.name], result):
+            out.unlink()
+            continue
         if variant.tool.startswith("viztracer"):
             result.events, result.overflow = viztracer_entries(out)
             result.tracer = f"VizTracer {setup.viztracer_version}"

@@ -14,7 +14,7 @@ so that its peak memory is the replay's alone:
 - `goto` to random points (and the state there), then `step` and `back`
   (and the state there) from random points whose state is already known,
   with focus on everyone and on one thread: median and 99th percentile over
-  many tries;
+  many tries; `info locks` at random points (a fifth as many);
 - `continue` from the first event to a breakpoint near the end: on a kind
   (`thread.end`), and on a condition over the locals (`lock.acquire if i ==
   N-1`), which checks every acquire on the way.
@@ -48,6 +48,14 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered), p99
+
+
+def info_locks(session: Any, seq: int) -> list[str]:
+    """What `info locks` does at seq: go there, build the state, render the locks."""
+    from chronodbg.repl import render
+
+    session.goto(seq)
+    return render.locks(session.index.rec, session.state())
 
 
 def measure(path: str, tries: int) -> dict[str, Any]:
@@ -84,6 +92,8 @@ def measure(path: str, tries: int) -> dict[str, Any]:
         session.state()
 
     result["goto_ms"] = _percentiles([timed(goto_and_state) * 1e3 for _ in range(tries)])
+    points = [rng.randint(1, n) for _ in range(max(1, tries // 5))]
+    result["info_locks_ms"] = _percentiles([timed(lambda p=p: info_locks(session, p)) * 1e3 for p in points])
     for focus in ("all", "thread"):
         if focus == "thread":
             session.set_focus("thread", 2)
@@ -162,6 +172,7 @@ def _table(r: dict[str, Any]) -> str:
         ("index (timelines, checkpoints)", f"{r['index_s']:.2f} s ({r['checkpoints']:,} checkpoints)"),
         ("peak RSS after opening", f"{r['peak_rss_mb']:.0f} MiB"),
         ("goto random + state, ms median / p99", ms("goto_ms")),
+        ("`info locks` at a random point (goto + state + render), ms", ms("info_locks_ms")),
         ("step + state (focus all), ms", ms("step_all_ms")),
         ("back + state (focus all), ms", ms("back_all_ms")),
         ("step + state (focus thread 2), ms", ms("step_thread_ms")),
