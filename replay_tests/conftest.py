@@ -67,6 +67,16 @@ def chronodbg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -
     )
 
 
+def default_signals() -> None:
+    """In a child: the signals a test sends back at their defaults.
+
+    A shell without job control starts background jobs with SIGINT (and
+    SIGQUIT) ignored, `nohup` ignores SIGHUP, and children inherit that.
+    """
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start_recording(tmp_path: Path, program: str, *options: str) -> tuple[subprocess.Popen[bytes], Path]:
     """Start recording a program that prints one line once it runs, and wait for that line."""
     out = tmp_path / "run.cgr"
@@ -77,9 +87,7 @@ def start_recording(tmp_path: Path, program: str, *options: str) -> tuple[subpro
         stdin=subprocess.DEVNULL,
         env=env(),
         cwd=tmp_path,
-        # A shell without job control starts background jobs with SIGINT
-        # ignored, and children inherit that: give the program the default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_signals,
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # the program says it is running

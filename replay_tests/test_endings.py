@@ -32,7 +32,7 @@ import pytest
 
 from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
-from replay_tests.conftest import PROGRAMS, TIMEOUT, env, record, run_plain
+from replay_tests.conftest import PROGRAMS, TIMEOUT, default_signals, env, record, run_plain
 
 ENDINGS = PROGRAMS / "endings.py"
 EXITS = PROGRAMS / "exits.py"
@@ -58,8 +58,7 @@ def _run(tmp_path: Path, args: tuple[str, ...], level: str | None, signum: int |
         cwd=tmp_path,
         # Unbuffered: readline() must not read ahead what communicate() reads next.
         bufsize=0,
-        # A shell without job control starts background jobs with SIGINT ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_signals,
     )
     assert proc.stdout is not None
     head = b""
