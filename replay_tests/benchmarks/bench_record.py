@@ -16,7 +16,7 @@ within one run of this script. The lock workload runs both unpinned and
 pinned to one CPU, because on two cores a traced lock-heavy program can fall
 into a lock convoy (see /work/shared/RUNTIME-NOTES.md, "Lock convoys on two
 cores"). Within a round, every variant must print what the plain run printed
-(each workload but locks and queues prints a checksum of its result).
+(each workload prints a checksum of its result).
 
     python replay_tests/benchmarks/bench_record.py               # full run: every level, every workload, VizTracer
     python replay_tests/benchmarks/bench_record.py --quick       # smoke test, < 60 s
@@ -361,7 +361,9 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, bytes, str | None]:
+def run_once(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = RUN_TIMEOUT
+) -> tuple[Run, bytes, str | None]:
     """One timed run, what it printed on stdout, and why it failed (None when it exited 0).
 
     The command runs under LAUNCHER, which times it and reaps it with wait4:
@@ -372,11 +374,11 @@ def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, bytes
         launch = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(report), *cmd]
         proc = subprocess.Popen(launch, cwd=cwd, stdout=out, stderr=err, env=env, start_new_session=True)
         try:
-            proc.wait(timeout=RUN_TIMEOUT)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return Run(RUN_TIMEOUT, 0.0, 0.0, 0), b"", f"timed out after {RUN_TIMEOUT:.0f} s"
+            return Run(timeout, 0.0, 0.0, 0), b"", f"timed out after {timeout:.0f} s"
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -444,6 +446,10 @@ class Hooks:
     #: Fills in events and bytes of a variant of a tool run_case does not know, from its output file and the
     #: stdout of its last run; returns False to leave it to run_case.
     count: Callable[[Variant, Path, bytes, VariantResult], bool] | None = None
+    #: Seconds a run of a tool may take before it is killed and the variant dropped (default RUN_TIMEOUT).
+    timeouts: dict[str, float] = field(default_factory=dict)
+    #: False: no warm-up round (a smoke test that only checks that everything runs).
+    warmup: bool = True
 
 
 def run_case(
@@ -454,7 +460,7 @@ def run_case(
     suffix = {"chronodbg": "cgr", "viztracer": "json", "viztracer-raw": "json", "plain": "out", **hooks.suffixes}
     outputs = {v.name: workdir / f"{case.workload.name}-{i}.{suffix[v.tool]}" for i, v in enumerate(setup.variants)}
     last_printed: dict[str, bytes] = {}
-    for round_no in range(pairs + 1):
+    for round_no in range(0 if hooks.warmup else 1, pairs + 1):
         plain_printed = b""
         for variant in setup.variants:
             result = variants[variant.name]
@@ -462,7 +468,8 @@ def run_case(
                 continue
             out = outputs[variant.name]
             out.unlink(missing_ok=True)  # so no run pays for truncating the previous one's file
-            run, printed, failed = run_once(hooks.command(case, variant, size, out, setup), workdir, setup.env)
+            cmd = hooks.command(case, variant, size, out, setup)
+            run, printed, failed = run_once(cmd, workdir, setup.env, hooks.timeouts.get(variant.tool, RUN_TIMEOUT))
             last_printed[variant.name] = printed
             where = f"{case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {variant.name}"
             if variant is PLAIN:
