@@ -28,15 +28,26 @@ interrupt it, which is why repr is off by default.
 from __future__ import annotations
 
 import collections
+import os
 import re
 import sys
 import types
 from _thread import get_ident
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Set
 from typing import Any
 
 from chronodbg import values as V
 from chronodbg.recorder.objects import ObjectTable
+
+Sampler: Any
+try:
+    from chronodbg.recorder._sampler import Sampler
+except ImportError:  # built without a compiler: the Python method does the same
+    Sampler = None
+
+#: Whether locals are sampled in C ("c") or by the Python method ("python"):
+#: CHRONODBG_PURE_PYTHON=1 forces Python, to test that path on a machine that built C.
+SAMPLER = "c" if Sampler is not None and os.environ.get("CHRONODBG_PURE_PYTHON", "") in ("", "0") else "python"
 
 DEFAULT_REDACT = r"passw(or)?d|passwd|secret|token|api_?key|credential|private_?key"
 
@@ -98,6 +109,11 @@ class Summariser:
         self._bad_repr: set[type] = set()
         self._c_len: dict[type, bool] = {}
         self._frames: dict[tuple[int, int], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
+        #: `frame_locals(frame, calling=False)`: the C sampler when it was
+        #: built, which follows `sample_locals` step by step and shares its cache.
+        self.frame_locals: Callable[..., tuple[tuple[str, Any], ...]] = (
+            Sampler(self, self.sample_locals, _gettrace, _REDACTED, V.TAG_ERROR) if SAMPLER == "c" else self.sample_locals
+        )
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -279,7 +295,7 @@ class Summariser:
         except Exception as exc:  # a dict changed size under us, a RecursionError…
             return (V.TAG_ERROR, type(exc).__name__)
 
-    def frame_locals(self, frame: types.FrameType, calling: bool = False) -> tuple[tuple[str, Any], ...]:
+    def sample_locals(self, frame: types.FrameType, calling: bool = False) -> tuple[tuple[str, Any], ...]:
         """The frame's locals as (name, summary) pairs, secrets redacted.
 
         `calling`: the frame itself made the call that records (so no trace

@@ -1,0 +1,15 @@
+# The C locals sampler (_sampler.c): Summariser.sample_locals in C, sharing its cache.
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+class Sampler:
+    def __init__(
+        self,
+        summariser: Any,
+        fallback: Callable[..., tuple[tuple[str, Any], ...]],
+        gettrace: Callable[[], Any],
+        redacted: tuple[str],
+        tag_error: str,
+    ) -> None: ...
+    def __call__(self, frame: FrameType, calling: bool = ..., /) -> tuple[tuple[str, Any], ...]: ...

@@ -1,0 +1,193 @@
+"""The C locals sampler gives exactly the snapshots of the Python method it replaces (snapshot.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chronodbg.recorder import snapshot
+from chronodbg.recorder.snapshot import Summariser
+
+needs_c = pytest.mark.skipif(snapshot.Sampler is None, reason="the C sampler did not build here (no compiler at install)")
+
+
+def test_c_sampler_built_where_required() -> None:
+    if os.environ.get("CHRONODBG_REQUIRE_C") == "1":
+        assert snapshot.Sampler is not None, "CHRONODBG_REQUIRE_C=1 but chronodbg.recorder._sampler is missing"
+
+
+def test_pure_python_switch_is_honoured() -> None:
+    forced = os.environ.get("CHRONODBG_PURE_PYTHON", "") not in ("", "0")
+    summariser = Summariser()
+    if forced or snapshot.Sampler is None:
+        assert snapshot.SAMPLER == "python"
+        assert summariser.frame_locals == summariser.sample_locals
+    else:
+        assert snapshot.SAMPLER == "c"
+        assert type(summariser.frame_locals) is snapshot.Sampler
+
+
+def _pair() -> tuple[Summariser, Callable[..., Any], Summariser, Callable[..., Any]]:
+    python = Summariser()
+    c = Summariser()
+    assert snapshot.Sampler is not None
+    sampler = snapshot.Sampler(c, c.sample_locals, sys.gettrace, snapshot._REDACTED, "error")
+    return python, python.sample_locals, c, sampler
+
+
+class Plain:
+    pass
+
+
+class Loud:
+    def __repr__(self) -> str:
+        return "loud"
+
+
+class BadHash(type):
+    def __hash__(cls) -> int:
+        raise ValueError("no hash")
+
+
+class Unhashable(metaclass=BadHash):
+    pass
+
+
+VALUES: list[Any] = [
+    0, -1, 2**70, 1.5, float("nan"), True, None, "text", "x" * 500, "\ud800", b"bytes",
+    [1, 2], {"k": [1]}, (1, (2, 3)), {1, 2}, Plain(), Loud(), Unhashable(), threading.Lock(), Plain,
+    {"password": "hunter2", "caf\u00e9": 2, 3: [4, {"deep": [5]}]}, [2**65, -(2**63), 2**64 - 1, 2**64, None, 1.5],
+    list(range(20)), {i: str(i) for i in range(20)}, ((("x" * 200,),),), [Plain(), b"b" * 300, "\u00e9"],
+    (None, True, 2.5), [{1: 2}] * 3, frozenset({1}),
+]
+
+
+_DELETE = object()
+
+
+def _run(script: list[list[tuple[str, Any]]], calling: bool, use_repr: bool = False) -> None:
+    python, python_sample, c, c_sample = _pair()
+    python.use_repr = c.use_repr = use_repr
+    got: dict[str, list[Any]] = {"python": [], "c": []}
+    for label, sample in (("python", python_sample), ("c", c_sample)):
+        # The sampler comes in as a global: a local holding it would differ between the two.
+        namespace: dict[str, Any] = {"sample": sample}
+        code = "def f(steps, out, calling):\n"
+        names = sorted({name for step in script for name, _ in step})
+        code += "    for step in steps:\n"
+        for name in names:
+            code += f"        if {name!r} in step:\n            {name} = step[{name!r}]\n"
+            code += f"        elif {name!r} + '-del' in step:\n            try:\n                del {name}\n            except NameError:\n                pass\n"
+        code += "        out.append(sample(__import__('sys')._getframe(), calling))\n"
+        exec(code, namespace)
+        steps = []
+        for step in script:
+            d: dict[str, Any] = {}
+            for name, value in step:
+                if value is _DELETE:
+                    d[name + "-del"] = True
+                else:
+                    d[name] = value
+            steps.append(d)
+        namespace["f"](steps, got[label], calling)
+    assert len(got["python"]) == len(got["c"])
+    for i, (a, b) in enumerate(zip(got["python"], got["c"], strict=True)):
+        assert _comparable(a) == _comparable(b), (i, a, b)
+        if i:
+            # An unchanged frame gives the very same tuple on both paths.
+            assert (a is got["python"][i - 1]) == (b is got["c"][i - 1]), i
+
+
+def _comparable(snap: Any) -> Any:
+    # Object ids differ between the two runs' summaries of the same object: compare their shape.
+    if isinstance(snap, tuple):
+        if len(snap) in (3, 4) and snap[0] == "obj":
+            return ("obj", snap[1], *snap[3:])
+        return tuple(_comparable(item) for item in snap)
+    if isinstance(snap, float) and snap != snap:
+        return "nan"
+    return snap
+
+
+NAMES = ["a", "b", "password", "token_id", "x", "self"]
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(range(len(VALUES) + 1))), max_size=5),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_same_snapshots_as_python(raw: list[list[tuple[str, int]]], calling: bool, use_repr: bool) -> None:
+    script = [[(name, _DELETE if index == len(VALUES) else VALUES[index]) for name, index in step] for step in raw]
+    _run(script, calling, use_repr)
+
+
+@needs_c
+def test_unchanged_frame_gives_same_tuple_and_shared_cache() -> None:
+    python, python_sample, c, c_sample = _pair()
+
+    def frame_of_scalars() -> list[Any]:
+        a, b = 1, "two"
+        frame = sys._getframe()
+        # The Python method reads the cache the C one wrote, and the other way round.
+        samples = [c_sample(frame, True), c_sample(frame, True), c.sample_locals(frame, True), c_sample(frame, True)]
+        del a, b
+        return samples
+
+    first, *again = frame_of_scalars()
+    assert all(snap is first for snap in again)
+    assert ("a", 1) in first and ("b", "two") in first
+
+
+@needs_c
+def test_module_level_frame_goes_to_python() -> None:
+    python, python_sample, c, c_sample = _pair()
+    namespace: dict[str, Any] = {"__name__": "mod", "sample": c_sample, "sys": sys}
+    exec("value = 3\n_hidden_ok = 1\nsnap = sample(sys._getframe(), True)\n", namespace)
+    names = [name for name, _ in namespace["snap"]]
+    assert "value" in names and "__name__" not in names and "sample" in names
+
+
+@needs_c
+def test_max_names_and_errors() -> None:
+    python, python_sample, c, c_sample = _pair()
+    python.max_names = c.max_names = 3
+    v1, v2, v3, v4, v5 = 1, 2, 3, 4, 5
+    frame = sys._getframe()
+    assert _comparable(python_sample(frame, True)) == _comparable(c_sample(frame, True))
+    assert len(c_sample(frame, True)) == 3
+    with pytest.raises(TypeError):
+        c_sample("not a frame")
+    with pytest.raises(TypeError):
+        c_sample()
+    del v1, v2, v3, v4, v5
+
+
+@needs_c
+def test_keyboard_interrupt_from_a_summary_propagates() -> None:
+    class Stop:
+        def __repr__(self) -> str:
+            raise KeyboardInterrupt
+
+    python, python_sample, c, c_sample = _pair()
+    python.use_repr = c.use_repr = True
+    value = Stop()
+    frame = sys._getframe()
+    with pytest.raises(KeyboardInterrupt):
+        python_sample(frame, True)
+    with pytest.raises(KeyboardInterrupt):
+        c_sample(frame, True)
+    del value
