@@ -36,9 +36,13 @@ def test_pure_python_switch_is_honoured() -> None:
 
 def _pair() -> tuple[Summariser, Callable[..., Any], Summariser, Callable[..., Any]]:
     python = Summariser()
+    # All Python: its samples summarise values in Python too.
+    python.frame_locals = python.sample_locals
+    python.safe_value = python.python_safe_value
     c = Summariser()
     assert snapshot.Sampler is not None
     sampler = snapshot.Sampler(c, c.sample_locals, sys.gettrace, snapshot._REDACTED, "error")
+    c.frame_locals, c.safe_value = sampler, sampler.summary
     return python, python.sample_locals, c, sampler
 
 
@@ -191,3 +195,55 @@ def test_keyboard_interrupt_from_a_summary_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         c_sample(frame, True)
     del value
+
+
+_leaves = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=140),
+    st.binary(max_size=140),
+    st.sampled_from(VALUES),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=12),
+        st.lists(inner, max_size=12).map(tuple),
+        st.dictionaries(st.one_of(st.text(max_size=12), st.sampled_from(["password", "api_key", "x"]), st.integers()), inner, max_size=12),
+    ),
+    max_leaves=40,
+)
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(_values, st.booleans(), st.integers(min_value=0, max_value=3), st.integers(min_value=1, max_value=9))
+def test_summary_is_python_safe_value(value: Any, use_repr: bool, depth: int, items: int) -> None:
+    python, _, c, _ = _pair()
+    for s in (python, c):
+        s.use_repr, s.max_depth, s.max_items = use_repr, depth, items
+    # Twice: the second time types are known plain (the memo the first summary fills).
+    for _ in range(2):
+        assert _comparable(c.safe_value(value)) == _comparable(python.python_safe_value(value))
+
+
+@needs_c
+def test_summary_of_a_dict_changing_under_it() -> None:
+    class Grows:
+        def __init__(self, target: dict[Any, Any]) -> None:
+            self.target = target
+
+        def __repr__(self) -> str:
+            self.target[len(self.target)] = 0
+            return "grows"
+
+    python, _, c, _ = _pair()
+    for s in (python, c):
+        s.use_repr = True
+    a: dict[Any, Any] = {}
+    a["g"] = Grows(a)
+    b: dict[Any, Any] = {}
+    b["g"] = Grows(b)
+    assert _comparable(c.safe_value(a)) == _comparable(python.python_safe_value(b))

@@ -357,6 +357,41 @@ safe_summary(Sampler *self, const Limits *limits, PyObject *value)
     return summary;
 }
 
+/* The summariser's limits as they are now (a program's tests may change them between samples). */
+static int
+read_limits(Sampler *self, Limits *limits)
+{
+    if (attr_int(self->summariser, self->max_names_attr, &limits->max_names) == NULL ||
+        attr_int(self->summariser, self->max_str_attr, &limits->max_str) == NULL ||
+        attr_int(self->summariser, self->max_items_attr, &limits->max_items) == NULL ||
+        attr_int(self->summariser, self->max_depth_attr, &limits->max_depth) == NULL) {
+        return -1;
+    }
+    PyObject *use_repr = PyObject_GetAttr(self->summariser, self->use_repr_attr);
+    if (use_repr == NULL) {
+        return -1;
+    }
+    limits->use_repr = PyObject_IsTrue(use_repr);
+    Py_DECREF(use_repr);
+    return limits->use_repr < 0 ? -1 : 0;
+}
+
+/* Summariser.safe_value(value) in C: what every event's data summaries go through. */
+static PyObject *
+Sampler_summary(PyObject *self, PyObject *value)
+{
+    Limits limits;
+    if (read_limits((Sampler *)self, &limits) < 0) {
+        return NULL;
+    }
+    return safe_summary((Sampler *)self, &limits, value);
+}
+
+static PyMethodDef Sampler_methods[] = {
+    {"summary", Sampler_summary, METH_O, PyDoc_STR("summary(value): Summariser.safe_value(value), in C where it can.")},
+    {NULL, NULL, 0, NULL},
+};
+
 /* Store `entry` = (identity, summary, held) for `name` in `known`, unless the same one is there. */
 static int
 keep(PyObject *known, PyObject *kept, PyObject *name, PyObject *identity, PyObject *summary, PyObject *held)
@@ -404,21 +439,10 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
     PyObject *result = NULL, *key = NULL, *namespace = NULL, *items = NULL, *pairs = NULL, *kept = NULL;
     PyObject *previous = NULL, *known = NULL, *before = NULL;
     Limits limits;
-    if (attr_int(self->summariser, self->max_names_attr, &limits.max_names) == NULL ||
-        attr_int(self->summariser, self->max_str_attr, &limits.max_str) == NULL ||
-        attr_int(self->summariser, self->max_items_attr, &limits.max_items) == NULL ||
-        attr_int(self->summariser, self->max_depth_attr, &limits.max_depth) == NULL) {
+    if (read_limits(self, &limits) < 0) {
         goto done;
     }
-    PyObject *use_repr_obj = PyObject_GetAttr(self->summariser, self->use_repr_attr);
-    if (use_repr_obj == NULL) {
-        goto done;
-    }
-    int use_repr = limits.use_repr = PyObject_IsTrue(use_repr_obj);
-    Py_DECREF(use_repr_obj);
-    if (use_repr < 0) {
-        goto done;
-    }
+    int use_repr = limits.use_repr;
     Py_ssize_t max_names = limits.max_names;
     PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
     PyObject *code_id = thread == NULL ? NULL : PyLong_FromVoidPtr(code);
@@ -839,6 +863,7 @@ static PyTypeObject SamplerType = {
     .tp_clear = (inquiry)Sampler_clear,
     .tp_vectorcall_offset = offsetof(Sampler, vectorcall),
     .tp_call = PyVectorcall_Call,
+    .tp_methods = Sampler_methods,
 };
 
 static struct PyModuleDef sampler_module = {

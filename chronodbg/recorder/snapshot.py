@@ -111,9 +111,12 @@ class Summariser:
         self._frames: dict[tuple[int, int], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
         #: `frame_locals(frame, calling=False)`: the C sampler when it was
         #: built, which follows `sample_locals` step by step and shares its cache.
-        self.frame_locals: Callable[..., tuple[tuple[str, Any], ...]] = (
-            Sampler(self, self.sample_locals, _gettrace, _REDACTED, V.TAG_ERROR) if SAMPLER == "c" else self.sample_locals
-        )
+        self.frame_locals: Callable[..., tuple[tuple[str, Any], ...]] = self.sample_locals
+        #: `safe_value(value)`: likewise the C summary where it was built.
+        self.safe_value: Callable[[Any], Any] = self.python_safe_value
+        if SAMPLER == "c":
+            sampler = Sampler(self, self.sample_locals, _gettrace, _REDACTED, V.TAG_ERROR)
+            self.frame_locals, self.safe_value = sampler, sampler.summary
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -289,7 +292,7 @@ class Summariser:
             oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
         return self.labels.get(oid) if type(oid) is int else None
 
-    def safe_value(self, value: Any) -> Any:
+    def python_safe_value(self, value: Any) -> Any:
         try:
             return self.value(value)
         except Exception as exc:  # a dict changed size under us, a RecursionError…
