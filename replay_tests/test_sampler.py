@@ -27,11 +27,19 @@ def test_pure_python_switch_is_honoured() -> None:
     forced = os.environ.get("CHRONODBG_PURE_PYTHON", "") not in ("", "0")
     summariser = Summariser()
     if forced or snapshot.Sampler is None:
-        assert snapshot.SAMPLER == "python"
+        assert summariser.path == "python"
         assert summariser.frame_locals == summariser.sample_locals
+        assert summariser.safe_value == summariser.python_safe_value
     else:
-        assert snapshot.SAMPLER == "c"
+        assert summariser.path == "c"
         assert type(summariser.frame_locals) is snapshot.Sampler
+
+
+def test_pure_python_switch_read_per_summariser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHRONODBG_PURE_PYTHON", "1")
+    assert Summariser().path == "python"
+    monkeypatch.setenv("CHRONODBG_PURE_PYTHON", "0")
+    assert Summariser().path == ("c" if snapshot.Sampler is not None else "python")
 
 
 def _pair() -> tuple[Summariser, Callable[..., Any], Summariser, Callable[..., Any]]:

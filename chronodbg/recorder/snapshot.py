@@ -45,9 +45,17 @@ try:
 except ImportError:  # built without a compiler: the Python method does the same
     Sampler = None
 
-#: Whether locals are sampled in C ("c") or by the Python method ("python"):
-#: CHRONODBG_PURE_PYTHON=1 forces Python, to test that path on a machine that built C.
-SAMPLER = "c" if Sampler is not None and os.environ.get("CHRONODBG_PURE_PYTHON", "") in ("", "0") else "python"
+
+def sampler_path() -> str:
+    """Whether a new Summariser samples and summarises in C ("c") or in Python ("python").
+
+    CHRONODBG_PURE_PYTHON (any value but empty or "0") forces Python where C
+    was built, as for the recorder's emit (see recorder.hotpath); read when a
+    Summariser is made, so a test can set it before recording.
+    """
+    forced = os.environ.get("CHRONODBG_PURE_PYTHON", "") not in ("", "0")
+    return "c" if Sampler is not None and not forced else "python"
+
 
 DEFAULT_REDACT = r"passw(or)?d|passwd|secret|token|api_?key|credential|private_?key"
 
@@ -114,7 +122,9 @@ class Summariser:
         self.frame_locals: Callable[..., tuple[tuple[str, Any], ...]] = self.sample_locals
         #: `safe_value(value)`: likewise the C summary where it was built.
         self.safe_value: Callable[[Any], Any] = self.python_safe_value
-        if SAMPLER == "c":
+        #: "c" or "python": which of the two does (the recording header says).
+        self.path = sampler_path()
+        if self.path == "c":
             sampler = Sampler(self, self.sample_locals, _gettrace, _REDACTED, V.TAG_ERROR)
             self.frame_locals, self.safe_value = sampler, sampler.summary
 
