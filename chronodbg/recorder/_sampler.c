@@ -866,6 +866,415 @@ static PyTypeObject SamplerType = {
     .tp_methods = Sampler_methods,
 };
 
+
+/* ---- Code events: CodeEvents.enter and .leave in C ------------------------------------------
+ *
+ * At level calls and lines every call and return of user code goes through
+ * CodeEvents.enter / .leave (code_events.py), which the tracers call from
+ * their callbacks: a few Python frames per call, most of what the level
+ * costs once the event itself is cheap. These do the same steps on the same
+ * dicts (frames, parameters), so the Python methods that deal with lines and
+ * exceptions read what these write.
+ */
+typedef struct {
+    PyObject_HEAD
+    Sampler *sampler;
+    PyObject *frames;     /* CodeEvents.frames: id(frame) -> [frame id, last line, known] */
+    PyObject *parameters; /* CodeEvents._parameters: id(code) -> names */
+    PyObject *parameters_of; /* code_events._parameters(code) */
+    PyObject *next_frame; /* CodeEvents._next_frame */
+    PyObject *lines_in;   /* CodeEvents.lines_in, bound */
+    PyObject *emit;       /* CodeEvents.emit (the recorder's emit_code) */
+    PyObject *call_kind, *return_kind; /* ints */
+    PyObject *not_held, *nothing;
+    PyObject *s_call, *s_resume, *s_return, *s_yield;
+} FrameEvents;
+
+static int
+line_of(PyFrameObject *frame, PyCodeObject *code)
+{
+    int line = PyFrame_GetLineNumber(frame);
+    return line > 0 ? line : code->co_firstlineno;
+}
+
+static PyObject *
+emit_code(FrameEvents *self, PyObject *kind, PyObject *data, PyCodeObject *code, int line)
+{
+    PyObject *lineno = PyLong_FromLong(line);
+    if (lineno == NULL) {
+        return NULL;
+    }
+    PyObject *args[4] = {kind, data, (PyObject *)code, lineno};
+    PyObject *result = PyObject_Vectorcall(self->emit, args, 4, NULL);
+    Py_DECREF(lineno);
+    return result;
+}
+
+/* CodeEvents._arguments: (name, summary) for each parameter bound, secrets redacted; at level lines also `known`. */
+static PyObject *
+arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *known)
+{
+    Sampler *sampler = self->sampler;
+    Limits limits;
+    if (read_limits(sampler, &limits) < 0) {
+        return NULL;
+    }
+    PyObject *local = PyFrame_GetLocals(frame);
+    PyObject *pairs = local == NULL ? NULL : PyList_New(0);
+    if (pairs == NULL) {
+        goto failed;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        PyObject *value;
+        if (PyDict_CheckExact(local)) {
+            value = PyDict_GetItemWithError(local, name);
+            Py_XINCREF(value);
+        }
+        else {
+            value = PyObject_GetItem(local, name);
+            if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+            }
+        }
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                goto failed;
+            }
+            continue;
+        }
+        int secret;
+        PyObject *flag = PyDict_GetItemWithError(sampler->secret, name);
+        if (flag != NULL) {
+            secret = PyObject_IsTrue(flag);
+        }
+        else if (PyErr_Occurred()) {
+            secret = -1;
+        }
+        else {
+            PyObject *answer = PyObject_CallOneArg(sampler->is_secret, name);
+            secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
+            Py_XDECREF(answer);
+        }
+        PyObject *summary = secret < 0 ? NULL : secret ? Py_NewRef(sampler->redacted) : safe_summary(sampler, &limits, value);
+        if (summary == NULL) {
+            Py_DECREF(value);
+            goto failed;
+        }
+        int bad = 0;
+        if (known != Py_None) {
+            PyObject *ident = PyLong_FromVoidPtr(value);
+            PyObject *entry = ident == NULL ? NULL
+                                            : PyTuple_Pack(4, summary == value ? value : self->not_held,
+                                                           (PyObject *)Py_TYPE(value), ident, summary);
+            Py_XDECREF(ident);
+            bad = entry == NULL || PyDict_SetItem(known, name, entry) < 0;
+            Py_XDECREF(entry);
+        }
+        bad = bad || add_pair(pairs, name, summary) < 0;
+        Py_DECREF(summary);
+        Py_DECREF(value);
+        if (bad) {
+            goto failed;
+        }
+    }
+    Py_DECREF(local);
+    PyObject *result = PyList_AsTuple(pairs);
+    Py_DECREF(pairs);
+    return result;
+
+failed:
+    Py_XDECREF(local);
+    Py_XDECREF(pairs);
+    {
+        PyObject *error = error_summary(sampler);
+        if (error == NULL) {
+            return NULL;
+        }
+        PyObject *pair = PyTuple_Pack(2, sampler->locals_name, error);
+        Py_DECREF(error);
+        if (pair == NULL) {
+            return NULL;
+        }
+        PyObject *result = PyTuple_Pack(1, pair);
+        Py_DECREF(pair);
+        return result;
+    }
+}
+
+/* A new record [frame id, None, {} or None] for `frame`, in frames; returns it (borrowed from frames). */
+static PyObject *
+new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
+{
+    PyObject *fid = PyObject_CallNoArgs(self->next_frame);
+    if (fid == NULL) {
+        return NULL;
+    }
+    PyObject *lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
+    int with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
+    Py_XDECREF(lines);
+    PyObject *known = with_lines < 0 ? NULL : with_lines ? PyDict_New() : Py_NewRef(Py_None);
+    PyObject *record = known == NULL ? NULL : PyList_New(3);
+    if (record == NULL) {
+        Py_DECREF(fid);
+        Py_XDECREF(known);
+        return NULL;
+    }
+    PyList_SET_ITEM(record, 0, fid);
+    PyList_SET_ITEM(record, 1, Py_NewRef(Py_None));
+    PyList_SET_ITEM(record, 2, known);
+    int failed = PyDict_SetItem(self->frames, key, record);
+    Py_DECREF(record);
+    return failed ? NULL : record;
+}
+
+static PyObject *
+FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    FrameEvents *self = (FrameEvents *)op;
+    if (nargs != 2 || !PyFrame_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "enter(frame, resumed)");
+        return NULL;
+    }
+    PyFrameObject *frame = (PyFrameObject *)args[0];
+    int resumed = PyObject_IsTrue(args[1]);
+    if (resumed < 0) {
+        return NULL;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *key = PyLong_FromVoidPtr(frame);
+    PyObject *result = NULL, *data = NULL;
+    if (key == NULL) {
+        goto done;
+    }
+    if (resumed) {
+        PyObject *record = PyDict_GetItemWithError(self->frames, key);
+        if (record == NULL) {
+            if (PyErr_Occurred() || (record = new_record(self, key, code)) == NULL) {
+                goto done;
+            }
+        }
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) < 1) {
+            PyErr_SetString(PyExc_TypeError, "malformed frame record");
+            goto done;
+        }
+        data = PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_resume, Py_None);
+        if (data != NULL) {
+            result = emit_code(self, self->call_kind, data, code, line_of(frame, code));
+        }
+        goto done;
+    }
+    PyObject *record = new_record(self, key, code);
+    if (record == NULL) {
+        goto done;
+    }
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    if (code_id == NULL) {
+        goto done;
+    }
+    PyObject *names = PyDict_GetItemWithError(self->parameters, code_id);
+    if (names == NULL && !PyErr_Occurred()) {
+        names = PyObject_CallOneArg(self->parameters_of, (PyObject *)code);
+        if (names != NULL && PyDict_SetItem(self->parameters, code_id, names) < 0) {
+            Py_CLEAR(names);
+        }
+        Py_XDECREF(names); /* held by the dict now */
+    }
+    Py_DECREF(code_id);
+    if (names == NULL) {
+        goto done;
+    }
+    PyObject *pairs = PyTuple_CheckExact(names) && PyTuple_GET_SIZE(names) > 0
+                          ? arguments(self, frame, names, PyList_GET_ITEM(record, 2))
+                          : Py_NewRef(self->nothing);
+    if (pairs == NULL) {
+        goto done;
+    }
+    data = Py_BuildValue("(OON)", PyList_GET_ITEM(record, 0), self->s_call, pairs);
+    if (data != NULL) {
+        result = emit_code(self, self->call_kind, data, code, code->co_firstlineno);
+    }
+
+done:
+    Py_DECREF(code);
+    Py_XDECREF(key);
+    Py_XDECREF(data);
+    return result;
+}
+
+static PyObject *
+FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    FrameEvents *self = (FrameEvents *)op;
+    if (nargs != 3 || !PyFrame_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "leave(frame, value, yielded)");
+        return NULL;
+    }
+    PyFrameObject *frame = (PyFrameObject *)args[0];
+    int yielded = PyObject_IsTrue(args[2]);
+    if (yielded < 0) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr(frame);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *record;
+    if (yielded) {
+        record = PyDict_GetItemWithError(self->frames, key);
+        Py_XINCREF(record);
+    }
+    else {
+        /* frames.pop(id(frame), None) (PyDict_Pop is 3.13+) */
+        record = PyDict_GetItemWithError(self->frames, key);
+        if (record != NULL) {
+            Py_INCREF(record);
+            if (PyDict_DelItem(self->frames, key) < 0) {
+                Py_CLEAR(record);
+            }
+        }
+    }
+    Py_DECREF(key);
+    if (record == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *result = NULL;
+    if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) < 1) {
+        PyErr_SetString(PyExc_TypeError, "malformed frame record");
+        Py_DECREF(record);
+        return NULL;
+    }
+    Limits limits;
+    PyObject *summary = read_limits(self->sampler, &limits) < 0 ? NULL : safe_summary(self->sampler, &limits, args[1]);
+    PyObject *data = summary == NULL ? NULL
+                                     : PyTuple_Pack(3, PyList_GET_ITEM(record, 0), yielded ? self->s_yield : self->s_return, summary);
+    Py_XDECREF(summary);
+    Py_DECREF(record);
+    if (data != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        result = emit_code(self, self->return_kind, data, code, line_of(frame, code));
+        Py_DECREF(code);
+        Py_DECREF(data);
+    }
+    return result;
+}
+
+static int
+FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *events, *sampler, *parameters_of, *call_kind, *return_kind, *not_held, *nothing;
+    if (!PyArg_ParseTuple(args, "OO!OOOOO:FrameEvents", &events, &SamplerType, &sampler, &parameters_of, &call_kind,
+                          &return_kind, &not_held, &nothing)) {
+        return -1;
+    }
+    PyObject *frames = PyObject_GetAttrString(events, "frames");
+    PyObject *parameters = PyObject_GetAttrString(events, "_parameters");
+    PyObject *next_frame = PyObject_GetAttrString(events, "_next_frame");
+    PyObject *lines_in = PyObject_GetAttrString(events, "lines_in");
+    PyObject *emit = PyObject_GetAttrString(events, "emit");
+    PyObject *s_call = PyUnicode_InternFromString("call");
+    PyObject *s_resume = PyUnicode_InternFromString("resume");
+    PyObject *s_return = PyUnicode_InternFromString("return");
+    PyObject *s_yield = PyUnicode_InternFromString("yield");
+    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL ||
+        s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !PyDict_CheckExact(frames) ||
+        !PyDict_CheckExact(parameters)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "FrameEvents: not a CodeEvents");
+        }
+        Py_XDECREF(frames);
+        Py_XDECREF(parameters);
+        Py_XDECREF(next_frame);
+        Py_XDECREF(lines_in);
+        Py_XDECREF(emit);
+        Py_XDECREF(s_call);
+        Py_XDECREF(s_resume);
+        Py_XDECREF(s_return);
+        Py_XDECREF(s_yield);
+        return -1;
+    }
+    Py_XSETREF(self->sampler, (Sampler *)Py_NewRef(sampler));
+    Py_XSETREF(self->frames, frames);
+    Py_XSETREF(self->parameters, parameters);
+    Py_XSETREF(self->parameters_of, Py_NewRef(parameters_of));
+    Py_XSETREF(self->next_frame, next_frame);
+    Py_XSETREF(self->lines_in, lines_in);
+    Py_XSETREF(self->emit, emit);
+    Py_XSETREF(self->call_kind, Py_NewRef(call_kind));
+    Py_XSETREF(self->return_kind, Py_NewRef(return_kind));
+    Py_XSETREF(self->not_held, Py_NewRef(not_held));
+    Py_XSETREF(self->nothing, Py_NewRef(nothing));
+    Py_XSETREF(self->s_call, s_call);
+    Py_XSETREF(self->s_resume, s_resume);
+    Py_XSETREF(self->s_return, s_return);
+    Py_XSETREF(self->s_yield, s_yield);
+    return 0;
+}
+
+static int
+FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->sampler);
+    Py_VISIT(self->frames);
+    Py_VISIT(self->parameters);
+    Py_VISIT(self->parameters_of);
+    Py_VISIT(self->next_frame);
+    Py_VISIT(self->lines_in);
+    Py_VISIT(self->emit);
+    Py_VISIT(self->not_held);
+    return 0;
+}
+
+static int
+FrameEvents_clear(FrameEvents *self)
+{
+    Py_CLEAR(self->sampler);
+    Py_CLEAR(self->frames);
+    Py_CLEAR(self->parameters);
+    Py_CLEAR(self->parameters_of);
+    Py_CLEAR(self->next_frame);
+    Py_CLEAR(self->lines_in);
+    Py_CLEAR(self->emit);
+    Py_CLEAR(self->call_kind);
+    Py_CLEAR(self->return_kind);
+    Py_CLEAR(self->not_held);
+    Py_CLEAR(self->nothing);
+    Py_CLEAR(self->s_call);
+    Py_CLEAR(self->s_resume);
+    Py_CLEAR(self->s_return);
+    Py_CLEAR(self->s_yield);
+    return 0;
+}
+
+static void
+FrameEvents_dealloc(FrameEvents *self)
+{
+    PyObject_GC_UnTrack(self);
+    FrameEvents_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef FrameEvents_methods[] = {
+    {"enter", (PyCFunction)(void (*)(void))FrameEvents_enter, METH_FASTCALL, PyDoc_STR("enter(frame, resumed): CodeEvents.enter")},
+    {"leave", (PyCFunction)(void (*)(void))FrameEvents_leave, METH_FASTCALL, PyDoc_STR("leave(frame, value, yielded): CodeEvents.leave")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FrameEventsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "chronodbg.recorder._sampler.FrameEvents",
+    .tp_doc = PyDoc_STR("FrameEvents(events, sampler, parameters_of, call, return, not_held, nothing)."),
+    .tp_basicsize = sizeof(FrameEvents),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FrameEvents_init,
+    .tp_dealloc = (destructor)FrameEvents_dealloc,
+    .tp_traverse = (traverseproc)FrameEvents_traverse,
+    .tp_clear = (inquiry)FrameEvents_clear,
+    .tp_methods = FrameEvents_methods,
+};
+
 static struct PyModuleDef sampler_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "chronodbg.recorder._sampler",
@@ -876,14 +1285,15 @@ static struct PyModuleDef sampler_module = {
 PyMODINIT_FUNC
 PyInit__sampler(void)
 {
-    if (PyType_Ready(&SamplerType) < 0) {
+    if (PyType_Ready(&SamplerType) < 0 || PyType_Ready(&FrameEventsType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&sampler_module);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Sampler", (PyObject *)&SamplerType) < 0) {
+    if (PyModule_AddObjectRef(module, "Sampler", (PyObject *)&SamplerType) < 0 ||
+        PyModule_AddObjectRef(module, "FrameEvents", (PyObject *)&FrameEventsType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

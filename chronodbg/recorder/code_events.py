@@ -30,6 +30,7 @@ import _thread
 import fnmatch
 import itertools
 import os
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
@@ -37,7 +38,13 @@ from chronodbg import values as V
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.excepts import ITERATION_ENDS
-from chronodbg.recorder.snapshot import _HIDDEN_GLOBALS, _IMMUTABLE, _REDACTED
+from chronodbg.recorder.snapshot import _HIDDEN_GLOBALS, _IMMUTABLE, _REDACTED, Sampler
+
+FrameEvents: Any
+try:
+    from chronodbg.recorder._sampler import FrameEvents
+except ImportError:  # no C: the Python methods
+    FrameEvents = None
 
 # Plain ints, not the enum: an event tuple holding only ints, strings and
 # such tuples is untracked by the garbage collector at its first collection;
@@ -79,6 +86,14 @@ class CodeEvents:
         #: id(code) -> the names of its parameters.
         self._parameters: dict[int, tuple[str, ...]] = {}
         self._get_ident = _thread.get_ident
+        #: `enter(frame, resumed)` and `leave(frame, value, yielded)`: the C
+        #: ones where the sampler is C (the same steps on the same dicts).
+        self.enter: Callable[[FrameType, bool], None] = self.python_enter
+        self.leave: Callable[[FrameType, Any, bool], None] = self.python_leave
+        sampler = self.summariser.frame_locals
+        if FrameEvents is not None and type(sampler) is Sampler:
+            fast = FrameEvents(self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING)
+            self.enter, self.leave = fast.enter, fast.leave
 
     # -- frames --------------------------------------------------------------
 
@@ -115,7 +130,7 @@ class CodeEvents:
             )
         return known
 
-    def enter(self, frame: FrameType, resumed: bool) -> None:
+    def python_enter(self, frame: FrameType, resumed: bool) -> None:
         code = frame.f_code
         if resumed:
             record = self.frames.get(id(frame))
@@ -132,7 +147,7 @@ class CodeEvents:
         # The line a function starts at is its first (its first decorator's, if any).
         self.emit(_CALL, (fid, "call", self._arguments(frame, names, known) if names else _NOTHING), code, code.co_firstlineno)
 
-    def leave(self, frame: FrameType, value: Any, yielded: bool) -> None:
+    def python_leave(self, frame: FrameType, value: Any, yielded: bool) -> None:
         key = id(frame)
         record = self.frames.get(key) if yielded else self.frames.pop(key, None)
         if record is None:
