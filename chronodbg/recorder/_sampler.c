@@ -888,6 +888,7 @@ typedef struct {
     PyObject *call_kind, *return_kind; /* ints */
     PyObject *not_held, *nothing;
     PyObject *s_call, *s_resume, *s_return, *s_yield;
+    PyObject *rec;        /* CodeEvents.rec: its `dropped` counts what the callbacks could not record */
 } FrameEvents;
 
 static int
@@ -1160,6 +1161,84 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+
+/* sys.monitoring's PY_RETURN / PY_YIELD / PY_RESUME callbacks themselves (tracer_monitoring):
+ * the monitored frame is the current one, and no exception may leave a callback
+ * (sys.monitoring would raise it in the program): an Exception counts as a
+ * dropped event on the recorder, as in the Python callbacks. */
+static PyObject *
+dropped(FrameEvents *self)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
+    PyErr_Clear();
+    PyObject *count = PyObject_GetAttrString(self->rec, "dropped");
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *more = count == NULL || one == NULL ? NULL : PyNumber_Add(count, one);
+    Py_XDECREF(one);
+    Py_XDECREF(count);
+    if (more == NULL || PyObject_SetAttrString(self->rec, "dropped", more) < 0) {
+        Py_XDECREF(more);
+        PyErr_Clear();
+        return Py_NewRef(Py_None);
+    }
+    Py_DECREF(more);
+    return Py_NewRef(Py_None);
+}
+
+static PyObject *
+on_leave(FrameEvents *self, PyObject *const *args, Py_ssize_t nargs, PyObject *yielded)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "callback(code, offset, value)");
+        return NULL;
+    }
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *call[3] = {(PyObject *)frame, args[2], yielded};
+    PyObject *result = FrameEvents_leave((PyObject *)self, call, 3);
+    if (result == NULL) {
+        return dropped(self);
+    }
+    Py_DECREF(result);
+    return Py_NewRef(Py_None);
+}
+
+static PyObject *
+FrameEvents_on_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return on_leave((FrameEvents *)self, args, nargs, Py_False);
+}
+
+static PyObject *
+FrameEvents_on_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return on_leave((FrameEvents *)self, args, nargs, Py_True);
+}
+
+static PyObject *
+FrameEvents_on_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "callback(code, offset)");
+        return NULL;
+    }
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *call[2] = {(PyObject *)frame, Py_True};
+    PyObject *result = FrameEvents_enter(self, call, 2);
+    if (result == NULL) {
+        return dropped((FrameEvents *)self);
+    }
+    Py_DECREF(result);
+    return Py_NewRef(Py_None);
+}
+
 static int
 FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
 {
@@ -1173,11 +1252,12 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     PyObject *next_frame = PyObject_GetAttrString(events, "_next_frame");
     PyObject *lines_in = PyObject_GetAttrString(events, "lines_in");
     PyObject *emit = PyObject_GetAttrString(events, "emit");
+    PyObject *rec = PyObject_GetAttrString(events, "rec");
     PyObject *s_call = PyUnicode_InternFromString("call");
     PyObject *s_resume = PyUnicode_InternFromString("resume");
     PyObject *s_return = PyUnicode_InternFromString("return");
     PyObject *s_yield = PyUnicode_InternFromString("yield");
-    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL ||
+    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL ||
         s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !PyDict_CheckExact(frames) ||
         !PyDict_CheckExact(parameters)) {
         if (!PyErr_Occurred()) {
@@ -1188,6 +1268,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(next_frame);
         Py_XDECREF(lines_in);
         Py_XDECREF(emit);
+        Py_XDECREF(rec);
         Py_XDECREF(s_call);
         Py_XDECREF(s_resume);
         Py_XDECREF(s_return);
@@ -1201,6 +1282,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->next_frame, next_frame);
     Py_XSETREF(self->lines_in, lines_in);
     Py_XSETREF(self->emit, emit);
+    Py_XSETREF(self->rec, rec);
     Py_XSETREF(self->call_kind, Py_NewRef(call_kind));
     Py_XSETREF(self->return_kind, Py_NewRef(return_kind));
     Py_XSETREF(self->not_held, Py_NewRef(not_held));
@@ -1223,6 +1305,7 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->lines_in);
     Py_VISIT(self->emit);
     Py_VISIT(self->not_held);
+    Py_VISIT(self->rec);
     return 0;
 }
 
@@ -1244,6 +1327,7 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->s_resume);
     Py_CLEAR(self->s_return);
     Py_CLEAR(self->s_yield);
+    Py_CLEAR(self->rec);
     return 0;
 }
 
@@ -1258,6 +1342,9 @@ FrameEvents_dealloc(FrameEvents *self)
 static PyMethodDef FrameEvents_methods[] = {
     {"enter", (PyCFunction)(void (*)(void))FrameEvents_enter, METH_FASTCALL, PyDoc_STR("enter(frame, resumed): CodeEvents.enter")},
     {"leave", (PyCFunction)(void (*)(void))FrameEvents_leave, METH_FASTCALL, PyDoc_STR("leave(frame, value, yielded): CodeEvents.leave")},
+    {"on_return", (PyCFunction)(void (*)(void))FrameEvents_on_return, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RETURN callback")},
+    {"on_yield", (PyCFunction)(void (*)(void))FrameEvents_on_yield, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_YIELD callback")},
+    {"on_resume", (PyCFunction)(void (*)(void))FrameEvents_on_resume, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RESUME callback")},
     {NULL, NULL, 0, NULL},
 };
 

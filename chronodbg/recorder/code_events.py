@@ -90,10 +90,12 @@ class CodeEvents:
         #: ones where the sampler is C (the same steps on the same dicts).
         self.enter: Callable[[FrameType, bool], None] = self.python_enter
         self.leave: Callable[[FrameType, Any, bool], None] = self.python_leave
+        #: The C object, whose sys.monitoring callbacks tracer_monitoring registers as they are.
+        self.fast: Any = None
         sampler = self.summariser.frame_locals
         if FrameEvents is not None and type(sampler) is Sampler:
-            fast = FrameEvents(self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING)
-            self.enter, self.leave = fast.enter, fast.leave
+            self.fast = FrameEvents(self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING)
+            self.enter, self.leave = self.fast.enter, self.fast.leave
 
     # -- frames --------------------------------------------------------------
 

@@ -227,6 +227,10 @@ class MonitoringTracer:
             except Exception:
                 rec.dropped += 1
 
+        fast = events.fast
+        if fast is not None:
+            # The same callbacks in C: one Python frame fewer per return, yield and resume.
+            on_resume, on_return, on_yield = fast.on_resume, fast.on_return, fast.on_yield
         return {
             E.PY_START: on_start,
             E.PY_RESUME: on_resume,
