@@ -889,6 +889,9 @@ typedef struct {
     PyObject *not_held, *nothing;
     PyObject *s_call, *s_resume, *s_return, *s_yield;
     PyObject *rec;        /* CodeEvents.rec: its `dropped` counts what the callbacks could not record */
+    PyObject *traced;     /* CodeEvents.traced: id(code) -> user code? */
+    PyObject *local;      /* the tracer's id(code) -> local events switched on (use_start) */
+    PyObject *start_fallback; /* the tracer's Python PY_START callback (use_start) */
 } FrameEvents;
 
 static int
@@ -1239,6 +1242,56 @@ FrameEvents_on_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(Py_None);
 }
 
+
+/* PY_START: the code is known to be user code and its local events are on (the common case):
+ * record the call; anything else is the Python callback's to decide. */
+static PyObject *
+FrameEvents_on_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    FrameEvents *self = (FrameEvents *)op;
+    if (self->start_fallback == NULL || nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "on_start(code, offset) before use_start()");
+        return NULL;
+    }
+    PyObject *code_id = PyLong_FromVoidPtr(args[0]);
+    if (code_id == NULL) {
+        return dropped(self);
+    }
+    PyObject *known = PyDict_GetItemWithError(self->traced, code_id);
+    int enabled = known == Py_True ? PyDict_Contains(self->local, code_id) : 0;
+    Py_DECREF(code_id);
+    if (enabled <= 0) {
+        if (enabled < 0 || PyErr_Occurred()) {
+            return dropped(self);
+        }
+        return PyObject_Vectorcall(self->start_fallback, args, nargs, NULL);
+    }
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *call[2] = {(PyObject *)frame, Py_False};
+    PyObject *result = FrameEvents_enter(op, call, 2);
+    if (result == NULL) {
+        return dropped(self);
+    }
+    Py_DECREF(result);
+    return Py_NewRef(Py_None);
+}
+
+static PyObject *
+FrameEvents_use_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    FrameEvents *self = (FrameEvents *)op;
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "use_start(local: dict, fallback)");
+        return NULL;
+    }
+    Py_XSETREF(self->local, Py_NewRef(args[0]));
+    Py_XSETREF(self->start_fallback, Py_NewRef(args[1]));
+    return Py_NewRef(Py_None);
+}
+
 static int
 FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
 {
@@ -1253,11 +1306,12 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     PyObject *lines_in = PyObject_GetAttrString(events, "lines_in");
     PyObject *emit = PyObject_GetAttrString(events, "emit");
     PyObject *rec = PyObject_GetAttrString(events, "rec");
+    PyObject *traced = PyObject_GetAttrString(events, "traced");
     PyObject *s_call = PyUnicode_InternFromString("call");
     PyObject *s_resume = PyUnicode_InternFromString("resume");
     PyObject *s_return = PyUnicode_InternFromString("return");
     PyObject *s_yield = PyUnicode_InternFromString("yield");
-    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL ||
+    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL || traced == NULL || !PyDict_CheckExact(traced) ||
         s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !PyDict_CheckExact(frames) ||
         !PyDict_CheckExact(parameters)) {
         if (!PyErr_Occurred()) {
@@ -1269,6 +1323,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(lines_in);
         Py_XDECREF(emit);
         Py_XDECREF(rec);
+        Py_XDECREF(traced);
         Py_XDECREF(s_call);
         Py_XDECREF(s_resume);
         Py_XDECREF(s_return);
@@ -1283,6 +1338,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->lines_in, lines_in);
     Py_XSETREF(self->emit, emit);
     Py_XSETREF(self->rec, rec);
+    Py_XSETREF(self->traced, traced);
     Py_XSETREF(self->call_kind, Py_NewRef(call_kind));
     Py_XSETREF(self->return_kind, Py_NewRef(return_kind));
     Py_XSETREF(self->not_held, Py_NewRef(not_held));
@@ -1306,6 +1362,9 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->emit);
     Py_VISIT(self->not_held);
     Py_VISIT(self->rec);
+    Py_VISIT(self->traced);
+    Py_VISIT(self->local);
+    Py_VISIT(self->start_fallback);
     return 0;
 }
 
@@ -1328,6 +1387,9 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->s_return);
     Py_CLEAR(self->s_yield);
     Py_CLEAR(self->rec);
+    Py_CLEAR(self->traced);
+    Py_CLEAR(self->local);
+    Py_CLEAR(self->start_fallback);
     return 0;
 }
 
@@ -1345,6 +1407,8 @@ static PyMethodDef FrameEvents_methods[] = {
     {"on_return", (PyCFunction)(void (*)(void))FrameEvents_on_return, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RETURN callback")},
     {"on_yield", (PyCFunction)(void (*)(void))FrameEvents_on_yield, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_YIELD callback")},
     {"on_resume", (PyCFunction)(void (*)(void))FrameEvents_on_resume, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RESUME callback")},
+    {"on_start", (PyCFunction)(void (*)(void))FrameEvents_on_start, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_START callback (after use_start)")},
+    {"use_start", (PyCFunction)(void (*)(void))FrameEvents_use_start, METH_FASTCALL, PyDoc_STR("use_start(local, fallback)")},
     {NULL, NULL, 0, NULL},
 };
 
