@@ -1,0 +1,55 @@
+/* Shared by the C recorder's sampling parts: _sampler.c (the Sampler type, the module),
+ * _summary.c (values' summaries) and _frame_events.c (calls and returns). */
+#ifndef CHRONODBG_SAMPLER_H
+#define CHRONODBG_SAMPLER_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <pythread.h>
+#include <stddef.h>
+
+#define FRAME_CACHE_LIMIT 4096
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *summariser;
+    PyObject *fallback;   /* the Python frame_locals, bound */
+    PyObject *frames;     /* Summariser._frames */
+    PyObject *secret;     /* Summariser._secret */
+    PyObject *is_secret;  /* Summariser.is_secret, bound */
+    PyObject *safe_value; /* Summariser.safe_value, bound */
+    PyObject *plain;      /* Summariser._plain_objects */
+    PyObject *gettrace;   /* sys.gettrace */
+    PyObject *redacted;   /* (TAG_REDACTED,) */
+    PyObject *tag_error;  /* TAG_ERROR */
+    PyObject *module_name; /* "<module>" */
+    PyObject *locals_name; /* "<locals>" */
+    PyObject *max_names_attr; /* "max_names", interned */
+    PyObject *use_repr_attr;  /* "use_repr", interned */
+    PyObject *value;          /* Summariser.value, bound */
+    PyObject *type_names;     /* Summariser._type_names */
+    PyObject *max_str_attr, *max_items_attr, *max_depth_attr;
+    PyObject *dict_tag, *list_tag, *tuple_tag, *obj_tag;
+} Sampler;
+
+/* What a sample reads of the summariser once: its limits may be changed between samples. */
+typedef struct {
+    Py_ssize_t max_names, max_str, max_items, max_depth;
+    int use_repr;
+} Limits;
+
+int cgr_is_immutable(PyTypeObject *cls);
+PyObject *cgr_error_summary(Sampler *self);
+int cgr_same_object(PyObject *seen, PyTypeObject *cls, PyObject *value);
+PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
+int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
+PyObject *cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out);
+int cgr_read_limits(Sampler *self, Limits *limits);
+PyObject *cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value);
+
+extern PyTypeObject cgr_SamplerType;
+extern PyTypeObject cgr_FrameEventsType;
+
+#endif

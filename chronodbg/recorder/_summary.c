@@ -1,0 +1,326 @@
+/* Summaries of values in C: Summariser.value (snapshot.py) for the builtins a program's
+ * locals and events mostly hold, the rest handed to the Python method. */
+#include "_sampler.h"
+
+int
+cgr_is_immutable(PyTypeObject *cls)
+{
+    return cls == &PyLong_Type || cls == &PyUnicode_Type || cls == &PyFloat_Type || cls == &PyBool_Type ||
+           cls == Py_TYPE(Py_None) || cls == &PyBytes_Type;
+}
+
+/* (tag_error, type(exc).__name__) for the Exception being raised, which is cleared;
+ * NULL (still raised) if it is not an Exception or the pair cannot be made. */
+PyObject *
+cgr_error_summary(Sampler *self)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *cls = value != NULL ? (PyObject *)Py_TYPE(value) : type;
+    PyObject *name = PyObject_GetAttrString(cls, "__name__");
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *summary = PyTuple_Pack(2, self->tag_error, name);
+    Py_DECREF(name);
+    return summary;
+}
+
+/* Whether `known[name]` says `value` is the object summarised last time:
+ * its identity entry is (type, id) with the same type object and id. */
+int
+cgr_same_object(PyObject *seen, PyTypeObject *cls, PyObject *value)
+{
+    if (seen == NULL || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) < 2) {
+        return 0;
+    }
+    PyObject *identity = PyTuple_GET_ITEM(seen, 0);
+    if (!PyTuple_CheckExact(identity) || PyTuple_GET_SIZE(identity) != 2 ||
+        PyTuple_GET_ITEM(identity, 0) != (PyObject *)cls) {
+        return 0;
+    }
+    PyObject *ident = PyTuple_GET_ITEM(identity, 1);
+    if (!PyLong_CheckExact(ident)) {
+        return 0;
+    }
+    void *address = PyLong_AsVoidPtr(ident);
+    if (address == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return address == (void *)value;
+}
+
+PyObject *
+cgr_identity_of(PyTypeObject *cls, PyObject *value)
+{
+    PyObject *ident = PyLong_FromVoidPtr(value);
+    if (ident == NULL) {
+        return NULL;
+    }
+    PyObject *identity = PyTuple_Pack(2, (PyObject *)cls, ident);
+    Py_DECREF(ident);
+    return identity;
+}
+
+/* Append (name, summary) to pairs; steals nothing. */
+int
+cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary)
+{
+    PyObject *pair = PyTuple_Pack(2, name, summary);
+    if (pair == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(pairs, pair);
+    Py_DECREF(pair);
+    return failed;
+}
+
+PyObject *
+cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        return NULL;
+    }
+    *out = PyNumber_AsSsize_t(value, PyExc_OverflowError);
+    Py_DECREF(value);
+    if (*out == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_None;
+}
+
+
+static PyObject *summarise(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t depth);
+
+/* Summariser.value(value, depth), in Python: what the C summary leaves to it. */
+static PyObject *
+summarise_in_python(Sampler *self, PyObject *value, Py_ssize_t depth)
+{
+    PyObject *level = PyLong_FromSsize_t(depth);
+    if (level == NULL) {
+        return NULL;
+    }
+    PyObject *summary = PyObject_CallFunctionObjArgs(self->value, value, level, NULL);
+    Py_DECREF(level);
+    return summary;
+}
+
+/* A dict or list's first items: NULL with nothing raised means "let Python do the whole container". */
+static PyObject *
+summarise_dict(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t depth)
+{
+    Py_ssize_t length = PyDict_GET_SIZE(value);
+    if (depth >= limits->max_depth) {
+        return Py_BuildValue("(OnO)", self->dict_tag, length, Py_None);
+    }
+    PyObject *pairs = PyList_New(0);
+    if (pairs == NULL) {
+        return NULL;
+    }
+    Py_ssize_t position = 0;
+    PyObject *key, *item;
+    while (PyList_GET_SIZE(pairs) < limits->max_items && PyDict_Next(value, &position, &key, &item)) {
+        if (PyUnicode_CheckExact(key)) {
+            /* A secret's value is never summarised; a key that needs cleaning is Python's. */
+            if (!PyUnicode_IS_ASCII(key)) {
+                Py_DECREF(pairs);
+                return NULL;
+            }
+            PyObject *flag = PyDict_GetItemWithError(self->secret, key);
+            int secret = flag != NULL ? PyObject_IsTrue(flag) : PyErr_Occurred() ? -1 : 2;
+            if (secret == 2) {
+                Py_INCREF(key);
+                PyObject *answer = PyObject_CallOneArg(self->is_secret, key);
+                Py_DECREF(key);
+                secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
+                Py_XDECREF(answer);
+            }
+            if (secret < 0 || PyDict_GET_SIZE(value) != length) {
+                Py_DECREF(pairs);
+                return NULL;
+            }
+            if (secret) {
+                PyObject *pair = PyTuple_Pack(2, key, self->redacted);
+                int failed = pair == NULL || PyList_Append(pairs, pair) < 0;
+                Py_XDECREF(pair);
+                if (failed) {
+                    Py_DECREF(pairs);
+                    return NULL;
+                }
+                continue;
+            }
+        }
+        Py_INCREF(key);
+        Py_INCREF(item);
+        PyObject *k = summarise(self, limits, key, depth + 1);
+        PyObject *v = k == NULL ? NULL : summarise(self, limits, item, depth + 1);
+        Py_DECREF(key);
+        Py_DECREF(item);
+        PyObject *pair = v == NULL ? NULL : PyTuple_Pack(2, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        /* Changed under us: Python says so its own way. */
+        int failed = pair == NULL || PyDict_GET_SIZE(value) != length || PyList_Append(pairs, pair) < 0;
+        Py_XDECREF(pair);
+        if (failed) {
+            Py_DECREF(pairs);
+            return NULL;
+        }
+    }
+    PyObject *items = PyList_AsTuple(pairs);
+    Py_DECREF(pairs);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *summary = Py_BuildValue("(OnN)", self->dict_tag, length, items);
+    return summary;
+}
+
+static PyObject *
+summarise_sequence(Sampler *self, const Limits *limits, PyObject *value, PyObject *tag, Py_ssize_t depth)
+{
+    Py_ssize_t length = Py_SIZE(value);
+    if (depth >= limits->max_depth) {
+        return Py_BuildValue("(OnO)", tag, length, Py_None);
+    }
+    Py_ssize_t count = length < limits->max_items ? length : limits->max_items;
+    PyObject *items = PyTuple_New(count);
+    if (items == NULL) {
+        return NULL;
+    }
+    int is_list = PyList_CheckExact(value);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (Py_SIZE(value) != length) {
+            Py_DECREF(items);
+            return NULL;
+        }
+        PyObject *item = is_list ? PyList_GET_ITEM(value, i) : PyTuple_GET_ITEM(value, i);
+        Py_INCREF(item);
+        PyObject *summary = summarise(self, limits, item, depth + 1);
+        Py_DECREF(item);
+        if (summary == NULL) {
+            Py_DECREF(items);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(items, i, summary);
+    }
+    return Py_BuildValue("(OnN)", tag, length, items);
+}
+
+/* Summariser.value(value, depth) for the builtins a program's locals mostly hold;
+ * the rest, and any container whose summary raised, goes to the Python method. */
+static PyObject *
+summarise(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t depth)
+{
+    PyTypeObject *cls = Py_TYPE(value);
+    if (cls == &PyLong_Type) {
+        int overflow;
+        long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (small == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow == 0) {
+            return Py_NewRef(value);
+        }
+        if (overflow > 0) {
+            PyLong_AsUnsignedLongLong(value);
+            if (!PyErr_Occurred()) {
+                return Py_NewRef(value); /* up to 2**64 - 1 */
+            }
+            PyErr_Clear();
+        }
+        return summarise_in_python(self, value, depth);
+    }
+    if (cls == &PyUnicode_Type) {
+        if (PyUnicode_IS_ASCII(value) && PyUnicode_GET_LENGTH(value) <= limits->max_str) {
+            return Py_NewRef(value);
+        }
+        return summarise_in_python(self, value, depth);
+    }
+    if (cls == &PyFloat_Type || cls == &PyBool_Type || cls == Py_TYPE(Py_None)) {
+        return Py_NewRef(value);
+    }
+    if (cls == &PyBytes_Type && PyBytes_GET_SIZE(value) <= limits->max_str) {
+        return Py_NewRef(value);
+    }
+    if (!limits->use_repr) {
+        PyObject *summary = NULL;
+        int tried = 1;
+        if (cls == &PyDict_Type) {
+            summary = summarise_dict(self, limits, value, depth);
+        }
+        else if (cls == &PyList_Type) {
+            summary = summarise_sequence(self, limits, value, self->list_tag, depth);
+        }
+        else if (cls == &PyTuple_Type) {
+            summary = summarise_sequence(self, limits, value, self->tuple_tag, depth);
+        }
+        else {
+            tried = 0;
+            int plain = PySet_Contains(self->plain, (PyObject *)cls);
+            if (plain < 0) {
+                PyErr_Clear();
+            }
+            else if (plain) {
+                PyObject *name = PyDict_GetItemWithError(self->type_names, (PyObject *)cls);
+                if (name != NULL) {
+                    PyObject *ident = PyLong_FromVoidPtr(value);
+                    return ident == NULL ? NULL : Py_BuildValue("(OON)", self->obj_tag, name, ident);
+                }
+                PyErr_Clear();
+            }
+        }
+        if (summary != NULL) {
+            return summary;
+        }
+        if (tried) {
+            /* Something in it needs Python's care (and its handling of what raises). */
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                    return NULL;
+                }
+                PyErr_Clear();
+            }
+        }
+    }
+    return summarise_in_python(self, value, depth);
+}
+
+/* Summariser.safe_value: a summary, or (TAG_ERROR, exception type name). */
+PyObject *
+cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value)
+{
+    PyObject *summary = summarise(self, limits, value, 0);
+    if (summary == NULL) {
+        return cgr_error_summary(self);
+    }
+    return summary;
+}
+
+/* The summariser's limits as they are now (a program's tests may change them between samples). */
+int
+cgr_read_limits(Sampler *self, Limits *limits)
+{
+    if (cgr_attr_int(self->summariser, self->max_names_attr, &limits->max_names) == NULL ||
+        cgr_attr_int(self->summariser, self->max_str_attr, &limits->max_str) == NULL ||
+        cgr_attr_int(self->summariser, self->max_items_attr, &limits->max_items) == NULL ||
+        cgr_attr_int(self->summariser, self->max_depth_attr, &limits->max_depth) == NULL) {
+        return -1;
+    }
+    PyObject *use_repr = PyObject_GetAttr(self->summariser, self->use_repr_attr);
+    if (use_repr == NULL) {
+        return -1;
+    }
+    limits->use_repr = PyObject_IsTrue(use_repr);
+    Py_DECREF(use_repr);
+    return limits->use_repr < 0 ? -1 : 0;
+}
