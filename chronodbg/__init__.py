@@ -56,7 +56,7 @@ class Recording:
         return read_log(rec.options.path)
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> Sequence[Event]:
         return self.log().events
 
 

@@ -12,18 +12,25 @@ naming the frame.
 
 from __future__ import annotations
 
+import gc
 import os
 import zlib
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 import msgpack
 
 from chronodbg.errors import LogError, SignatureError
 from chronodbg.logfile import format as fmt
+from chronodbg.logfile.events import NONE, Chunk, Event, EventList, Snapshot
 from chronodbg.logfile.signing import ALGORITHM, MAC_SIZE, Chain
+
+# Event and its parts live in events.py; they are imported from here too.
+__all__ = ["Event", "EventList", "ObjectInfo", "Recording", "Site", "TaskInfo", "ThreadInfo", "read_bytes", "read_log"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,6 @@ class ObjectInfo:
     site: int | None
 
 
-Snapshot = tuple[tuple[str, Any], ...]
-
 #: How many chunks' decoded locals a recording keeps at once (4,096 events each).
 DECODED_CHUNKS = 64
 
@@ -70,30 +75,31 @@ class ChunkSnapshots:
     """One chunk's locals snapshots, kept packed and decoded (and checked) when first looked at.
 
     The locals are a large part of a recording in memory and most are never
-    shown; a replay looks at a few chunks at a time. The decoded ones live in
-    the recording's small cache (`cache`, oldest dropped first).
+    shown; a replay looks at a few chunks at a time. The decoded ones are
+    listed in the recording's small cache (`cache`): past DECODED_CHUNKS the
+    one decoded first is dropped again.
     """
 
-    __slots__ = ("path", "offset", "count", "blob", "cache")
+    __slots__ = ("path", "offset", "count", "blob", "cache", "decoded")
 
-    def __init__(self, path: str, offset: int, count: int, blob: bytes, cache: OrderedDict[int, list[Snapshot]]) -> None:
+    def __init__(self, path: str, offset: int, count: int, blob: bytes, cache: OrderedDict[int, ChunkSnapshots]) -> None:
         self.path = path
         self.offset = offset
         self.count = count
         self.blob = blob
         self.cache = cache
+        #: The snapshots while this chunk is in the cache: a `continue` reads
+        #: thousands in a row, so a hit is one attribute, not a cache lookup.
+        self.decoded: list[Snapshot] | None = None
 
     def get(self, index: int) -> Snapshot:
-        cache = self.cache
-        key = id(self)
-        decoded = cache.get(key)
+        decoded = self.decoded
         if decoded is None:
-            decoded = self._decode()
-            cache[key] = decoded
+            decoded = self.decoded = self._decode()
+            cache = self.cache
+            cache[id(self)] = self
             if len(cache) > DECODED_CHUNKS:
-                cache.popitem(last=False)
-        else:
-            cache.move_to_end(key)
+                cache.popitem(last=False)[1].decoded = None
         return decoded[index]
 
     def _decode(self) -> list[Snapshot]:
@@ -101,67 +107,26 @@ class ChunkSnapshots:
             value = _unpack(self.blob)
         except Exception:
             raise LogError(self.path, "undecodable locals", self.offset) from None
-        if not isinstance(value, tuple) or len(value) != self.count or not all(_is_snapshot(snap) for snap in value):
+        if not isinstance(value, tuple) or len(value) != self.count or not _are_snapshots(value):
             raise LogError(self.path, "malformed locals", self.offset)
         return list(value)
 
 
-def _is_snapshot(snap: Any) -> bool:
-    return isinstance(snap, tuple) and all(isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) for pair in snap)
-
-
-class Event:
-    """One recorded event. `locals` is the sampled snapshot, decoded on first use (format 2)."""
-
-    __slots__ = ("seq", "t_ns", "thread", "task", "kind", "obj", "site", "data", "_snap", "_chunk")
-
-    def __init__(
-        self,
-        seq: int,
-        t_ns: int,
-        thread: int,
-        task: int | None,
-        kind: str,
-        obj: int | None,
-        site: int | None,
-        data: tuple[Any, ...],
-        locals: Snapshot | int | None = None,
-        chunk: ChunkSnapshots | None = None,
-    ) -> None:
-        self.seq, self.t_ns, self.thread, self.task, self.kind = seq, t_ns, thread, task, kind
-        self.obj, self.site, self.data = obj, site, data
-        #: The snapshot itself, or with `chunk` its index there.
-        self._snap = locals
-        self._chunk = chunk
-
-    @property
-    def locals(self) -> Snapshot | None:
-        snap = self._snap
-        if snap is None or self._chunk is None:
-            return snap  # type: ignore[return-value]
-        return self._chunk.get(snap)  # type: ignore[arg-type]
-
-    def __repr__(self) -> str:
-        return (
-            f"Event(seq={self.seq}, t_ns={self.t_ns}, thread={self.thread}, task={self.task}, kind={self.kind!r}, "
-            f"obj={self.obj}, site={self.site}, data={self.data!r}, locals={self.locals!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Event):
-            return NotImplemented
-        mine = (self.seq, self.t_ns, self.thread, self.task, self.kind, self.obj, self.site, self.data, self.locals)
-        theirs = (other.seq, other.t_ns, other.thread, other.task, other.kind, other.obj, other.site, other.data, other.locals)
-        return mine == theirs
-
-    __hash__ = None  # type: ignore[assignment]
+def _are_snapshots(snaps: tuple[Any, ...]) -> bool:
+    """Each is a tuple of (name, summary) pairs: checked a level at a time, not pair by pair (a `continue` decodes many)."""
+    # Exact types: what the decoder makes (use_list=False) is a tuple or a str, never a subclass.
+    if not set(map(type, snaps)) <= _TUPLE:
+        return False
+    pairs = tuple(chain.from_iterable(snaps))
+    return set(map(type, pairs)) <= _TUPLE and set(map(len, pairs)) <= _PAIR and set(map(type, map(itemgetter(0), pairs))) <= _STR
 
 
 @dataclass
 class Recording:
     path: str
     header: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
+    #: An EventList when read from a file; any list of Events when built in memory.
+    events: Sequence[Event] = field(default_factory=EventList)
     threads: dict[int, ThreadInfo] = field(default_factory=dict)
     tasks: dict[int, TaskInfo] = field(default_factory=dict)
     objects: dict[int, ObjectInfo] = field(default_factory=dict)
@@ -170,8 +135,8 @@ class Recording:
     #: Why the log is not complete (no footer, incomplete tail), or None.
     recovery: str | None = None
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Decoded locals of the chunks looked at last (see ChunkSnapshots).
-    decoded_locals: OrderedDict[int, list[Snapshot]] = field(default_factory=OrderedDict, repr=False)
+    #: The chunks whose locals are decoded, by id (see ChunkSnapshots).
+    decoded_locals: OrderedDict[int, ChunkSnapshots] = field(default_factory=OrderedDict, repr=False)
     #: The signature algorithm when the recording is signed (format 3), else None.
     signed: str | None = None
     #: True when every frame read was checked against the key (see `read_log(key=...)`).
@@ -251,6 +216,10 @@ class _Reader:
         self.version = fmt.FORMAT_VERSION
         self.strings: dict[int, str] = {}
         self.kind_names: dict[int, str] = {}
+        self.kind_index: dict[int, int] = {}
+        #: Events per thread and per task id (None: outside any task), counted chunk by chunk.
+        self.thread_events: Counter[int] = Counter()
+        self.task_events: Counter[int | None] = Counter()
         self.rec: Recording | None = None
         self._fields: dict[str, tuple[str, ...]] = {}
 
@@ -319,6 +288,18 @@ class _Reader:
             raise self.fail(f"undecodable frame ({type(exc).__name__})", offset) from None
 
     def read(self) -> Recording:
+        # The decoder makes a million tuples that live on (the events' data) and
+        # no cycles: the collector's passes over them find nothing and cost a
+        # sixth of a large read, so it pauses until the read is done.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _read(self) -> Recording:
         self.stream.seek(0)
         if self.stream.read(len(fmt.MAGIC)) != fmt.MAGIC:
             raise self.fail("not a chronodbg recording (bad magic)", 0)
@@ -331,6 +312,10 @@ class _Reader:
             raise self.fail("header missing", offset)
         header = self.unpack(body, offset)
         rec = self.rec = Recording(path=self.path, header=self.header(header, offset))
+        events = rec.events
+        assert isinstance(events, EventList)
+        #: Kind code in the file -> the event list's kind column value.
+        self.kind_index = {code: events.kind_index(name) for code, name in self.kind_names.items()}
         rec.signed = self.signature(header, offset)
         end = offset + fmt.FRAME.size + len(body)
         if self.signed:
@@ -370,12 +355,13 @@ class _Reader:
             offset = end
             if self.progress is not None:
                 self.progress(offset, self.size)
-        for event in rec.events:
-            info = rec.threads.get(event.thread)
+        for tid, n in self.thread_events.items():
+            info = rec.threads.get(tid)
             if info is not None:
-                info.events += 1
-            if event.task is not None:
-                rec.tasks[event.task].events += 1
+                info.events += n
+        for task, n in self.task_events.items():
+            if task is not None:
+                rec.tasks[task].events += n
         rec.verified = self.chain is not None
         return rec
 
@@ -457,9 +443,67 @@ class _Reader:
         records = self.unpack(packed, offset)
         if not isinstance(records, (list, tuple)) or len(records) != count:
             raise self.fail("event count does not match", offset)
-        kind_names, objects, sites, threads, tasks = self.kind_names, rec.objects, rec.sites, rec.threads, rec.tasks
         events = rec.events
-        t = base_t
+        assert isinstance(events, EventList)
+        columns = _columns(records)
+        if columns is None or not self.plausible(columns, n_snapshots):
+            # The exact per-event rules: raise naming the first bad event (or pass an odd but valid one).
+            self.check_events(records, offset, first_seq, n_snapshots)
+            columns = tuple(zip(*records, strict=True))
+        dts, threads, tasks, kinds, objs, sites, datas, snaps = columns
+        self.thread_events.update(threads)
+        self.task_events.update(tasks)
+        t = accumulate(dts, initial=base_t)
+        next(t)
+        kind_index = self.kind_index
+        try:
+            events.add_chunk(
+                t,
+                threads,
+                _nones(tasks),
+                map(kind_index.__getitem__, kinds),
+                _nones(objs),
+                _nones(sites),
+                [-1 if v is None else v for v in snaps],
+                Chunk(datas, lazy, snapshots),
+            )
+        except OverflowError:
+            # A time or an id past 64 bits: only a crafted file has one.
+            raise self.fail(f"malformed event in chunk at seq {first_seq} (a number out of range)", offset) from None
+        return int(first_seq + count)
+
+    def plausible(self, columns: tuple[tuple[Any, ...], ...], n_snapshots: int) -> bool:
+        """Whether the chunk's events (as columns) surely fit the rules, checked a column at a time.
+
+        Checking each column's types and its set of distinct values (a handful
+        of threads, kinds, objects) is far cheaper than checking each event
+        field by field. Anything unusual (even a bool where an int goes) says
+        False, and `check_events` applies the exact rules.
+        """
+        rec = self.rec
+        assert rec is not None
+        try:
+            dts, threads, tasks, kinds, objs, sites, datas, snaps = columns
+            if not set(map(type, chain(dts, threads, tasks, kinds, objs, sites, snaps))) <= _INT_OR_NONE:
+                return False
+            if None in dts or None in threads or None in kinds or min(dts) < 0 or set(map(type, datas)) != _TUPLE:
+                return False
+            for column, known in ((threads, rec.threads), (tasks, rec.tasks), (objs, rec.objects), (sites, rec.sites)):
+                ids = set(column)
+                ids.discard(None)
+                if NONE in ids or not ids <= known.keys():
+                    return False
+            snap_set = set(snaps)
+            snap_set.discard(None)
+            return set(kinds) <= self.kind_index.keys() and (not snap_set or (min(snap_set) >= 0 and max(snap_set) < n_snapshots))
+        except TypeError:  # an unhashable id (a crafted map)
+            return False
+
+    def check_events(self, records: Sequence[Any], offset: int, first_seq: int, n_snapshots: int) -> None:
+        """Raise the error for the chunk's first malformed event, as the format's rules name it."""
+        rec = self.rec
+        assert rec is not None
+        kind_names, objects, sites, threads, tasks = self.kind_names, rec.objects, rec.sites, rec.threads, rec.tasks
         seq = first_seq
         for record in records:
             if not isinstance(record, (list, tuple)) or len(record) != fmt.EVENT_LEN:
@@ -478,15 +522,10 @@ class _Reader:
                 or not (site is None or (type(site) is int and site in sites))
                 or not isinstance(data, tuple)
                 or not (snap is None or (isinstance(snap, int) and 0 <= snap < n_snapshots))
+                or NONE in (thread, task, obj, site)
             ):
                 raise self.fail(f"malformed event {seq}", offset)
-            t += dt
-            if lazy is not None:
-                events.append(Event(seq, t, thread, task, kind_name, obj, site, data, snap, lazy))
-            else:
-                events.append(Event(seq, t, thread, task, kind_name, obj, site, data, None if snap is None else snapshots[snap]))
             seq += 1
-        return int(seq)
 
     def definitions(self, defs: dict[str, Any], offset: int) -> list[tuple[tuple[str, Any], ...]]:
         rec = self.rec
@@ -541,6 +580,24 @@ class _Reader:
             return list(snapshots)
         except (ValueError, TypeError, KeyError):
             raise self.fail("malformed definitions", offset) from None
+
+
+_INT_OR_NONE = frozenset({int, type(None)})
+_TUPLE = {tuple}
+_PAIR = {2}
+_STR = {str}
+
+
+def _columns(records: Sequence[Any]) -> tuple[tuple[Any, ...], ...] | None:
+    """The records as columns, if every one is an 8-tuple (None otherwise: the exact check takes over)."""
+    if set(map(type, records)) != _TUPLE or set(map(len, records)) != {fmt.EVENT_LEN}:
+        return None
+    return tuple(zip(*records, strict=True))
+
+
+def _nones(column: tuple[int | None, ...]) -> Sequence[int]:
+    """An id column with NONE for None (the column as it is when it has none)."""
+    return [NONE if v is None else v for v in column] if None in column else column  # type: ignore[return-value]
 
 
 def _chunk_events(body: bytes) -> str:

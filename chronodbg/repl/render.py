@@ -8,6 +8,7 @@ concern, over this text.
 from __future__ import annotations
 
 import linecache
+from collections.abc import Sequence
 from typing import Any
 
 from chronodbg import values
@@ -276,7 +277,7 @@ def source(rec: Recording, site: int | None, context: int = 5) -> list[str]:
     return lines or [f"  (cannot read {info.file})"]
 
 
-def _call_args(rec: Recording, events: list[Event], frame: Frame) -> str:
+def _call_args(rec: Recording, events: Sequence[Event], frame: Frame) -> str:
     """`fib(n=2)`: the function and the names of the arguments it was called with, at their values now."""
     site = rec.sites.get(frame.site) if frame.site is not None else None
     name = site.func if site is not None else "?"

@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sortedcontainers import SortedList
-
 from chronodbg.replay.index import Index
+from chronodbg.replay.seqs import Timeline
 from chronodbg.replay.stacks import CODE_KINDS, LEAVING_KINDS, StackView, event_frame, is_unbound
 from chronodbg.replay.state import State
 from chronodbg.values import Summary
@@ -28,7 +27,7 @@ from chronodbg.values import Summary
 class CodeTimeline:
     """The events a code move walks (one thread's or one task's) and their depths there."""
 
-    timeline: SortedList
+    timeline: Timeline
     depths: array[int]
 
 
@@ -148,7 +147,5 @@ class FrameScope:
         if state is None or seq < state.seq or seq - state.seq > index.checkpoint_every:
             state = self.state = index.state_at(seq)
             return state
-        apply, events = index.applier.apply, index.events
-        for i in range(state.seq, seq):
-            apply(state, events[i])
+        index.advance(state, seq)
         return state

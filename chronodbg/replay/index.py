@@ -1,11 +1,13 @@
 """A recording indexed for replay: timelines of sequence numbers and state checkpoints.
 
-Built once when a recording is opened. Every timeline is a sorted list of
-sequence numbers (events are numbered from 1 in recording order): the whole
-recording, each thread, each task, each object, each kind, each code site.
-`times` maps seq to its timestamp, so a time finds its event by bisection.
-The derived state is copied every `checkpoint_every` events, so the state at
-any seq costs one copy and at most that many `apply` calls.
+Built once when a recording is opened, in one pass over the event columns
+(logfile/events.py). Every timeline is a sorted array of sequence numbers
+(replay/seqs.py; events are numbered from 1 in recording order): each
+thread, each task, each object, each kind, each code site. `times` maps
+seq to its timestamp, so a time finds its event by bisection. The derived
+state is copied every `checkpoint_every` events, so the state at any seq
+costs one copy and at most that many `apply` calls. The causal links wait
+for their first use (`links`).
 
 In a recording with code events (level calls or lines) every event also gets
 its stack depth, in its thread and in its task (replay/stacks.py `depths`):
@@ -20,14 +22,14 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from sortedcontainers import SortedList
-
 from chronodbg.errors import LogError, UsageError
-from chronodbg.logfile.reader import Event, Recording
+from chronodbg.logfile.events import NONE, Event, EventList
+from chronodbg.logfile.reader import Recording
 from chronodbg.replay.links import Links
+from chronodbg.replay.seqs import Timelines, typecode_for
 from chronodbg.replay.stacks import CODE_KINDS, depths
-from chronodbg.replay.state import Applier, State
-from chronodbg.replay.waits import Deadlock, DeadlockFinder
+from chronodbg.replay.state import Applier, State, fields_maker
+from chronodbg.replay.waits import WATCHED, Deadlock, DeadlockFinder
 
 CHECKPOINT_EVERY = 2048
 Progress = Callable[[int, int], None]
@@ -36,69 +38,89 @@ Progress = Callable[[int, int], None]
 class Index:
     def __init__(self, rec: Recording, progress: Progress | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.rec = rec
-        self.events: list[Event] = rec.events
+        # A recording read from a file holds its events as columns already;
+        # one built in memory (a list of Events) is put into columns once.
+        events = rec.events if isinstance(rec.events, EventList) else EventList.of(rec.events)
+        self.events: EventList = events
         self.checkpoint_every = checkpoint_every
         self.applier = Applier(rec)
-        by_thread: dict[int, list[int]] = {}
-        by_task: dict[int, list[int]] = {}
-        by_object: dict[int, list[int]] = {}
-        by_kind: dict[str, list[int]] = {}
-        by_site: dict[int, list[int]] = {}
-        times: list[int] = []
+        total = len(events)
+        code = typecode_for(total)
+        add_thread, add_task, add_object, add_kind, add_site = (Timelines(code) for _ in range(5))
         checkpoints: list[State] = [State()]
         state = State()
-        apply, fields_of = self.applier.apply, self.applier.data
-        links = Links(rec)
+        apply, names = self.applier.apply, self.applier.fields
         finder = DeadlockFinder()
-        total = len(self.events)
+        find, watched = finder.add, {i for i, name in enumerate(events.kinds) if name in WATCHED}
+        kinds = events.kinds
+        makers = [fields_maker(names.get(name, ())) for name in kinds]
+        code_kinds = {i for i, name in enumerate(kinds) if name in CODE_KINDS}
         #: Filled from the first code event on (every event before it is at depth 0).
         thread_depths: array[int] | None = None
         task_depths: array[int] | None = None
-        event: Event | None = None
+        seq = 0
+        # One Event, refilled for each event of the pass: building a million
+        # objects costs more than the state they update. Nothing the pass calls
+        # keeps the event itself (apply, the deadlock finder and depths keep
+        # seqs, ids and data, never the Event).
+        event = Event(0, 0, 0, None, "", None, None, ())
         try:
-            for event in self.events:
-                seq = event.seq
-                by_thread.setdefault(event.thread, []).append(seq)
-                if event.task is not None:
-                    by_task.setdefault(event.task, []).append(seq)
-                if event.obj is not None:
-                    by_object.setdefault(event.obj, []).append(seq)
-                by_kind.setdefault(event.kind, []).append(seq)
-                if event.site is not None:
-                    by_site.setdefault(event.site, []).append(seq)
-                times.append(event.t_ns)
-                data = fields_of(event)
-                apply(state, event, data)
-                links.add(event, data)
-                finder.add(state, event)
-                if thread_depths is not None or event.kind in CODE_KINDS:
-                    if thread_depths is None or task_depths is None:
-                        thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
-                    depth, task_depth = depths(state, event)
-                    thread_depths.append(depth)
-                    task_depths.append(task_depth)
-                if seq % checkpoint_every == 0:
-                    checkpoints.append(state.copy())
-                    if progress is not None:
-                        progress(seq, total)
+            for c, chunk in enumerate(events.chunks):
+                start, end = events.starts[c], events.starts[c + 1] if c + 1 < len(events.starts) else total
+                rows = zip(
+                    range(start + 1, end + 1),
+                    events.t[start:end],
+                    events.thread[start:end],
+                    events.task[start:end],
+                    events.kind[start:end],
+                    events.obj[start:end],
+                    events.site[start:end],
+                    chunk.data,
+                    strict=True,
+                )
+                for seq, t_ns, thread, task, kind, obj, site, data in rows:
+                    add_thread[thread](seq)
+                    add_kind[kind](seq)
+                    if task != NONE:
+                        add_task[task](seq)
+                    if obj != NONE:
+                        add_object[obj](seq)
+                    if site != NONE:
+                        add_site[site](seq)
+                    event.seq, event.t_ns, event.thread, event.kind, event.data = seq, t_ns, thread, kinds[kind], data
+                    event.task = None if task == NONE else task
+                    event.obj = None if obj == NONE else obj
+                    event.site = None if site == NONE else site
+                    fields = makers[kind](data)
+                    apply(state, event, fields)
+                    if kind in watched or finder.stuck is not None:
+                        find(state, event)
+                    if thread_depths is not None or kind in code_kinds:
+                        if thread_depths is None or task_depths is None:
+                            thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
+                        depth, task_depth = depths(state, event)
+                        thread_depths.append(depth)
+                        task_depths.append(task_depth)
+                    if seq % checkpoint_every == 0:
+                        checkpoints.append(state.copy())
+                        if progress is not None:
+                            progress(seq, total)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, AssertionError):
             # The reader checks each field's type, not that an event fits its kind
             # (a crafted kind table or data tuple): refuse it in one line.
-            what = f"event {event.seq} does not fit its kind {event.kind!r}" if event is not None else "malformed events"
+            what = f"event {seq} does not fit its kind {kinds[events.kind[seq - 1]]!r}" if seq else "malformed events"
             raise LogError(rec.path, what) from None
         if progress is not None:
             progress(total, total)
-        # Built as lists (appended in seq order), then frozen into sorted timelines.
-        self.by_thread = {k: SortedList(v) for k, v in by_thread.items()}
-        self.by_task = {k: SortedList(v) for k, v in by_task.items()}
-        self.by_object = {k: SortedList(v) for k, v in by_object.items()}
-        self.by_kind = {k: SortedList(v) for k, v in by_kind.items()}
-        self.by_site = {k: SortedList(v) for k, v in by_site.items()}
-        #: Timestamps can repeat (clamped), never go backwards.
-        self.times = times
+        self.by_thread = add_thread.lines
+        self.by_task = add_task.lines
+        self.by_object = add_object.lines
+        self.by_kind = {kinds[k]: line for k, line in add_kind.lines.items()}
+        self.by_site = add_site.lines
+        #: Each event's timestamp by seq - 1. Timestamps can repeat (clamped), never go backwards.
+        self.times = events.t
         self.checkpoints = checkpoints
-        #: Causal links (goto cause / goto effect), built in the same pass.
-        self.links = links
+        self._links: Links | None = None
         #: Where threads or tasks became unable to go on (goto deadlock).
         self.deadlocks = _with_recorded(finder.found(), self)
         #: Each event's stack depth in its thread and in its task, by seq - 1
@@ -106,6 +128,17 @@ class Index:
         self.depths = thread_depths
         self.task_depths = task_depths
         self._entry_sites: frozenset[int] | None = None
+
+    @property
+    def links(self) -> Links:
+        """Causal links (goto cause / goto effect), built when first asked for.
+
+        A pass of their own over the events: most sessions never follow a
+        link, so opening a recording does not wait for them.
+        """
+        if self._links is None:
+            self._links = Links.of(self.rec, self.events)
+        return self._links
 
     @property
     def code_level(self) -> str:
@@ -141,10 +174,36 @@ class Index:
         seq = max(0, min(seq, len(self.events)))
         base = self.checkpoints[seq // self.checkpoint_every]
         state = base.copy()
-        apply = self.applier.apply
-        for i in range(base.seq, seq):
-            apply(state, self.events[i])
+        self.advance(state, seq)
         return state
+
+    def advance(self, state: State, seq: int) -> None:
+        """Move `state` forward over the events after it up to `seq`, reading the columns directly."""
+        events, apply = self.events, self.applier.apply
+        kinds, starts, chunks = events.kinds, events.starts, events.chunks
+        i, end = state.seq, min(seq, len(events))
+        while i < end:
+            c = bisect.bisect_right(starts, i) - 1
+            first = starts[c]
+            stop = min(end, starts[c + 1] if c + 1 < len(starts) else end)
+            data = chunks[c].data
+            rows = zip(
+                range(i, stop),
+                events.t[i:stop],
+                events.thread[i:stop],
+                events.task[i:stop],
+                events.kind[i:stop],
+                events.obj[i:stop],
+                events.site[i:stop],
+                strict=True,
+            )
+            for k, t_ns, thread, task, kind, obj, site in rows:
+                event = Event(
+                    k + 1, t_ns, thread, None if task == NONE else task, kinds[kind], None if obj == NONE else obj,
+                    None if site == NONE else site, data[k - first],
+                )  # fmt: skip
+                apply(state, event)
+            i = stop
 
     def seq_at_time(self, t_ns: int) -> int:
         """The last event at or before `t_ns` (the first event if the time is before it)."""

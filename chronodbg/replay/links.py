@@ -25,6 +25,7 @@ integration can draw them from `Links.cause` and `Links.effects`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -66,11 +67,11 @@ class Links:
         self._previous: dict[int, Event] = {}
 
     @classmethod
-    def of(cls, rec: Recording) -> Links:
-        """The links of a whole recording."""
+    def of(cls, rec: Recording, events: Iterable[Event] | None = None) -> Links:
+        """The links of a whole recording (`events`: its events, when the caller has them at hand)."""
         links = cls(rec)
         fields = rec.fields
-        for event in rec.events:
+        for event in rec.events if events is None else events:
             links.add(event, dict(zip(fields.get(event.kind, ()), event.data, strict=False)))
         return links
 

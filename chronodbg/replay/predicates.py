@@ -146,7 +146,8 @@ def _locals_of(event: Event, scope: Scope | None) -> Mapping[str, Summary]:
         given = scope(event)
         if given is not None:
             return given
-    return dict(event.locals) if event.locals else {}
+    snapshot = event.locals  # once: each look finds the chunk's decoded locals again
+    return dict(snapshot) if snapshot else {}
 
 
 class Predicate:

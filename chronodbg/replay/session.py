@@ -25,13 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sortedcontainers import SortedList
-
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event
 from chronodbg.replay import codemoves, stops
 from chronodbg.replay.codemoves import CodeTimeline, FrameLocals
 from chronodbg.replay.index import Index
+from chronodbg.replay.seqs import empty
 from chronodbg.replay.stacks import Frame, StackView, task_view, thread_view
 from chronodbg.replay.state import State
 from chronodbg.replay.stops import Breakpoint, Watch
@@ -56,7 +55,7 @@ class Focus:
         return "all" if self.kind == "all" else f"{self.kind} {self.id}"
 
 
-_EMPTY: Any = SortedList()
+_EMPTY = empty()
 _TIME = re.compile(r"^([+@-])(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s)?$")
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, None: 1_000_000_000}
 
@@ -74,6 +73,8 @@ class Session:
         self.watches: dict[int, Watch] = {}
         self._next_number = 1
         self._state: State | None = None
+        #: The state at the focus's event before the cursor, when `state()` passed it (see there).
+        self._behind: State | None = None
         #: The selected frame of the focus's stack at the cursor: 0 is the innermost.
         self.frame = 0
 
@@ -88,16 +89,35 @@ class Session:
         cached, cursor = self._state, self.cursor
         if cached is not None and cached.seq == cursor:
             return cached
+        behind = self._behind
+        if behind is not None and behind.seq == cursor:
+            # A `back`: the state kept on the way here.
+            self._state, self._behind = behind, None
+            return behind
         index = self.index
         base = (cursor // index.checkpoint_every) * index.checkpoint_every
         if cached is not None and base <= cached.seq < cursor:
-            # Forward from the state we have: cheaper than a checkpoint's copy.
-            apply, events = index.applier.apply, index.events
-            for i in range(cached.seq, cursor):
-                apply(cached, events[i])
-            return cached
-        self._state = index.state_at(cursor)
-        return self._state
+            state = cached  # forward from the state we have: cheaper than a checkpoint's copy
+        else:
+            state = index.state_at(base)
+        # On the way, keep a copy of the state at the focus's previous event:
+        # stepping back there then costs nothing (one copy now, ~0.2 ms, instead
+        # of replaying up to a checkpoint interval of events).
+        previous = self._previous(cursor)
+        if previous is not None and previous >= state.seq:
+            index.advance(state, previous)
+            self._behind = state.copy()
+        index.advance(state, cursor)
+        self._state = state
+        return state
+
+    def _previous(self, cursor: int) -> int | None:
+        """The event `back` goes to from `cursor` in the focus, if there is one."""
+        timeline = self._timeline(self.focus)
+        if timeline is None:
+            return cursor - 1 if cursor > 1 else None
+        i = bisect.bisect_left(timeline, cursor) - 1
+        return timeline[i] if i >= 0 else None
 
     def _timeline(self, focus: Focus) -> Sequence[int] | None:
         """The focus's seqs, sorted; None for all events (seq arithmetic)."""

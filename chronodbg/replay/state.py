@@ -138,7 +138,80 @@ class State:
     parked: dict[int, tuple[Frame, ...]] = field(default_factory=dict)
 
     def copy(self) -> State:
-        return copy.deepcopy(self)
+        """A copy that shares nothing mutable with this state.
+
+        Written out rather than `copy.deepcopy`: the values inside (summaries,
+        actors, ids) are immutable tuples, strings and numbers, so copying each
+        record and each list is a deep copy, and several times faster than
+        deepcopy walking every value (checkpoints are many such copies).
+        """
+        new = State(
+            self.seq,
+            {k: _copy_thread(v) for k, v in self.threads.items()},
+            {k: _copy_record(v) for k, v in self.tasks.items()},
+            {k: _copy_lock(v) for k, v in self.locks.items()},
+            {k: ObjectState(v.value, v.waiters.copy()) for k, v in self.objects.items()},
+            {k: QueueState(v.items.copy(), v.unfinished, v.waiters.copy(), v.lifo) for k, v in self.queues.items()},
+            self.outputs,
+            self.exited,
+        )
+        if self.stacks or self.suspended or self.parked:
+            # Frames are shared between stacks, `suspended` and `parked`: one memo keeps them shared.
+            memo: dict[int, Any] = {}
+            new.stacks = copy.deepcopy(self.stacks, memo)
+            new.suspended = copy.deepcopy(self.suspended, memo)
+            new.parked = copy.deepcopy(self.parked, memo)
+        return new
+
+
+FieldsMaker = Callable[[tuple[Any, ...]], dict[str, Any]]
+
+
+def fields_maker(names: tuple[str, ...]) -> FieldsMaker:
+    """What `dict(zip(names, data))` gives, made faster for data as long as the names.
+
+    Every event applied needs its fields by name, and a dict display over
+    known positions costs a third of `dict(zip(...))`. Shorter data (an older
+    recording, a crafted one) takes the zip, so the result is the same.
+    """
+    count = len(names)
+
+    def zipped(data: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(names, data, strict=False))
+
+    if count == 0:
+        return lambda data: {}
+    if count == 1:
+        (a,) = names
+        return lambda data: {a: data[0]} if data else {}
+    if count == 2:
+        a, b = names
+        return lambda data: {a: data[0], b: data[1]} if len(data) >= 2 else zipped(data)
+    if count == 3:
+        a, b, c = names
+        return lambda data: {a: data[0], b: data[1], c: data[2]} if len(data) >= 3 else zipped(data)
+    if count == 4:
+        a, b, c, d = names
+        return lambda data: {a: data[0], b: data[1], c: data[2], d: data[3]} if len(data) >= 4 else zipped(data)
+    return zipped
+
+
+def _copy_record(record: Any) -> Any:
+    """A copy of a dataclass record whose fields are immutable values."""
+    new = object.__new__(type(record))
+    new.__dict__.update(record.__dict__)
+    return new
+
+
+def _copy_thread(thread: ThreadState) -> ThreadState:
+    new: ThreadState = _copy_record(thread)
+    if thread.waiting is not None:
+        new.waiting = _copy_record(thread.waiting)
+    return new
+
+
+def _copy_lock(lock: LockState) -> LockState:
+    return LockState(lock.owner, lock.depth, lock.since, lock.site, lock.waiters.copy())
 
 
 class Applier:
@@ -149,6 +222,8 @@ class Applier:
         self.kinds = {oid: info.kind for oid, info in rec.objects.items()}
         self.fields = rec.fields
         self.code_of = code_sites(rec)
+        self._spec: dict[str, _Spec] = {}
+        self._makers: dict[str, FieldsMaker] = {}
 
     def actor(self, event: Event) -> Actor:
         if event.task is not None and event.obj in self.asyncio_objects:
@@ -157,40 +232,50 @@ class Applier:
 
     def data(self, event: Event) -> dict[str, Any]:
         """The event's fields by name."""
-        return dict(zip(self.fields.get(event.kind, ()), event.data, strict=False))
+        make = self._makers.get(event.kind)
+        if make is None:
+            make = self._makers[event.kind] = fields_maker(self.fields.get(event.kind, ()))
+        return make(event.data)
 
     def apply(self, state: State, event: Event, data: dict[str, Any] | None = None) -> None:
         """Move `state` over `event` (`data`: its fields by name, if the caller has them already)."""
-        state.seq = event.seq
+        # The hottest function of replay (every event of the index's pass, every
+        # event from a checkpoint to a goto): attributes read once, what a kind
+        # implies looked up once per kind (`_spec`).
+        seq = event.seq
+        state.seq = seq
         kind = event.kind
         if data is None:
             data = self.data(event)
-        thread = state.threads.get(event.thread)
+        tid = event.thread
+        thread = state.threads.get(tid)
         if thread is None:
-            thread = state.threads[event.thread] = ThreadState(event.thread)
-        thread.last_seq = event.seq
+            thread = state.threads[tid] = ThreadState(tid)
+        thread.last_seq = seq
         if event.site is not None:
             thread.site = event.site
         if thread.status != "finished":
             thread.status = "running"
-        obj = event.obj
-        actor = self.actor(event) if obj is not None else ("thread", event.thread)
-        family = WAIT_STARTS.get(kind)
+        obj, task_id = event.obj, event.task
+        actor: Actor = ("task", task_id) if task_id is not None and obj in self.asyncio_objects else ("thread", tid)
+        spec = self._spec.get(kind)
+        if spec is None:
+            spec = self._spec[kind] = _spec_of(kind)
+        family, ends, code, handler = spec
         if family is not None and actor[0] == "thread":
-            thread.waiting = Waiting(family, obj, event.seq, data.get("op"), data.get("timeout"))
+            thread.waiting = Waiting(family, obj, seq, data.get("op"), data.get("timeout"))
             thread.status = "waiting"
-        elif kind in WAIT_ENDS and thread.waiting is not None and thread.waiting.obj == obj:
+        elif ends and thread.waiting is not None and thread.waiting.obj == obj:
             thread.waiting = None
-        if event.task is not None:
-            task = state.tasks.get(event.task)
+        if task_id is not None:
+            task = state.tasks.get(task_id)
             if task is not None:
-                task.last_seq = event.seq
-        if kind in CODE_KINDS:
+                task.last_seq = seq
+        if code:
             apply_code(state, event, data)
             return
         if state.stacks:
             note_event(state, event, self.code_of)
-        handler = _HANDLERS.get(kind.split(".", 1)[0])
         if handler is not None:
             handler(self, state, event, data, actor)
 
@@ -210,29 +295,40 @@ class Applier:
         elif kind == "thread.joined":
             state.threads[event.thread].waiting = None
 
+    # Locks and queues get a method per kind (see _BY_KIND): nearly every event
+    # of a busy program is one of these, and a chain of kind comparisons per
+    # event was a tenth of indexing.
+
     def _lock(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        assert event.obj is not None
-        lock = state.locks.setdefault(event.obj, LockState())
-        kind = event.kind
-        if kind == "lock.acquire":
-            _remove(lock.waiters, actor)
-            if lock.owner != actor or lock.since is None:
-                lock.since, lock.site = event.seq, event.site
-            lock.owner = actor
-            lock.depth = data.get("depth") or 1
-        elif kind == "lock.wait":
-            lock.waiters.append(actor)
-        elif kind == "lock.fail":
-            _remove(lock.waiters, actor)
-        elif kind == "lock.release":
-            lock.depth = data.get("depth") or 0
-            if lock.depth == 0:
-                lock.owner = lock.since = lock.site = None
+        """lock.* kinds without a method of their own: the lock exists from then on."""
+        _lock_of(state, event)
+
+    def _lock_acquire(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        lock = _lock_of(state, event)
+        _remove(lock.waiters, actor)
+        if lock.owner != actor or lock.since is None:
+            lock.since, lock.site = event.seq, event.site
+        lock.owner = actor
+        lock.depth = data.get("depth") or 1
+
+    def _lock_wait(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        _lock_of(state, event).waiters.append(actor)
+
+    def _lock_fail(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        _remove(_lock_of(state, event).waiters, actor)
+
+    def _lock_release(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        lock = _lock_of(state, event)
+        lock.depth = data.get("depth") or 0
+        if lock.depth == 0:
+            lock.owner = lock.since = lock.site = None
 
     def _waitable(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
         """Conditions, semaphores, events, barriers and futures share one shape."""
         assert event.obj is not None
-        obj = state.objects.setdefault(event.obj, ObjectState())
+        obj = state.objects.get(event.obj)
+        if obj is None:
+            obj = state.objects[event.obj] = ObjectState()
         kind = event.kind
         if kind in WAIT_STARTS:
             if not (kind == "event.wait" and data.get("flag")):
@@ -252,24 +348,32 @@ class Applier:
         elif kind == "future.set":
             obj.value = data.get("state")
 
-    def _queue(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+    def _queue_of(self, state: State, event: Event, actor: Actor) -> QueueState:
+        """The event's queue (made on its first event); an actor whose wait the event ends stops waiting."""
         assert event.obj is not None
         queue = state.queues.get(event.obj)
         if queue is None:
             queue = state.queues[event.obj] = QueueState(lifo="Lifo" in self.kinds.get(event.obj, ""))
+        if queue.waiters and event.kind in WAIT_ENDS:
+            queue.waiters = [w for w in queue.waiters if w[0] != actor]
+        return queue
+
+    def _queue(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        """queue.* kinds other than put and get."""
+        queue = self._queue_of(state, event, actor)
         kind = event.kind
         if kind in ("queue.wait", "queue.join"):
             queue.waiters.append((actor, "join" if kind == "queue.join" else data.get("op") or "?"))
-            return
-        if kind in WAIT_ENDS:
-            queue.waiters = [w for w in queue.waiters if w[0] != actor]
-        if kind == "queue.put":
-            queue.items.append(data.get("item"))
-            queue.unfinished += 1
-        elif kind == "queue.get":
-            _take(queue, data.get("item"))
         elif kind == "queue.task_done":
             queue.unfinished = data.get("unfinished") or 0
+
+    def _queue_put(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        queue = self._queue_of(state, event, actor)
+        queue.items.append(data.get("item"))
+        queue.unfinished += 1
+
+    def _queue_get(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+        _take(self._queue_of(state, event, actor), data.get("item"))
 
     def _task(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
         kind = event.kind
@@ -311,6 +415,15 @@ class Applier:
             state.exited = data.get("code")
 
 
+def _lock_of(state: State, event: Event) -> LockState:
+    """The event's lock, made on its first event."""
+    assert event.obj is not None
+    lock = state.locks.get(event.obj)
+    if lock is None:  # not setdefault: that would build a LockState for every event
+        lock = state.locks[event.obj] = LockState()
+    return lock
+
+
 def _remove(waiters: list[Actor], actor: Actor) -> None:
     if actor in waiters:
         waiters.remove(actor)
@@ -338,7 +451,17 @@ def _take(queue: QueueState, item: Any) -> None:
         del queue.items[i]
 
 
-_HANDLERS = {
+_Handler = Callable[[Applier, State, Event, dict[str, Any], Actor], None]
+#: What a kind implies: (the wait it starts, whether it ends one, a code event, its family's handler).
+_Spec = tuple[str | None, bool, bool, _Handler | None]
+
+
+def _spec_of(kind: str) -> _Spec:
+    handler = _BY_KIND.get(kind) or _HANDLERS.get(kind.split(".", 1)[0])
+    return WAIT_STARTS.get(kind), kind in WAIT_ENDS, kind in CODE_KINDS, handler
+
+
+_HANDLERS: dict[str, _Handler] = {
     "thread": Applier._thread,
     "lock": Applier._lock,
     "cond": Applier._waitable,
@@ -350,4 +473,13 @@ _HANDLERS = {
     "task": Applier._task,
     "output": Applier._other,
     "process": Applier._other,
+}
+#: Kinds with a method of their own, before their family's.
+_BY_KIND: dict[str, _Handler] = {
+    "lock.acquire": Applier._lock_acquire,
+    "lock.wait": Applier._lock_wait,
+    "lock.fail": Applier._lock_fail,
+    "lock.release": Applier._lock_release,
+    "queue.put": Applier._queue_put,
+    "queue.get": Applier._queue_get,
 }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from chronodbg.replay import codemoves
 from chronodbg.replay.index import Index
+from chronodbg.replay.seqs import Timeline, empty
 from chronodbg.replay.state import State
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class Breakpoint:
     hits: int = 0
     #: The only seqs it can match (from its kind, object, thread, task or
     #: site filter, the narrowest), sorted; None: any event.
-    candidates: list[int] | None = None
+    candidates: Sequence[int] | None = None
 
 
 @dataclass
@@ -47,9 +48,9 @@ class Watch:
     changes: list[int] = field(default_factory=list)
 
 
-def candidates(index: Index, predicate: Any) -> list[int] | None:
+def candidates(index: Index, predicate: Any) -> Sequence[int] | None:
     """The events a breakpoint can match, from the narrowest of its id filters."""
-    choices: list[list[int]] = []
+    choices: list[Timeline] = []
     for ids, timelines in (
         (getattr(predicate, "kinds", None), index.by_kind),
         (getattr(predicate, "objects", None), index.by_object),
@@ -59,7 +60,8 @@ def candidates(index: Index, predicate: Any) -> list[int] | None:
     ):
         if ids is not None:
             parts = [timelines[i] for i in ids if i in timelines]
-            choices.append(sorted(heapq.merge(*parts)) if len(parts) > 1 else list(parts[0]) if parts else [])
+            # One timeline as it is; several merged into a new one (no list of boxed ints either way).
+            choices.append(Timeline(parts[0].typecode, heapq.merge(*parts)) if len(parts) > 1 else parts[0] if parts else empty())
     return min(choices, key=len) if choices else None
 
 
@@ -77,18 +79,18 @@ def first_hit(index: Index, bp: Breakpoint, cursor: int, forward: bool, limit: i
         seqs = itertools.takewhile(lambda s: s >= limit, reversed(bp.candidates[:end]))
     predicate = bp.predicate
     if index.depths is None or getattr(predicate, "condition", None) is None:
-        for seq in seqs:
-            if predicate(rec, events[seq - 1]):
-                return int(seq)
+        for event in events.at(seqs):
+            if predicate(rec, event):
+                return event.seq
         return None
     # A condition may read a code event's locals, rebuilt by a state that
     # only moves forward cheaply: backward, test one checkpoint block at a
     # time in ascending order and keep the block's last hit.
     scope = codemoves.FrameScope(index)
     if forward:
-        for seq in seqs:
-            if predicate(rec, events[seq - 1], scope):
-                return int(seq)
+        for event in events.at(seqs):
+            if predicate(rec, event, scope):
+                return event.seq
         return None
     every = index.checkpoint_every
     for _, block in itertools.groupby(seqs, key=lambda s: s // every):

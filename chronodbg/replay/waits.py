@@ -24,6 +24,8 @@ _BLOCKING = frozenset(
         "future.wait", "thread.join", "thread.end",
     }
 )  # fmt: skip
+#: The kinds `DeadlockFinder.add` looks at while nothing is `stuck` (the index skips the call for the rest).
+WATCHED = _BLOCKING | {"task.suspend"}
 #: What a stuck program still records: the watchdog's report and the end.
 _AFTER_THE_END = frozenset({"deadlock", "process.exit"})
 
@@ -88,11 +90,12 @@ class DeadlockFinder:
     def __init__(self) -> None:
         self.cycles: list[Deadlock] = []
         self._in_cycle: set[Actor] = set()
-        self._stuck: Deadlock | None = None
+        #: The point from which every live thread is blocked, while they still are.
+        self.stuck: Deadlock | None = None
 
     def add(self, state: State, event: Event) -> None:
         kind = event.kind
-        if self._stuck is None and kind not in _BLOCKING and kind != "task.suspend":
+        if self.stuck is None and kind not in WATCHED:
             return
         if kind in _CLOSING:
             actor: Actor = ("task", event.task) if kind == "task.suspend" and event.task is not None else ("thread", event.thread)
@@ -101,17 +104,17 @@ class DeadlockFinder:
                 if cycle is not None:
                     self._in_cycle.update(w.actor for w in cycle)
                     self.cycles.append(Deadlock(event.seq, "cycle", tuple(w.actor for w in cycle)))
-        if self._stuck is not None and kind not in _AFTER_THE_END:
+        if self.stuck is not None and kind not in _AFTER_THE_END:
             # Someone moved: it was not for good.
-            self._stuck = None
-        if self._stuck is None and kind in _BLOCKING and _all_blocked(state):
-            self._stuck = Deadlock(event.seq, "stuck", tuple(live_threads(state)))
+            self.stuck = None
+        if self.stuck is None and kind in _BLOCKING and _all_blocked(state):
+            self.stuck = Deadlock(event.seq, "stuck", tuple(live_threads(state)))
 
     def found(self) -> list[Deadlock]:
         """The cycles, and the final stuck point if the recording ended in one, in seq order."""
         found = list(self.cycles)
-        if self._stuck is not None and not any(d.seq <= self._stuck.seq and set(d.actors) <= set(self._stuck.actors) for d in found):
-            found.append(self._stuck)
+        if self.stuck is not None and not any(d.seq <= self.stuck.seq and set(d.actors) <= set(self.stuck.actors) for d in found):
+            found.append(self.stuck)
         return sorted(found, key=lambda d: d.seq)
 
 
