@@ -78,6 +78,7 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "python": header.get("python"),
         "backend": header.get("backend"),
         "tracer": header.get("tracer"),
+        "hot_path": header.get("hot_path"),
         "start_time": header.get("start_time"),
         "options": header.get("options"),
         "events": len(rec.events),
@@ -128,7 +129,9 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         f"recording   {rec.path}  (format {data['format_version']}, {state})",
         f"program     {' '.join(str(a) for a in data['argv'] or [data['program']])}",
         f"python      {data['python']}  backend {data['backend']}  level {_level(data)}"
-        + (f"  tracer {data['tracer']}" if data["tracer"] else ""),
+        + (f"  tracer {data['tracer']}" if data["tracer"] else "")
+        # Absent in recordings made before the C hot path (issue 8).
+        + (f"  hot path {data['hot_path']}" if data["hot_path"] else ""),
         f"events      {data['events']} over {data['duration_ns'] / 1e9:.6f}s",
     ]
     if rec.signed:

@@ -208,6 +208,7 @@ class Recorder:
 
     def _header(self) -> dict[str, Any]:
         import chronodbg
+        from chronodbg.recorder.hotpath import path_of
 
         opts = self.options
         return {
@@ -222,6 +223,8 @@ class Recorder:
             "start_time": self.wall0,
             "backend": "patch",
             "tracer": self.tracer_name,
+            # Which per-event path recorded: "c" (the extension) or "python" (see recorder.hotpath).
+            "hot_path": path_of(self.emit),
             "options": {
                 "include": list(opts.include),
                 "exclude": list(opts.exclude),
@@ -359,7 +362,18 @@ class Recorder:
             except Exception:
                 self.dropped += 1
 
-        return emit
+        from chronodbg.recorder.hotpath import native
+
+        c = native()
+        if c is None or type(self).user_frame is not Recorder.user_frame:
+            # No extension, CHRONODBG_PURE_PYTHON, or a subclass's own user_frame (which C would bypass).
+            return emit
+        # The same steps in C (issue 8); it calls back into these methods for
+        # whatever is not in the dicts yet, and into `emit` for odd calls.
+        return c[0](
+            emit, self, buffer, limit, relieve, thread_ids, current_thread_id, now, t0, running_tasks,
+            sites, site_id, self.user.by_code, self.user.code_is_user, self.stop_codes, frame_locals, sample,
+        )
 
     def _make_emit_code(self) -> EmitCode:
         """The tracers' emit: the site is the given line of the given code, which is user code by construction."""
@@ -388,7 +402,14 @@ class Recorder:
             except Exception:
                 self.dropped += 1
 
-        return emit_code
+        from chronodbg.recorder.hotpath import native
+
+        c = native()
+        if c is None:
+            return emit_code
+        return c[1](
+            emit_code, self, buffer, limit, relieve, thread_ids, current_thread_id, now, t0, running_tasks, sites, site_id
+        )
 
     def _relieve(self) -> None:
         """The buffer is full: this thread writes it out itself, at the disk's pace."""

@@ -1,0 +1,49 @@
+"""Which per-event path the recorder runs: the C extension's or the Python closures.
+
+`Recorder.emit` and `Recorder.emit_code` run for every recorded event, so
+their cost is most of the recorder's own (issue 8). `chronodbg.recorder._hotpath`
+does what the closures in `Recorder._make_emit` / `_make_emit_code` do, in C,
+and calls back into Python for the rest. It is an optional extension: an
+install without a C compiler has no `_hotpath`, and the closures run.
+
+CHRONODBG_PURE_PYTHON=1 (any value but empty or "0") forces the closures even
+where the extension was built: the test suite runs once that way, so the
+fallback stays tested, and a suspected C bug can be ruled out in the field.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chronodbg.recorder._hotpath import Emit, EmitCode
+
+#: The environment variable that forces the pure-Python path.
+PURE_PYTHON_ENV = "CHRONODBG_PURE_PYTHON"
+
+
+def forced_python() -> bool:
+    """Whether the environment asks for the pure-Python path."""
+    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+
+
+def native() -> tuple[type[Emit], type[EmitCode]] | None:
+    """The C extension's Emit and EmitCode types, or None for the Python closures.
+
+    Read each time a recorder is made, not once at import, so that a test or
+    a library user can set the variable before recording.
+    """
+    if forced_python():
+        return None
+    try:
+        from chronodbg.recorder import _hotpath
+    except ImportError:
+        # Not built (no compiler at install time) or built for another Python.
+        return None
+    return _hotpath.Emit, _hotpath.EmitCode
+
+
+def path_of(emit: object) -> str:
+    """The header's `hot_path`: "c" when `emit` is the extension's, else "python"."""
+    return "c" if type(emit).__module__ == "chronodbg.recorder._hotpath" else "python"

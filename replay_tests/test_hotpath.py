@@ -1,0 +1,464 @@
+"""The C hot path (recorder/_hotpath.c) records exactly what the Python closures record.
+
+`Recorder.emit` / `emit_code` are the extension's objects when it was built,
+the closures of `Recorder._make_emit` / `_make_emit_code` otherwise or under
+CHRONODBG_PURE_PYTHON=1. Both must give the same events, fall back the same
+way, and treat exceptions the same way: an Exception is dropped and counted,
+a BaseException (KeyboardInterrupt) propagates. The rest of the suite runs on
+whichever path this interpreter has; .ci/run runs it once more forced to Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+import types
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chronodbg import values
+from chronodbg.kinds import Kind
+from chronodbg.logfile import read_log
+from chronodbg.logfile.reader import Recording
+from chronodbg.recorder import core, hotpath
+from chronodbg.recorder.core import Options, Recorder
+from replay_tests.conftest import TIMEOUT, env
+
+
+def _extension() -> types.ModuleType | None:
+    try:
+        from chronodbg.recorder import _hotpath
+    except ImportError:
+        return None
+    return _hotpath
+
+
+#: The extension, whatever CHRONODBG_PURE_PYTHON says (None where it was not built).
+EXTENSION = _extension()
+needs_extension = pytest.mark.skipif(EXTENSION is None, reason="the C extension was not built for this Python")
+PATHS = [pytest.param("c", marks=needs_extension), "python"]
+
+#: A program whose threads run one at a time (each is joined before the next
+#: starts), so its events are the same in every run: locks, an RLock, a
+#: Condition, a Semaphore, an Event, queues, a library frame between the
+#: event and the user's code, and asyncio tasks (where user_frame stops at the
+#: task's step).
+PROGRAM = """\
+import asyncio
+import json
+import queue
+import threading
+
+import chronodbg
+
+lock = threading.Lock()
+rlock = threading.RLock()
+cond = threading.Condition()
+sem = threading.Semaphore(2)
+ready = threading.Event()
+q = queue.Queue()
+
+
+def add(n):
+    total = 0
+    for i in range(n):
+        with lock:
+            total += i
+    return total
+
+
+class Deep:
+    pass
+
+
+def encode(obj):
+    # Called from json's pure-Python encoder: library frames lie between here and the caller.
+    ready.set()
+    return 0
+
+
+def worker(name, n):
+    api_token = "hidden"
+    with rlock:
+        with rlock:
+            q.put((name, add(n)))
+    with sem:
+        json.dumps([Deep()], default=encode, indent=1)
+    with cond:
+        cond.notify_all()
+
+
+for k in range(3):
+    t = threading.Thread(target=worker, args=(f"w{k}", k + 2), name=f"w{k}")
+    t.start()
+    t.join()
+got = sorted(q.get() for _ in range(3))
+
+
+async def produce(aq, n):
+    for i in range(n):
+        await aq.put(i)
+    await aq.put(None)
+
+
+async def consume(aq):
+    seen = []
+    while (item := await aq.get()) is not None:
+        seen.append(item)
+    return seen
+
+
+async def main():
+    aq = asyncio.Queue(maxsize=1)
+    alock = asyncio.Lock()
+    async with alock:
+        pass
+    _, seen = await asyncio.gather(produce(aq, 4), consume(aq))
+    return seen
+
+
+seen = asyncio.run(main())
+chronodbg.mark("done", got=got, seen=seen)
+print(got, seen)
+"""
+
+
+def make(path: str, monkeypatch: pytest.MonkeyPatch, **options: Any) -> Recorder:
+    """A recorder (not started) whose emit runs on `path`: "c" or "python"."""
+    if path == "python":
+        monkeypatch.setenv(hotpath.PURE_PYTHON_ENV, "1")
+    else:
+        monkeypatch.delenv(hotpath.PURE_PYTHON_ENV, raising=False)
+    rec = Recorder(Options(**options))
+    assert hotpath.path_of(rec.emit) == path and hotpath.path_of(rec.emit_code) == path
+    return rec
+
+
+def sampling_with(rec: Recorder, frame_locals: Any, monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """`rec` with its emit remade to sample locals with `frame_locals` (emit binds it when made)."""
+    monkeypatch.setattr(rec.summariser, "frame_locals", frame_locals)
+    path = hotpath.path_of(rec.emit)
+    rec.emit = rec._make_emit()
+    assert hotpath.path_of(rec.emit) == path
+    return rec
+
+
+def _masked(value: Any) -> Any:
+    """A value summary without the ids of objects (they differ from run to run)."""
+    if isinstance(value, tuple):
+        if len(value) >= 3 and value[0] == values.TAG_OBJ:
+            return (value[0], value[1], 0, *map(_masked, value[3:]))
+        return tuple(_masked(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
+def _events(rec: Recording) -> dict[int, list[tuple[Any, ...]]]:
+    """Everything about each event but its time, thread by thread.
+
+    Per thread, not in the global order: while a worker runs, the main thread
+    is on its way into join() (thread.join, and at level lines the line
+    events), and which of the two appends first is up to the scheduler.
+    """
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for e in rec.events:
+        site = rec.site_of(e)
+        where = (site.file, site.line, site.func) if site is not None else None
+        # Durations are times too.
+        data = {k: v for k, v in rec.data_dict(e).items() if not k.endswith("_ns")}
+        out.setdefault(e.thread, []).append((e.kind, e.task, e.obj, where, _masked(data), _masked(e.locals)))
+    return out
+
+
+def _record(tmp_path: Path, name: str, path: str, *options: str) -> Recording:
+    environment = env()
+    if path == "python":
+        environment[hotpath.PURE_PYTHON_ENV] = "1"
+    else:
+        environment.pop(hotpath.PURE_PYTHON_ENV, None)
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    out = tmp_path / f"{name}.cgr"
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronodbg", "record", "-q", *options, "-o", str(out), str(program)],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=environment,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b"[('w0', 1), ('w1', 3), ('w2', 6)] [0, 1, 2, 3]\n"
+    rec = read_log(str(out))
+    assert rec.header["hot_path"] == path
+    return rec
+
+
+@needs_extension
+@pytest.mark.parametrize(
+    "options", [(), ("--locals", "none"), ("--level", "calls"), ("--level", "lines")], ids=["sync", "no-locals", "calls", "lines"]
+)
+def test_both_paths_record_the_same_events(tmp_path: Path, options: tuple[str, ...]) -> None:
+    c = _record(tmp_path, "c", "c", *options)
+    python = _record(tmp_path, "python", "python", *options)
+    assert _events(c) == _events(python)
+    kinds = {e.kind for e in c.events}
+    assert {"lock.acquire", "queue.put", "cond.notify", "sem.acquire", "event.set", "task.resume", "mark"} <= kinds
+    if "--level" in options:
+        assert "call" in kinds
+    # The event from inside copy.deepcopy is put on the user's line, in __deepcopy__.
+    sets = [e for e in c.events if e.kind == "event.set"]
+    assert [c.site_of(e).func for e in sets] == ["encode"] * 3  # type: ignore[union-attr]
+    assert c.footer is not None and c.footer["dropped"] == 0
+
+
+def test_header_and_info_say_which_path_ran(tmp_path: Path) -> None:
+    for path in (["c"] if EXTENSION is not None else []) + ["python"]:
+        rec = _record(tmp_path, path, path)
+        assert rec.header["hot_path"] == path
+        proc = subprocess.run(
+            [sys.executable, "-m", "chronodbg", "info", str(tmp_path / f"{path}.cgr")],
+            capture_output=True,
+            timeout=TIMEOUT,
+            env=env(),
+            stdin=subprocess.DEVNULL,
+        )
+        assert f"hot path {path}" in proc.stdout.decode()
+
+
+def test_the_environment_variable_forces_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(hotpath.PURE_PYTHON_ENV, "1")
+    assert hotpath.forced_python() and hotpath.native() is None
+    rec = Recorder(Options())
+    assert rec._header()["hot_path"] == "python"
+    assert isinstance(rec.emit, types.FunctionType) and isinstance(rec.emit_code, types.FunctionType)
+    for unset in ("", "0"):
+        monkeypatch.setenv(hotpath.PURE_PYTHON_ENV, unset)
+        assert not hotpath.forced_python()
+        assert Recorder(Options())._header()["hot_path"] == ("c" if EXTENSION is not None else "python")
+
+
+def test_the_extension_is_built_where_it_can_be() -> None:
+    """A CPython with a C compiler and its headers has the extension: a broken build must not pass unnoticed."""
+    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+    if sys.implementation.name != "cpython" or not headers or not compiler:
+        pytest.skip("no C compiler or no Python headers here: the extension is optional")
+    assert EXTENSION is not None, "chronodbg.recorder._hotpath was not built (see pip install -v for the compiler's error)"
+
+
+# -- the same results, in process -----------------------------------------------
+
+
+def _emits(rec: Recorder) -> None:
+    """One of each way the wrappers call emit and the tracers emit_code."""
+    frame = sys._getframe()
+    rec.emit(Kind.MARK, None, ("here",), frame)
+    rec.emit(Kind.MARK, 7, ("no locals",), frame, False)
+    rec.emit(Kind.MARK, None, ("keyword",), frame, with_locals=False)
+    rec.emit(Kind.PROCESS_EXIT, None, (0, "exit"), None)
+
+    def inner(depth: int) -> None:
+        local = [depth] * depth  # noqa: F841 - sampled
+        if depth:
+            inner(depth - 1)
+        else:
+            rec.emit(Kind.MARK, None, ("deep",), sys._getframe())
+            # The caller's frame, not the frame that calls emit: locals are not sampled "calling".
+            rec.emit(Kind.MARK, None, ("outer",), sys._getframe(1))
+
+    inner(2)
+
+    class Copied:
+        def __deepcopy__(self, memo: dict[int, Any]) -> Copied:
+            # Frame of copy.deepcopy (library code): the user frame is this one's caller's.
+            rec.emit(Kind.MARK, None, ("library",), sys._getframe(1))
+            return self
+
+    copy.deepcopy(Copied())
+    code = _emits.__code__
+    rec.emit_code(Kind.CALL, (1, "call", ()), code, code.co_firstlineno)
+    rec.emit_code(Kind.LINE, (1, 2), code, code.co_firstlineno + 1)
+    rec.emit_code(Kind.LINE, (1, 2), code, code.co_firstlineno + 1)
+
+
+def _buffered(rec: Recorder) -> list[tuple[Any, ...]]:
+    return [(e[1], e[2], int(e[3]), e[4], e[5], e[6], _masked(e[7])) for e in rec.buffer]
+
+
+@needs_extension
+def test_in_process_events_and_definitions_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = []
+    for path in ("c", "python"):
+        rec = make(path, monkeypatch)
+        _emits(rec)
+        times = [e[0] for e in rec.buffer]
+        assert times == sorted(times) and all(isinstance(t, int) and t >= 0 for t in times)
+        assert all(type(e[3]) is type(Kind.MARK) or type(e[3]) is int for e in rec.buffer)
+        results.append((_buffered(rec), rec.pending, rec.dropped))
+    assert results[0] == results[1]
+    events, pending, dropped = results[0]
+    assert dropped == 0 and len(events) == 10
+    assert events[0][6] is not None and events[1][6] is None and events[2][6] is None and events[3][4] is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_odd_calls_behave_as_the_closure(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = make(path, monkeypatch)
+    with pytest.raises(TypeError):
+        rec.emit(Kind.MARK, None)
+    with pytest.raises(TypeError):
+        rec.emit(Kind.MARK, None, (), None, True, "extra")
+    with pytest.raises(TypeError):
+        rec.emit_code(Kind.LINE, (), None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        rec.emit(Kind.MARK, None, (), None, nonsense=1)
+    # Not a frame: user_frame fails on it, which is an Exception, so it is dropped.
+    rec.emit(Kind.MARK, None, (), object())
+    assert rec.dropped == 1 and not rec.buffer
+    # Frame-like objects are walked as frames are.
+    code = _emits.__code__
+    fake = types.SimpleNamespace(f_code=code, f_lineno=5, f_back=None, f_locals={"x": 1})
+    rec.emit(Kind.MARK, None, (), fake, False)
+    assert rec.dropped == 1 and rec.buffer[-1][5] == rec._sites[(id(code), 5)]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("error", [RuntimeError, RecursionError, MemoryError])
+def test_an_exception_inside_is_dropped_and_counted(path: str, error: type[Exception], monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = make(path, monkeypatch)
+
+    def fail(*args: Any) -> None:
+        raise error("inside the recorder")
+
+    frame = sys._getframe()
+    # A new thread (current_thread_id registers it), a new site (site_id), new code (code_is_user), locals.
+    monkeypatch.setattr(Recorder, "register_thread", fail)
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.emit_code(Kind.LINE, (), _emits.__code__, 3)
+    assert rec.dropped == 2
+    monkeypatch.undo()
+    rec = make(path, monkeypatch)
+    monkeypatch.setattr(Recorder, "string_id", fail)
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.emit_code(Kind.LINE, (), _emits.__code__, 3)
+    assert rec.dropped == 2 and not rec.buffer
+    monkeypatch.undo()
+    rec = sampling_with(make(path, monkeypatch), fail, monkeypatch)
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.emit(Kind.MARK, None, (), frame, False)
+    assert rec.dropped == 1 and len(rec.buffer) == 1
+    monkeypatch.undo()
+    rec = make(path, monkeypatch)
+    rec.emit(Kind.MARK, None, (), frame)
+    monkeypatch.setattr(type(rec.user), "file_is_user", fail)
+    rec.emit(Kind.MARK, None, (), frame)  # this frame's code is known: not asked again
+    assert rec.dropped == 0 and len(rec.buffer) == 2
+    namespace: dict[str, Any] = {}
+    exec(compile("def new(emit, frame): emit(0, None, (), frame())", "<new>", "exec"), namespace)
+    namespace["new"](rec.emit, sys._getframe)  # new code: UserCode asked, and it fails
+    assert rec.dropped == 1 and len(rec.buffer) == 2
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_a_base_exception_propagates(path: str, error: type[BaseException], monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: Any) -> None:
+        raise error()
+
+    frame = sys._getframe()
+    rec = sampling_with(make(path, monkeypatch), fail, monkeypatch)
+    with pytest.raises(error):
+        rec.emit(Kind.MARK, None, (), frame)
+    monkeypatch.setattr(Recorder, "site_id", fail)
+    rec = make(path, monkeypatch)
+    with pytest.raises(error):
+        rec.emit_code(Kind.LINE, (), _emits.__code__, 3)
+    assert rec.dropped == 0 and not rec.buffer
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_relieve_runs_past_the_limit(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(core, "BUFFER_LIMIT", 3)
+    monkeypatch.setattr(Recorder, "_relieve", lambda self: calls.append(len(self.buffer)))
+    rec = make(path, monkeypatch)
+    for _ in range(5):
+        rec.emit(Kind.MARK, None, (), None)
+    rec.emit_code(Kind.LINE, (), _emits.__code__, 3)
+    assert calls == [4, 5, 6]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_dropping_relieve_is_counted(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self: Recorder) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(core, "BUFFER_LIMIT", 0)
+    monkeypatch.setattr(Recorder, "_relieve", full)
+    rec = make(path, monkeypatch)
+    rec.emit(Kind.MARK, None, (), None)
+    # Appended, then the relief failed: the event stays, and the failure counts (as in Python).
+    assert len(rec.buffer) == 1 and rec.dropped == 1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_stop_codes_end_the_search(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = make(path, monkeypatch)
+    lib = [copy.__dict__["deepcopy"].__code__]
+    got: list[tuple[Any, ...]] = []
+
+    class Copied:
+        def __deepcopy__(self, memo: dict[int, Any]) -> Copied:
+            rec.emit(Kind.MARK, None, (), sys._getframe(1))
+            got.append(rec.buffer[-1])
+            return self
+
+    copy.deepcopy(Copied())
+    assert got[-1][5] is not None
+    rec.stop_codes.add(id(lib[0]))
+    copy.deepcopy(Copied())
+    assert got[-1][5] is None and got[-1][7] is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_threads_emit_side_by_side(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = make(path, monkeypatch)
+    start = threading.Barrier(4)
+
+    def run() -> None:
+        start.wait()
+        for i in range(2000):
+            rec.emit(Kind.MARK, i, (), sys._getframe(), i % 2 == 0)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert rec.dropped == 0 and len(rec.buffer) == 8000
+    by_thread: dict[int, list[int]] = {}
+    for event in rec.buffer:
+        by_thread.setdefault(event[1], []).append(event[4])
+    assert sorted(by_thread) == sorted(rec.thread_ids[t.ident] for t in threads if t.ident is not None)
+    assert all(order == list(range(2000)) for order in by_thread.values())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_recorder_is_collected(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = make(path, monkeypatch)
+    rec.emit(Kind.MARK, None, (), sys._getframe())
+    gone = weakref.ref(rec)
+    del rec
+    gc.collect()
+    assert gone() is None

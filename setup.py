@@ -1,0 +1,30 @@
+"""Builds the optional C parts of the recorder's per-event path; everything else is in pyproject.toml.
+
+- chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py);
+- chronodbg.recorder._sampler: local variables' samples, values' summaries, calls and returns
+  (see recorder/snapshot.py and recorder/code_events.py);
+- chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
+
+Each is `optional=True`: where one cannot be compiled (no compiler, no Python
+headers), setuptools warns and the install goes on without it, and chronodbg
+runs the same steps in Python. CHRONODBG_PURE_PYTHON=1 forces Python for all
+of them where they were built.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("chronodbg.recorder._hotpath", sources=["chronodbg/recorder/_hotpath.c"], optional=True),
+        Extension(
+            "chronodbg.recorder._sampler",
+            sources=[
+                "chronodbg/recorder/_sampler.c",
+                "chronodbg/recorder/_summary.c",
+                "chronodbg/recorder/_frame_events.c",
+            ],
+            depends=["chronodbg/recorder/_sampler.h"],
+            optional=True,
+        ),
+    ]
+)
