@@ -26,5 +26,6 @@ setup(
             depends=["chronodbg/recorder/_sampler.h"],
             optional=True,
         ),
+        Extension("chronodbg.logfile._packer", sources=["chronodbg/logfile/_packer.c"], optional=True),
     ]
 )

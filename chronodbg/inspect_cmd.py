@@ -79,6 +79,7 @@ def info_dict(rec: Recording) -> dict[str, Any]:
         "backend": header.get("backend"),
         "tracer": header.get("tracer"),
         "hot_path": header.get("hot_path"),
+        "hot_path_parts": header.get("hot_path_parts"),
         "start_time": header.get("start_time"),
         "options": header.get("options"),
         "events": len(rec.events),
@@ -131,7 +132,8 @@ def run_info(ns: argparse.Namespace, out: TextIO | None = None) -> int:
         f"python      {data['python']}  backend {data['backend']}  level {_level(data)}"
         + (f"  tracer {data['tracer']}" if data["tracer"] else "")
         # Absent in recordings made before the C hot path (issue 8).
-        + (f"  hot path {data['hot_path']}" if data["hot_path"] else ""),
+        + (f"  hot path {data['hot_path']}" if data["hot_path"] else "")
+        + _hot_path_parts(data),
         f"events      {data['events']} over {data['duration_ns'] / 1e9:.6f}s",
     ]
     if rec.signed:
@@ -281,3 +283,11 @@ def run_dump(ns: argparse.Namespace, out: TextIO | None = None) -> int:
                 write(event_text(rec, event, ns.locals) + "\n")
     out.flush()
     return 0
+
+
+def _hot_path_parts(data: dict[str, Any]) -> str:
+    """` (emit c, locals c, pack python)` when only some parts of the per-event path were C."""
+    parts = data.get("hot_path_parts")
+    if data.get("hot_path") != "mixed" or not isinstance(parts, dict):
+        return ""
+    return " (" + ", ".join(f"{part} {path}" for part, path in parts.items()) + ")"

@@ -261,3 +261,15 @@ def test_summary_of_a_dict_changing_under_it() -> None:
     b: dict[Any, Any] = {}
     b["g"] = Grows(b)
     assert _comparable(c.safe_value(a)) == _comparable(python.python_safe_value(b))
+
+
+def test_header_names_each_part_and_info_shows_a_mix() -> None:
+    from chronodbg.inspect_cmd import _hot_path_parts
+    from chronodbg.recorder.hotpath import header_fields
+
+    assert header_fields({"emit": "c", "locals": "c", "pack": "c"})["hot_path"] == "c"
+    assert header_fields({"emit": "python", "locals": "python", "pack": "python"})["hot_path"] == "python"
+    mixed = header_fields({"emit": "c", "locals": "python", "pack": "c"})
+    assert mixed == {"hot_path": "mixed", "hot_path_parts": {"emit": "c", "locals": "python", "pack": "c"}}
+    assert _hot_path_parts(mixed) == " (emit c, locals python, pack c)"
+    assert _hot_path_parts(header_fields({"emit": "c", "locals": "c", "pack": "c"})) == ""

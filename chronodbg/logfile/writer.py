@@ -2,6 +2,16 @@
 
 The writer knows bytes, not threads: the recorder decides when to call it and
 serialises the calls.
+
+`pack_chunk` runs for every chunk on the recorder's writer thread, holding the
+GIL, so its per-event cost is the recorded program's (issue 8). The optional C
+extension `chronodbg.logfile._packer` does its per-event work and writes the
+body's msgpack bytes itself; for a chunk holding anything it does not pack
+(see _packer.c) it declines and the Python path runs, so a chunk's bytes are
+the same either way. A writer's `packer` says which path it takes ("c", or
+"python" where the extension was not built or CHRONODBG_PURE_PYTHON is set
+to anything but empty or "0", as for the recorder's hot path); `PACKER` is
+the one a writer made at import would take.
 """
 
 from __future__ import annotations
@@ -10,7 +20,7 @@ import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 
@@ -20,6 +30,35 @@ from chronodbg.logfile.signing import ALGORITHM, MAC_SIZE, Chain
 #: One event as the recorder buffers it:
 #: (t_ns, thread, task, kind, obj, site, data, locals-snapshot-or-None).
 RawEvent = tuple[Any, ...]
+
+#: (first_seq, events, defs, last_t) -> (body, counts, last_t), or None for the Python path.
+_NativePack = Callable[[int, Sequence[RawEvent], dict[str, list[Any]], int], "tuple[bytes, dict[int, int], int] | None"]
+
+_native_pack_chunk: _NativePack | None
+try:
+    from chronodbg.logfile._packer import pack_chunk as _native_pack_chunk
+except ImportError:  # not built (no compiler at install time), or built for another Python
+    _native_pack_chunk = None
+
+#: The environment variable that forces the pure-Python path (shared with chronodbg.recorder.hotpath).
+PURE_PYTHON_ENV = "CHRONODBG_PURE_PYTHON"
+
+PackerName = Literal["c", "python"]
+
+
+def native_packer() -> _NativePack | None:
+    """The C pack_chunk, or None when it was not built or the environment forces Python.
+
+    Read each time a writer is made, so that a test can set the variable first.
+    """
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+        return None
+    return _native_pack_chunk
+
+
+#: The path a writer made with the environment as it was at import takes; a
+#: writer's own `packer` attribute says which one it does take.
+PACKER: PackerName = "c" if native_packer() is not None else "python"
 
 
 def _default(value: object) -> object:
@@ -55,7 +94,9 @@ class LogWriter:
     (see chronodbg.logfile.signing) and the header says so.
     """
 
-    def __init__(self, sink: int | Callable[[bytes], None], sign_key: bytes | None = None) -> None:
+    def __init__(
+        self, sink: int | Callable[[bytes], None], sign_key: bytes | None = None, packer: PackerName | None = None
+    ) -> None:
         self._sink = sink
         self._chain = Chain(sign_key) if sign_key else None
         self.offset = 0
@@ -67,6 +108,16 @@ class LogWriter:
         #: Each chunk's place, definitions and kind counts, kept only when
         #: asked for (a ring drops the oldest chunks and needs them then).
         self.chunks: list[ChunkEntry] | None = None
+        # `packer` "python" forces the Python path, "c" insists on the extension;
+        # None takes the extension unless the environment says otherwise.
+        native = native_packer() if packer is None else _native_pack_chunk if packer == "c" else None
+        if packer == "c" and native is None:
+            raise RuntimeError("chronodbg.logfile._packer is not built")
+        self._native = native
+        #: Which path pack_chunk takes ("c" or "python"), for the recording's header.
+        self.packer: PackerName = "c" if native is not None else "python"
+        #: Chunks the C path declined and the Python path packed.
+        self.python_chunks = 0
 
     def redirect(self, sink: int | Callable[[bytes], None]) -> None:
         """Write the frames that follow to `sink` (after a ring has rewritten the file)."""
@@ -105,6 +156,17 @@ class LogWriter:
 
     def pack_chunk(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> PackedChunk:
         """The chunk's body, not yet written: the caller may weigh it first (see commit_chunk)."""
+        native = self._native
+        if native is not None:
+            packed = native(first_seq, events, defs, self._last_t)
+            if packed is not None:
+                body, counts, last_t = packed
+                return PackedChunk(first_seq, len(events), body, defs, counts, last_t)
+            self.python_chunks += 1
+        return self._pack_chunk_python(first_seq, events, defs)
+
+    def _pack_chunk_python(self, first_seq: int, events: Sequence[RawEvent], defs: dict[str, list[Any]]) -> PackedChunk:
+        """pack_chunk without the extension: what the C path's bytes must equal."""
         snapshots: dict[int, int] = {}
         snapshot_list: list[Any] = []
         records = []

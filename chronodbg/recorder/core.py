@@ -31,7 +31,7 @@ from chronodbg.errors import RecordError
 from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
-from chronodbg.logfile.writer import LogWriter, PackedChunk
+from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
@@ -208,7 +208,7 @@ class Recorder:
 
     def _header(self) -> dict[str, Any]:
         import chronodbg
-        from chronodbg.recorder.hotpath import path_of
+        from chronodbg.recorder.hotpath import header_fields, path_of
 
         opts = self.options
         return {
@@ -223,8 +223,8 @@ class Recorder:
             "start_time": self.wall0,
             "backend": "patch",
             "tracer": self.tracer_name,
-            # Which per-event path recorded: "c" (the extension) or "python" (see recorder.hotpath).
-            "hot_path": path_of(self.emit),
+            # Which per-event path recorded: the C extensions' or Python's (see recorder.hotpath).
+            **header_fields({"emit": path_of(self.emit), "locals": self.summariser.path, "pack": self._packer_path()}),
             "options": {
                 "include": list(opts.include),
                 "exclude": list(opts.exclude),
@@ -238,6 +238,12 @@ class Recorder:
         }
 
     # -- identities --------------------------------------------------------
+
+    def _packer_path(self) -> str:
+        """The log writer's packing path, or the one a writer made now would take."""
+        if self.log is not None:
+            return self.log.packer
+        return "c" if native_packer() is not None else "python"
 
     def string_id(self, text: str) -> int:
         sid = self._strings.get(text)

@@ -14,7 +14,7 @@ fallback stays tested, and a suspected C bug can be ruled out in the field.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chronodbg.recorder._hotpath import Emit, EmitCode
@@ -45,5 +45,15 @@ def native() -> tuple[type[Emit], type[EmitCode]] | None:
 
 
 def path_of(emit: object) -> str:
-    """The header's `hot_path`: "c" when `emit` is the extension's, else "python"."""
+    """"c" when `emit` is the extension's, else "python"."""
     return "c" if type(emit).__module__ == "chronodbg.recorder._hotpath" else "python"
+
+
+def header_fields(parts: dict[str, str]) -> dict[str, Any]:
+    """The header's `hot_path` ("c", "python", or "mixed" when only some parts were built) and `hot_path_parts`.
+
+    `parts` says, for each part of the per-event path (emit, locals, pack),
+    which ran: one of them can fail to build where the others did.
+    """
+    paths = set(parts.values())
+    return {"hot_path": paths.pop() if len(paths) == 1 else "mixed", "hot_path_parts": dict(parts)}
