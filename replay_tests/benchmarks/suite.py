@@ -471,7 +471,9 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- `--pairs N` and `--no-warmup` trade precision for time; `--json PATH` keeps the results and `--report-json PATH
+- How long: one round of every variant on one Python took about 14 minutes here on 2026-11-26 (W3 at
+  `--level lines` and VizTracer on W3 take minutes each), so the default 5 pairs on three Pythons take hours,
+  not the issue's 15 minutes. `--pairs N` and `--no-warmup` trade precision for time; `--json PATH` keeps the results and `--report-json PATH
   [--write-docs]` prints (and writes) the tables from them again, e.g. after merging runs made separately.
 - `--write-docs` replaces this section. The workloads are sized by the issue's event counts (W1–W3), not by seconds;
   W4 (24 rounds, ~2.4M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
