@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,14 @@ class Run:
 
     def by_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] == kind]
+
+
+def skip_unless_c_can_build() -> None:
+    """Skip unless this is a CPython with a C compiler and its headers, where the C extensions must have built."""
+    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+    if sys.implementation.name != "cpython" or not headers or not compiler:
+        pytest.skip("no C compiler or no Python headers here: the extensions are optional")
 
 
 def env() -> dict[str, str]:

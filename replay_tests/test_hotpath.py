@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import copy
 import gc
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import threading
 import types
 import weakref
@@ -31,7 +28,7 @@ from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core, hotpath
 from chronodbg.recorder.core import Options, Recorder
-from replay_tests.conftest import TIMEOUT, env
+from replay_tests.conftest import TIMEOUT, env, skip_unless_c_can_build
 
 
 def _extension() -> types.ModuleType | None:
@@ -250,10 +247,7 @@ def test_the_environment_variable_forces_python(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_extension_is_built_where_it_can_be() -> None:
     """A CPython with a C compiler and its headers has the extension: a broken build must not pass unnoticed."""
-    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
-    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
-    if sys.implementation.name != "cpython" or not headers or not compiler:
-        pytest.skip("no C compiler or no Python headers here: the extension is optional")
+    skip_unless_c_can_build()
     assert EXTENSION is not None, "chronodbg.recorder._hotpath was not built (see pip install -v for the compiler's error)"
 
 

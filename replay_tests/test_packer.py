@@ -14,10 +14,8 @@ import collections
 import collections.abc
 import enum
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,7 +29,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile import read_log, writer
 from chronodbg.logfile.writer import LogWriter, PackedChunk, RawEvent
 
-from .conftest import PROGRAMS, TIMEOUT, env
+from .conftest import PROGRAMS, TIMEOUT, env, skip_unless_c_can_build
 
 
 def _extension() -> Any:  # the module, or None
@@ -441,10 +439,7 @@ def test_packer_c_needs_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_extension_is_built_where_it_can_be() -> None:
     """A CPython with a C compiler and its headers has the packer: a broken build must not pass unnoticed."""
-    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
-    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
-    if sys.implementation.name != "cpython" or not headers or not compiler:
-        pytest.skip("no C compiler or no Python headers here: the extension is optional")
+    skip_unless_c_can_build()
     assert EXTENSION is not None, "chronodbg.logfile._packer was not built (see pip install -v for the compiler's error)"
     assert writer.PACKER == "c" or os.environ.get(writer.PURE_PYTHON_ENV, "") not in ("", "0")
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,15 +15,14 @@ from hypothesis import strategies as st
 from chronodbg.recorder import snapshot
 from chronodbg.recorder.snapshot import Summariser
 
+from .conftest import skip_unless_c_can_build
+
 needs_c = pytest.mark.skipif(snapshot.Sampler is None, reason="the C sampler did not build here (no compiler at install)")
 
 
 def test_c_sampler_built_where_it_can_be() -> None:
     """A CPython with a C compiler and its headers has the sampler: a broken build must not pass unnoticed."""
-    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
-    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
-    if sys.implementation.name != "cpython" or not headers or not compiler:
-        pytest.skip("no C compiler or no Python headers here: the extension is optional")
+    skip_unless_c_can_build()
     assert snapshot.Sampler is not None, "chronodbg.recorder._sampler was not built (see pip install -v for the compiler's error)"
 
 
