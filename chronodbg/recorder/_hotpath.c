@@ -44,6 +44,16 @@ static PyObject *monotonic_ns = NULL;
 static PyObject *str_dropped = NULL;
 static PyObject *one = NULL;
 
+/* A user frame's site by its code object and instruction offset (f_lasti).
+ * Both references are strong. */
+typedef struct {
+    PyObject *code;
+    int lasti;
+    PyObject *site;
+} SiteSlot;
+
+#define SITE_SLOTS 1024 /* a power of two */
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -71,6 +81,8 @@ typedef struct {
      * the GIL, and a reference is taken before any callback. */
     unsigned long ident;
     PyObject *ident_obj;
+    /* Emit only: see cached_site. */
+    SiteSlot site_slots[SITE_SLOTS];
 } Emitter;
 
 static int
@@ -111,6 +123,10 @@ emitter_clear(Emitter *self)
     Py_CLEAR(self->stop_codes);
     Py_CLEAR(self->frame_locals);
     Py_CLEAR(self->ident_obj);
+    for (size_t i = 0; i < SITE_SLOTS; i++) {
+        Py_CLEAR(self->site_slots[i].code);
+        Py_CLEAR(self->site_slots[i].site);
+    }
     return 0;
 }
 
@@ -389,6 +405,58 @@ frame_line(PyFrameObject *frame)
     return PyLong_FromLong(line);
 }
 
+/* The site cache (issue 8). Most events come from the same few places of
+ * user code, and the closure's way to their site, `frame.f_lineno` (a scan
+ * of the code's line table) and a dict lookup keyed by a new tuple, is a
+ * large part of an event's cost. A frame's line is a function of its code
+ * object and instruction offset, and a site id, once given, is never given
+ * again (Recorder.site_id), so (code, lasti) -> site is exact forever.
+ *
+ * Only while this thread has no trace function: inside a trace call,
+ * `f_lineno` is the traced line, which a tracer may even have set itself,
+ * not the instruction's. Entries are made only for a caller frame that is
+ * user code itself, so a hit means `user_frame(caller)` is the caller. */
+static int
+tracing(void)
+{
+    return PyThreadState_Get()->c_tracefunc != NULL;
+}
+
+static SiteSlot *
+site_slot(Emitter *self, PyObject *code, int lasti)
+{
+    size_t h = ((size_t)(uintptr_t)code >> 4) ^ ((size_t)(unsigned)lasti * 2654435761u);
+    return &self->site_slots[(h ^ (h >> 11)) & (SITE_SLOTS - 1)];
+}
+
+/* The caller's site from the cache: a new reference, or NULL (no error set) on a miss. */
+static PyObject *
+cached_site(Emitter *self, PyFrameObject *frame)
+{
+    if (tracing()) {
+        return NULL;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    SiteSlot *slot = site_slot(self, (PyObject *)code, lasti);
+    PyObject *site = slot->code == (PyObject *)code && slot->lasti == lasti ? Py_NewRef(slot->site) : NULL;
+    Py_DECREF(code);
+    return site;
+}
+
+static void
+remember_site(Emitter *self, PyFrameObject *frame, PyObject *code, PyObject *site)
+{
+    int lasti = PyFrame_GetLasti(frame);
+    if (lasti < 0 || tracing()) {
+        return;
+    }
+    SiteSlot *slot = site_slot(self, code, lasti);
+    Py_XSETREF(slot->code, Py_NewRef(code));
+    Py_XSETREF(slot->site, Py_NewRef(site));
+    slot->lasti = lasti;
+}
+
 /* emit(kind, obj, data, frame, with_locals=True) */
 static PyObject *
 emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -422,6 +490,9 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
     if (caller == Py_None) {
         frame = Py_NewRef(Py_None);
     }
+    else if ((site = cached_site(self, (PyFrameObject *)caller)) != NULL) {
+        frame = Py_NewRef(caller);
+    }
     else {
         frame = user_frame(self, caller, &code, &code_id);
         if (frame == NULL) {
@@ -433,13 +504,18 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
         snap = Py_NewRef(Py_None);
     }
     else {
-        line = frame_line((PyFrameObject *)frame);
-        if (line == NULL) {
-            goto error;
-        }
-        site = site_of(self, code, code_id, line);
         if (site == NULL) {
-            goto error;
+            line = frame_line((PyFrameObject *)frame);
+            if (line == NULL) {
+                goto error;
+            }
+            site = site_of(self, code, code_id, line);
+            if (site == NULL) {
+                goto error;
+            }
+            if (frame == caller && line != Py_None) {
+                remember_site(self, (PyFrameObject *)frame, code, site);
+            }
         }
         int with_locals = 0;
         if (self->sample) {
