@@ -3,6 +3,7 @@
 - chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py);
 - chronodbg.recorder._sampler: local variables' samples, values' summaries, calls and returns
   (see recorder/snapshot.py and recorder/code_events.py);
+- chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
 - chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
 
 Each is `optional=True`: where one cannot be compiled (no compiler, no Python
@@ -26,6 +27,7 @@ setup(
             depends=["chronodbg/recorder/_sampler.h"],
             optional=True,
         ),
+        Extension("chronodbg.recorder._locks", sources=["chronodbg/recorder/_locks.c"], optional=True),
         Extension("chronodbg.logfile._packer", sources=["chronodbg/logfile/_packer.c"], optional=True),
     ]
 )

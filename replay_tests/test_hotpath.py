@@ -26,7 +26,7 @@ from chronodbg import values
 from chronodbg.kinds import Kind
 from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
-from chronodbg.recorder import core, hotpath
+from chronodbg.recorder import core, hotpath, locks
 from chronodbg.recorder.core import Options, Recorder
 from replay_tests.conftest import TIMEOUT, env, skip_unless_c_can_build
 
@@ -88,6 +88,13 @@ def worker(name, n):
     with rlock:
         with rlock:
             q.put((name, add(n)))
+    # The wrappers' other entries: acquire() with and without arguments, release().
+    lock.acquire()
+    assert not lock.acquire(False) and not lock.acquire(timeout=0.001)
+    lock.release()
+    assert rlock.acquire() and rlock.acquire(True, 1) and rlock.acquire(blocking=False)
+    for _ in range(3):
+        rlock.release()
     with sem:
         json.dumps([Deep()], default=encode, indent=1)
     with cond:
@@ -249,6 +256,30 @@ def test_the_extension_is_built_where_it_can_be() -> None:
     """A CPython with a C compiler and its headers has the extension: a broken build must not pass unnoticed."""
     skip_unless_c_can_build()
     assert EXTENSION is not None, "chronodbg.recorder._hotpath was not built (see pip install -v for the compiler's error)"
+    assert locks._built is not None, "chronodbg.recorder._locks was not built (see pip install -v)"
+
+
+@pytest.mark.parametrize("name", ["Lock", "RLock"])
+def test_each_lock_class_fails_as_the_python_one_when_not_initialised(name: str) -> None:
+    """A wrapper made with __new__ alone has no state: each method raises the AttributeError the Python one does."""
+    classes = [c for c in locks.WRAPPERS if (c in locks._RLOCK_CLASSES) == (name == "RLock")]
+    assert len(classes) == (2 if locks._built is not None else 1)
+    for cls in classes:
+        wrapper = cls.__new__(cls)
+        for call in (wrapper.acquire, wrapper.__enter__, wrapper.release, lambda w=wrapper: w.__exit__(None, None, None)):
+            with pytest.raises(AttributeError, match="_lock"):
+                call()
+
+
+@needs_extension
+def test_the_header_names_the_lock_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(hotpath.PURE_PYTHON_ENV, raising=False)
+    rec = Recorder(Options())
+    assert rec.lock_path == "c" and locks._wrapper_classes(rec) == (locks.CRecordedLock, locks.CRecordedRLock)
+    monkeypatch.setenv(hotpath.PURE_PYTHON_ENV, "1")
+    rec = Recorder(Options())
+    assert rec.lock_path == "python" and locks._wrapper_classes(rec) == (locks.RecordedLock, locks.RecordedRLock)
+    assert rec._header()["hot_path"] == "python"
 
 
 # -- the same results, in process -----------------------------------------------

@@ -29,7 +29,16 @@ Sampler_summary(PyObject *self, PyObject *value)
     return cgr_safe_summary((Sampler *)self, &limits, value);
 }
 
+/* The summariser's limits changed: read them again at the next sample. */
+static PyObject *
+Sampler_forget_limits(PyObject *self, PyObject *unused)
+{
+    ((Sampler *)self)->limits_known = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Sampler_methods[] = {
+    {"forget_limits", Sampler_forget_limits, METH_NOARGS, PyDoc_STR("forget_limits(): read the summariser's limits again.")},
     {"summary", Sampler_summary, METH_O, PyDoc_STR("summary(value): Summariser.safe_value(value), in C where it can.")},
     {NULL, NULL, 0, NULL},
 };

@@ -11,6 +11,13 @@
 
 #define FRAME_CACHE_LIMIT 4096
 
+/* The summariser's limits (use_repr, max_*): read once, and again after
+ * Summariser.__setattr__ calls forget_limits() (tests change them). */
+typedef struct {
+    Py_ssize_t max_names, max_str, max_items, max_depth;
+    int use_repr;
+} Limits;
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -32,13 +39,10 @@ typedef struct {
     PyObject *type_names;     /* Summariser._type_names */
     PyObject *max_str_attr, *max_items_attr, *max_depth_attr;
     PyObject *dict_tag, *list_tag, *tuple_tag, *obj_tag;
+    Limits limits;    /* valid while limits_known */
+    int limits_known;
 } Sampler;
 
-/* What a sample reads of the summariser once: its limits may be changed between samples. */
-typedef struct {
-    Py_ssize_t max_names, max_str, max_items, max_depth;
-    int use_repr;
-} Limits;
 
 int cgr_is_immutable(PyTypeObject *cls);
 PyObject *cgr_error_summary(Sampler *self);

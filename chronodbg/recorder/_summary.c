@@ -306,10 +306,15 @@ cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value)
     return summary;
 }
 
-/* The summariser's limits as they are now (a program's tests may change them between samples). */
+/* The summariser's limits as they are now: kept after the first read, read
+ * again after forget_limits() (Summariser.__setattr__ calls it when one changes). */
 int
 cgr_read_limits(Sampler *self, Limits *limits)
 {
+    if (self->limits_known) {
+        *limits = self->limits;
+        return 0;
+    }
     if (cgr_attr_int(self->summariser, self->max_names_attr, &limits->max_names) == NULL ||
         cgr_attr_int(self->summariser, self->max_str_attr, &limits->max_str) == NULL ||
         cgr_attr_int(self->summariser, self->max_items_attr, &limits->max_items) == NULL ||
@@ -322,5 +327,10 @@ cgr_read_limits(Sampler *self, Limits *limits)
     }
     limits->use_repr = PyObject_IsTrue(use_repr);
     Py_DECREF(use_repr);
-    return limits->use_repr < 0 ? -1 : 0;
+    if (limits->use_repr < 0) {
+        return -1;
+    }
+    self->limits = *limits;
+    self->limits_known = 1;
+    return 0;
 }

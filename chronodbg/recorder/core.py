@@ -32,6 +32,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
 from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
+from chronodbg.recorder.hotpath import locks_path
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
@@ -169,6 +170,8 @@ class Recorder:
         #: Called first thing in each thread started through `Thread.start()`
         #: (the settrace tracer installs itself there).
         self.thread_started: Callable[[], None] | None = None
+        #: Whether the lock wrappers this recorder makes run the C cores ("c") or Python (recorder.locks).
+        self.lock_path = locks_path()
         self.emit: Emit = self._make_emit()
         self.emit_code: EmitCode = self._make_emit_code()
 
@@ -224,7 +227,14 @@ class Recorder:
             "backend": "patch",
             "tracer": self.tracer_name,
             # Which per-event path recorded: the C extensions' or Python's (see recorder.hotpath).
-            **header_fields({"emit": path_of(self.emit), "locals": self.summariser.path, "pack": self._packer_path()}),
+            **header_fields(
+                {
+                    "emit": path_of(self.emit),
+                    "locals": self.summariser.path,
+                    "pack": self._packer_path(),
+                    "locks": self.lock_path,
+                }
+            ),
             "options": {
                 "include": list(opts.include),
                 "exclude": list(opts.exclude),

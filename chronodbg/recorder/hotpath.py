@@ -44,6 +44,38 @@ def native() -> tuple[type[Emit], type[EmitCode]] | None:
     return _hotpath.Emit, _hotpath.EmitCode
 
 
+def native_locks() -> Any:
+    """The extension's lock cores (`chronodbg.recorder._locks`), or None for the Python methods.
+
+    Unlike `native`, asked once, when chronodbg.recorder.locks is imported:
+    it picks the base class of the lock wrappers.
+    """
+    if forced_python():
+        return None
+    try:
+        from chronodbg.recorder import _locks
+    except ImportError:
+        return None
+    return _locks
+
+
+def built_locks() -> Any:
+    """The extension with the lock wrappers' C cores (`chronodbg.recorder._locks`), or None where it was not built.
+
+    Whether it is used is each recorder's choice (`lock_path`): see `locks_path`.
+    """
+    try:
+        from chronodbg.recorder import _locks
+    except ImportError:
+        return None
+    return _locks
+
+
+def locks_path() -> str:
+    """"c" when a recorder made now would wrap locks with the C cores, else "python"."""
+    return "python" if forced_python() or built_locks() is None else "c"
+
+
 def path_of(emit: object) -> str:
     """"c" when `emit` is the extension's, else "python"."""
     return "c" if type(emit).__module__ == "chronodbg.recorder._hotpath" else "python"

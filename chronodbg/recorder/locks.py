@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
@@ -37,6 +37,15 @@ _LOCK_IS_TYPE = isinstance(threading.Lock, type)
 _installed: list[Recorder] = []
 
 ACQUIRE, WAIT, FAIL, RELEASE = Kind.LOCK_ACQUIRE, Kind.LOCK_WAIT, Kind.LOCK_FAIL, Kind.LOCK_RELEASE
+#: The C cores of the wrappers (`_locks.c`, issue 8), where built: every
+#: `with lock:` without a Python frame. Each recorder picks C or Python for
+#: the wrappers it makes (`Recorder.lock_path`, CHRONODBG_PURE_PYTHON), as for
+#: its emit; the C methods call back the Python ones (`_acquire_py`...) for
+#: what they do not cover.
+try:
+    from chronodbg.recorder import _locks as _built
+except ImportError:  # not built: no compiler at install time, or another Python's build
+    _built = None  # type: ignore[assignment]
 
 
 def _contended(rec: Recorder | _Idle, oid: int, lock: Any, blocking: bool, timeout: float, frame: FrameType | None) -> int | None:
@@ -113,9 +122,14 @@ class _LockType(type):
         return raw is not None and bool(_installed) and issubclass(subclass, raw)
 
 
-class RecordedLock(metaclass=_LockType):
-    __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
-    _cgr_raw = _RawLock
+class _LockMethods(metaclass=_LockType):
+    """What both recorded Lock classes share: all but where the state lives and which hot methods run."""
+
+    if not TYPE_CHECKING:  # the concrete classes' slots or C fields hold these
+        __slots__ = ()
+    _lock: _thread.LockType
+    _oid: int
+    _rec: Recorder | _Idle
 
     def __init__(self, rec: Recorder | None = None, oid: int = 0) -> None:
         recorder: Recorder | _Idle
@@ -131,16 +145,13 @@ class RecordedLock(metaclass=_LockType):
         self._oid = oid
         self._rec = recorder
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError(f"type '{_RawLock.__module__}.{_RawLock.__name__}' is not an acceptable base type")
-
     # isinstance() falls back on `__class__`: `isinstance(lock, _thread.LockType)`
     # holds as unrecorded. Only type() tells the wrapper (see docs/reliability.md).
     @property  # type: ignore[misc]
     def __class__(self) -> type:
         return _RawLock
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def _acquire_py(self, blocking: bool = True, timeout: float = -1) -> bool:
         try:
             lock = self._lock
             rec = self._rec
@@ -165,10 +176,7 @@ class RecordedLock(metaclass=_LockType):
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    # `with lock:` calls acquire directly: one Python frame fewer per entry.
-    __enter__ = acquire
-
-    def release(self) -> None:
+    def _release_py(self) -> None:
         try:
             lock = self._lock
             try:
@@ -180,7 +188,7 @@ class RecordedLock(metaclass=_LockType):
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    def __exit__(self, *exc_info: object) -> None:
+    def _exit_py(self, *exc_info: object) -> None:
         try:
             lock = self._lock
             try:
@@ -195,9 +203,7 @@ class RecordedLock(metaclass=_LockType):
     def locked(self) -> bool:
         return self._lock.locked()
 
-    # The C lock's old aliases.
-    acquire_lock = acquire
-    release_lock = release
+    # The C lock's old alias (the others are the concrete classes').
     locked_lock = locked
 
     def _is_owned(self) -> bool:
@@ -219,9 +225,44 @@ class RecordedLock(metaclass=_LockType):
         raise TypeError("cannot pickle '_thread.lock' object")
 
 
-class RecordedRLock(metaclass=_LockType):
-    __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
-    _cgr_raw = _RawRLock
+class RecordedLock(_LockMethods):
+    """The Python path: state in slots, the Python hot methods."""
+
+    __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
+    _cgr_raw = _RawLock
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError(f"type '{_RawLock.__module__}.{_RawLock.__name__}' is not an acceptable base type")
+
+    # `with lock:` calls acquire directly: one Python frame fewer per entry.
+    acquire = __enter__ = acquire_lock = _LockMethods._acquire_py
+    release = release_lock = _LockMethods._release_py
+    __exit__ = _LockMethods._exit_py
+
+
+if _built is not None:
+
+    class CRecordedLock(_built.LockCore, _LockMethods):
+        """The C path: state in the C core's fields, its hot methods (which call back `_acquire_py` and co.)."""
+
+        __slots__ = ()
+        _cgr_raw = _RawLock
+        acquire_lock = _built.LockCore.acquire
+        release_lock = _built.LockCore.release
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            raise TypeError(f"type '{_RawLock.__module__}.{_RawLock.__name__}' is not an acceptable base type")
+
+
+class _RLockMethods(metaclass=_LockType):
+    """What both recorded RLock classes share (see _LockMethods)."""
+
+    if not TYPE_CHECKING:
+        __slots__ = ()
+    _lock: Any
+    _oid: int
+    _rec: Recorder | _Idle
+    _depth: int
 
     def __init__(self, rec: Recorder | None = None, oid: int = 0) -> None:
         recorder: Recorder | _Idle
@@ -239,9 +280,9 @@ class RecordedRLock(metaclass=_LockType):
     def __class__(self) -> type:
         # As for the Lock: `isinstance(rlock, _thread.RLock)` holds; a subclass is itself.
         cls = type(self)
-        return _RawRLock if cls is RecordedRLock else cls
+        return _RawRLock if cls in _RLOCK_CLASSES else cls
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def _acquire_py(self, blocking: bool = True, timeout: float = -1) -> bool:
         try:
             lock = self._lock
             rec = self._rec
@@ -270,9 +311,7 @@ class RecordedRLock(metaclass=_LockType):
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    __enter__ = acquire
-
-    def release(self) -> None:
+    def _release_py(self) -> None:
         try:
             lock = self._lock
             try:
@@ -286,7 +325,7 @@ class RecordedRLock(metaclass=_LockType):
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    def __exit__(self, *exc_info: object) -> None:
+    def _exit_py(self, *exc_info: object) -> None:
         try:
             lock = self._lock
             try:
@@ -354,11 +393,44 @@ class RecordedRLock(metaclass=_LockType):
         raise TypeError("cannot pickle '_thread.RLock' object")
 
 
+class RecordedRLock(_RLockMethods):
+    """The Python path (see RecordedLock). A program can subclass `type(rlock)`, as the C RLock."""
+
+    __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
+    _cgr_raw = _RawRLock
+    acquire = __enter__ = _RLockMethods._acquire_py
+    release = _RLockMethods._release_py
+    __exit__ = _RLockMethods._exit_py
+
+
+_LOCK_CLASSES: tuple[type, ...] = (RecordedLock,)
+_RLOCK_CLASSES: tuple[type, ...] = (RecordedRLock,)
+if _built is not None:
+
+    class CRecordedRLock(_built.RLockCore, _RLockMethods):
+        """The C path (see CRecordedLock)."""
+
+        __slots__ = ()
+        _cgr_raw = _RawRLock
+
+    _built.configure(ACQUIRE, RELEASE, _contended)
+    _LOCK_CLASSES += (CRecordedLock,)
+    _RLOCK_CLASSES += (CRecordedRLock,)
+#: Every wrapper class (snapshot.py shows their instances as locks).
+WRAPPERS = _LOCK_CLASSES + _RLOCK_CLASSES
+
+
 # `type(lock)` names the C types, as unrecorded (the labels in the log say Lock#n).
-RecordedLock.__module__ = _RawLock.__module__
-RecordedLock.__name__ = RecordedLock.__qualname__ = _RawLock.__name__
-RecordedRLock.__module__ = _RawRLock.__module__
-RecordedRLock.__name__ = RecordedRLock.__qualname__ = _RawRLock.__name__
+for _wrapper, _raw in [(cls, _RawLock) for cls in _LOCK_CLASSES] + [(cls, _RawRLock) for cls in _RLOCK_CLASSES]:
+    _wrapper.__module__ = _raw.__module__
+    _wrapper.__name__ = _wrapper.__qualname__ = _raw.__name__
+
+
+def _wrapper_classes(rec: Recorder) -> tuple[Any, Any]:
+    """(Lock class, RLock class) for the wrappers `rec` makes: its `lock_path` says C or Python."""
+    if rec.lock_path == "c" and _built is not None:
+        return CRecordedLock, CRecordedRLock
+    return RecordedLock, RecordedRLock
 
 
 class _LockFunction:
@@ -389,7 +461,7 @@ class _LockFunction:
         frame = _getframe().f_back
         if args or kwargs or not rec.active or not rec.creator_is_user(frame):
             return self._original(*args, **kwargs)
-        return RecordedLock(rec, rec.register_object("Lock", frame))
+        return _wrapper_classes(rec)[0](rec, rec.register_object("Lock", frame))
 
     def __repr__(self) -> str:
         return repr(self._original)
@@ -418,16 +490,16 @@ def _lock_factory(rec: Recorder, original_lock: Any) -> Any:
 
     class LockMeta(type):
         def __instancecheck__(cls, instance: object) -> bool:
-            return isinstance(instance, (_RawLock, RecordedLock))
+            return isinstance(instance, (_RawLock, *_LOCK_CLASSES))
 
         def __subclasscheck__(cls, subclass: type) -> bool:
-            return issubclass(subclass, (_RawLock, RecordedLock))
+            return issubclass(subclass, (_RawLock, *_LOCK_CLASSES))
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
             frame = _getframe().f_back
             if args or kwargs or not rec.active or not rec.creator_is_user(frame):
                 return original_lock(*args, **kwargs)
-            return RecordedLock(rec, rec.register_object("Lock", frame))
+            return _wrapper_classes(rec)[0](rec, rec.register_object("Lock", frame))
 
     class Lock(metaclass=LockMeta):
         def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -477,7 +549,7 @@ def install(rec: Recorder, patches: Patches) -> None:
             frame = _getframe().f_back
             if args or kwargs or not rec.active or not rec.creator_is_user(frame):
                 return original_rlock(*args, **kwargs)
-            return RecordedRLock(rec, rec.register_object("RLock", frame))
+            return _wrapper_classes(rec)[1](rec, rec.register_object("RLock", frame))
 
         RLock.__name__ = RLock.__qualname__ = original_rlock.__name__
         RLock.__module__ = original_rlock.__module__

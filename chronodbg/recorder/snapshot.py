@@ -86,6 +86,10 @@ def clean_str(text: str) -> str:
     return text
 
 
+#: The Summariser attributes the C sampler reads as limits.
+_LIMITS = frozenset({"use_repr", "max_str", "max_items", "max_depth", "max_names"})
+
+
 class Summariser:
     def __init__(
         self,
@@ -127,6 +131,16 @@ class Summariser:
         if self.path == "c":
             sampler = Sampler(self, self.sample_locals, _gettrace, _REDACTED, V.TAG_ERROR)
             self.frame_locals, self.safe_value = sampler, sampler.summary
+            self._sampler = sampler
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The C sampler keeps the limits it read (five attribute reads a
+        # sample otherwise): tell it when one changes.
+        object.__setattr__(self, name, value)
+        if name in _LIMITS:
+            sampler = self.__dict__.get("_sampler")
+            if sampler is not None:
+                sampler.forget_limits()
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -470,7 +484,7 @@ def _recorded_kind(cls: type) -> str | None:
 
     from chronodbg.recorder import locks
 
-    if cls is locks.RecordedLock or cls is locks.RecordedRLock:
+    if cls in locks.WRAPPERS:
         return "slot"
     if issubclass(cls, threading.Thread):
         return "thread" if _plain_dict(cls) else None

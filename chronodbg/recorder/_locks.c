@@ -1,0 +1,504 @@
+/*
+ * The recorded Lock's and RLock's hot methods in C (issue 8).
+ *
+ * `RecordedLock` and `RecordedRLock` (chronodbg/recorder/locks.py) are Python
+ * classes. Where this extension is built, their base class is `LockCore` or
+ * `RLockCore` from here, which holds the wrapped lock, its object id and the
+ * recorder (the `_lock`, `_oid`, `_rec` attributes, and `_depth` for the
+ * RLock) and implements `acquire()` without arguments, `__enter__`, `release`
+ * and `__exit__`: every `with lock:` of the program. Each does the steps of
+ * the Python method of the same name in locks.py (`_acquire_py`,
+ * `_release_py`), in the same order; anything else (arguments to acquire, an
+ * attribute not set yet, contention) calls back into that Python.
+ *
+ * Why in C: the Python methods cost a frame and a dozen attribute lookups per
+ * call, about half a microsecond per `with lock:`, and while a thread is
+ * inside them it holds the lock. A longer critical section makes the GIL's
+ * switch interval land inside it more often, and then every other thread
+ * that wants the lock queues behind it (a convoy).
+ *
+ * Tracebacks: a C method adds no traceback entry, so an exception reaches
+ * the caller with the traceback it would have unrecorded, as the Python
+ * methods arrange by removing their own entry.
+ *
+ * Only API that CPython 3.11, 3.12 and 3.13 all have publicly is used.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#ifdef Py_GIL_DISABLED
+#error "chronodbg's lock core needs the GIL"
+#endif
+
+/* Set once by configure() from locks.py. */
+static PyObject *kind_acquire, *kind_release;
+static PyObject *contended;      /* locks._contended */
+static PyObject *release_data;   /* (0,) */
+static PyObject *str_active, *str_emit, *str_acquire, *str_release, *str_locked, *str_is_owned;
+static PyObject *str_acquire_py, *str_release_py;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;      /* the _thread lock or RLock */
+    PyObject *oid;       /* its object id in the log (int) */
+    PyObject *rec;       /* the Recorder, or the idle stand-in */
+    Py_ssize_t depth;    /* RLockCore only: the recorded recursion depth */
+    PyObject *weakrefs;
+} LockCore;
+
+static int
+core_traverse(LockCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->lock);
+    Py_VISIT(self->oid);
+    Py_VISIT(self->rec);
+    return 0;
+}
+
+static int
+core_clear(LockCore *self)
+{
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->oid);
+    Py_CLEAR(self->rec);
+    return 0;
+}
+
+static void
+core_dealloc(LockCore *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakrefs != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    core_clear(self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+/* The Python method `name` of self with these arguments (the slow path). */
+static PyObject *
+call_python(LockCore *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *small[8];
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw + 1 > 8) {
+        /* acquire takes two arguments: more is a TypeError the Python method raises. */
+        PyObject *method = PyObject_GetAttr((PyObject *)self, name);
+        if (method == NULL) {
+            return NULL;
+        }
+        PyObject *result = PyObject_Vectorcall(method, args, nargs, kwnames);
+        Py_DECREF(method);
+        return result;
+    }
+    small[0] = (PyObject *)self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
+        small[i + 1] = args[i];
+    }
+    return PyObject_VectorcallMethod(name, small, nargs + 1, kwnames);
+}
+
+/* rec.active as a truth value: 1, 0, or -1 with an exception set. */
+static int
+is_active(PyObject *rec)
+{
+    PyObject *active = PyObject_GetAttr(rec, str_active);
+    if (active == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(active);
+    Py_DECREF(active);
+    return truth;
+}
+
+/* The frame of the code that called the method (`_getframe().f_back` in the
+ * Python method): a borrowed reference, Py_None when there is none. */
+static PyObject *
+caller_frame(void)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    return frame != NULL ? (PyObject *)frame : Py_None;
+}
+
+/* rec.emit(kind, oid, data, frame). Steals `data`. 0, or -1 with an exception set. */
+static int
+emit(LockCore *self, PyObject *rec, PyObject *kind, PyObject *data)
+{
+    if (data == NULL) {
+        return -1;
+    }
+    PyObject *call = PyObject_GetAttr(rec, str_emit);
+    if (call == NULL) {
+        Py_DECREF(data);
+        return -1;
+    }
+    PyObject *args[4] = {kind, self->oid, data, caller_frame()};
+    PyObject *result = PyObject_Vectorcall(call, args, 4, NULL);
+    Py_DECREF(call);
+    Py_DECREF(data);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+/* lock.<name>() and its truth: 1, 0, or -1 with an exception set. */
+static int
+call_truth(PyObject *lock, PyObject *name, PyObject *arg)
+{
+    PyObject *args[2] = {lock, arg};
+    PyObject *result = PyObject_VectorcallMethod(name, args, arg != NULL ? 2 : 1, NULL);
+    if (result == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return truth;
+}
+
+/* lock.release() while an exception is set (the `except: lock.release(); raise`
+ * and `finally: lock.release()` of the Python methods): the exception stays,
+ * or becomes the context of the one the release raises. Returns NULL. */
+static PyObject *
+release_keeping_error(PyObject *lock)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *args[1] = {lock};
+    PyObject *result = PyObject_VectorcallMethod(str_release, args, 1, NULL);
+    if (result != NULL) {
+        Py_DECREF(result);
+        PyErr_Restore(type, value, tb);
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *type2, *value2, *tb2;
+    PyErr_Fetch(&type2, &value2, &tb2);
+    PyErr_NormalizeException(&type2, &value2, &tb2);
+    if (value2 != NULL && value != NULL) {
+        PyException_SetContext(value2, value); /* steals value */
+        value = NULL;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Restore(type2, value2, tb2);
+    return NULL;
+}
+
+/* acquire() with no arguments: blocking, no timeout. `reentrant` for RLockCore. */
+static PyObject *
+acquire_default(LockCore *self, int reentrant)
+{
+    PyObject *lock = self->lock, *rec = self->rec;
+    if (lock == NULL || rec == NULL || self->oid == NULL) {
+        /* Not initialised: the Python method raises the AttributeError. */
+        return call_python(self, str_acquire_py, NULL, 0, NULL);
+    }
+    /* The callbacks below run Python code, which could replace the attributes. */
+    Py_INCREF(lock);
+    Py_INCREF(rec);
+    PyObject *result = NULL, *waited = NULL;
+    int active = is_active(rec);
+    if (active < 0) {
+        goto done;
+    }
+    if (!active) {
+        PyObject *args[1] = {lock};
+        result = PyObject_VectorcallMethod(str_acquire, args, 1, NULL);
+        if (result != NULL && reentrant) {
+            /* if lock.acquire(): self._depth += 1; return True; return False */
+            int got = PyObject_IsTrue(result);
+            Py_SETREF(result, got < 0 ? NULL : Py_NewRef(got ? Py_True : Py_False));
+            if (got > 0) {
+                self->depth += 1;
+            }
+        }
+        goto done;
+    }
+    int got = call_truth(lock, str_acquire, Py_False);
+    if (got < 0) {
+        goto done;
+    }
+    if (got) {
+        waited = PyLong_FromLong(0);
+    }
+    else {
+        PyObject *args[6] = {rec, self->oid, lock, Py_True, NULL, caller_frame()};
+        args[4] = PyLong_FromLong(-1);
+        if (args[4] == NULL) {
+            goto done;
+        }
+        waited = PyObject_Vectorcall(contended, args, 6, NULL);
+        Py_DECREF(args[4]);
+        if (waited == Py_None) {
+            Py_DECREF(waited);
+            result = Py_NewRef(Py_False);
+            goto done;
+        }
+    }
+    if (waited == NULL) {
+        goto done;
+    }
+    PyObject *data;
+    if (reentrant) {
+        self->depth += 1;
+        data = Py_BuildValue("(On)", waited, self->depth);
+    }
+    else {
+        data = Py_BuildValue("(Oi)", waited, 1);
+    }
+    if (emit(self, rec, kind_acquire, data) < 0) {
+        if (reentrant) {
+            self->depth -= 1;
+        }
+        release_keeping_error(lock);
+        goto done;
+    }
+    result = Py_NewRef(Py_True);
+done:
+    Py_XDECREF(waited);
+    Py_DECREF(lock);
+    Py_DECREF(rec);
+    return result;
+}
+
+/* release() / __exit__: record the release while still held, then release. */
+static PyObject *
+release_now(LockCore *self, int reentrant)
+{
+    PyObject *lock = self->lock, *rec = self->rec;
+    if (lock == NULL || rec == NULL || self->oid == NULL) {
+        return call_python(self, str_release_py, NULL, 0, NULL);
+    }
+    Py_INCREF(lock);
+    Py_INCREF(rec);
+    PyObject *result = NULL;
+    int failed = 0;
+    if (reentrant) {
+        /* if lock._is_owned(): depth -= 1; if rec.active: emit(RELEASE, oid, (depth,)) */
+        int owned = call_truth(lock, str_is_owned, NULL);
+        if (owned < 0) {
+            failed = 1;
+        }
+        else if (owned) {
+            self->depth -= 1;
+            int active = is_active(rec);
+            failed = active < 0 || (active && emit(self, rec, kind_release, Py_BuildValue("(n)", self->depth)) < 0);
+        }
+    }
+    else {
+        /* if rec.active and lock.locked(): emit(RELEASE, oid, (0,)) */
+        int active = is_active(rec);
+        int held = active > 0 ? call_truth(lock, str_locked, NULL) : 0;
+        failed = active < 0 || held < 0 || (held && emit(self, rec, kind_release, Py_NewRef(release_data)) < 0);
+    }
+    if (failed) {
+        release_keeping_error(lock);
+    }
+    else {
+        PyObject *args[1] = {lock};
+        PyObject *released = PyObject_VectorcallMethod(str_release, args, 1, NULL);
+        if (released != NULL) {
+            Py_DECREF(released);
+            result = Py_NewRef(Py_None);
+        }
+    }
+    Py_DECREF(lock);
+    Py_DECREF(rec);
+    return result;
+}
+
+static PyObject *
+lock_acquire(LockCore *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs != 0 || kwnames != NULL) {
+        return call_python(self, str_acquire_py, args, nargs, kwnames);
+    }
+    return acquire_default(self, 0);
+}
+
+static PyObject *
+lock_enter(LockCore *self, PyObject *unused)
+{
+    return acquire_default(self, 0);
+}
+
+static PyObject *
+lock_release(LockCore *self, PyObject *unused)
+{
+    return release_now(self, 0);
+}
+
+static PyObject *
+lock_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return release_now(self, 0);
+}
+
+static PyObject *
+rlock_acquire(LockCore *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs != 0 || kwnames != NULL) {
+        return call_python(self, str_acquire_py, args, nargs, kwnames);
+    }
+    return acquire_default(self, 1);
+}
+
+static PyObject *
+rlock_enter(LockCore *self, PyObject *unused)
+{
+    return acquire_default(self, 1);
+}
+
+static PyObject *
+rlock_release(LockCore *self, PyObject *unused)
+{
+    return release_now(self, 1);
+}
+
+static PyObject *
+rlock_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return release_now(self, 1);
+}
+
+#define DOC_ACQUIRE "acquire(blocking=True, timeout=-1): the lock's acquire, recorded"
+#define DOC_RELEASE "release(): the lock's release, recorded"
+
+static PyMethodDef lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS, DOC_ACQUIRE},
+    {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, DOC_ACQUIRE},
+    {"release", (PyCFunction)lock_release, METH_NOARGS, DOC_RELEASE},
+    {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, DOC_RELEASE},
+    {NULL},
+};
+
+static PyMethodDef rlock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))rlock_acquire, METH_FASTCALL | METH_KEYWORDS, DOC_ACQUIRE},
+    {"__enter__", (PyCFunction)rlock_enter, METH_NOARGS, DOC_ACQUIRE},
+    {"release", (PyCFunction)rlock_release, METH_NOARGS, DOC_RELEASE},
+    {"__exit__", (PyCFunction)(void (*)(void))rlock_exit, METH_FASTCALL, DOC_RELEASE},
+    {NULL},
+};
+
+static PyMemberDef lock_members[] = {
+    {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
+    {"_oid", T_OBJECT_EX, offsetof(LockCore, oid), 0, NULL},
+    {"_rec", T_OBJECT_EX, offsetof(LockCore, rec), 0, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LockCore, weakrefs), READONLY, NULL},
+    {NULL},
+};
+
+static PyMemberDef rlock_members[] = {
+    {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
+    {"_oid", T_OBJECT_EX, offsetof(LockCore, oid), 0, NULL},
+    {"_rec", T_OBJECT_EX, offsetof(LockCore, rec), 0, NULL},
+    {"_depth", T_PYSSIZET, offsetof(LockCore, depth), 0, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LockCore, weakrefs), READONLY, NULL},
+    {NULL},
+};
+
+static PyType_Slot lock_slots[] = {
+    {Py_tp_doc, "The recorded Lock's state and hot methods (see chronodbg/recorder/locks.py)."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_traverse, core_traverse},
+    {Py_tp_clear, core_clear},
+    {Py_tp_dealloc, core_dealloc},
+    {Py_tp_methods, lock_methods},
+    {Py_tp_members, lock_members},
+    {0, NULL},
+};
+
+static PyType_Slot rlock_slots[] = {
+    {Py_tp_doc, "The recorded RLock's state and hot methods (see chronodbg/recorder/locks.py)."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_traverse, core_traverse},
+    {Py_tp_clear, core_clear},
+    {Py_tp_dealloc, core_dealloc},
+    {Py_tp_methods, rlock_methods},
+    {Py_tp_members, rlock_members},
+    {0, NULL},
+};
+
+static PyType_Spec lock_spec = {
+    "chronodbg.recorder._locks.LockCore", sizeof(LockCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, lock_slots,
+};
+
+static PyType_Spec rlock_spec = {
+    "chronodbg.recorder._locks.RLockCore", sizeof(LockCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, rlock_slots,
+};
+
+/* configure(acquire, release, contended): the event kinds and locks._contended. */
+static PyObject *
+configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "configure(acquire, release, contended)");
+        return NULL;
+    }
+    Py_XSETREF(kind_acquire, Py_NewRef(args[0]));
+    Py_XSETREF(kind_release, Py_NewRef(args[1]));
+    Py_XSETREF(contended, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "configure(acquire, release, contended): called once by chronodbg.recorder.locks"},
+    {NULL},
+};
+
+static struct PyModuleDef locks_module = {
+    PyModuleDef_HEAD_INIT, "chronodbg.recorder._locks",
+    "The recorded locks' hot methods in C (see chronodbg/recorder/locks.py).", -1, module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__locks(void)
+{
+#define INTERN(var, text)                                   \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) { \
+        return NULL;                                        \
+    }
+    INTERN(str_active, "active");
+    INTERN(str_emit, "emit");
+    INTERN(str_acquire, "acquire");
+    INTERN(str_release, "release");
+    INTERN(str_locked, "locked");
+    INTERN(str_is_owned, "_is_owned");
+    INTERN(str_acquire_py, "_acquire_py");
+    INTERN(str_release_py, "_release_py");
+#undef INTERN
+    release_data = Py_BuildValue("(i)", 0);
+    if (release_data == NULL) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&locks_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    PyObject *lock_type = PyType_FromSpec(&lock_spec);
+    if (lock_type == NULL || PyModule_AddObject(module, "LockCore", lock_type) < 0) {
+        Py_XDECREF(lock_type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    PyObject *rlock_type = PyType_FromSpec(&rlock_spec);
+    if (rlock_type == NULL || PyModule_AddObject(module, "RLockCore", rlock_type) < 0) {
+        Py_XDECREF(rlock_type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
