@@ -23,6 +23,7 @@ setup(
                 "chronodbg/recorder/_sampler.c",
                 "chronodbg/recorder/_summary.c",
                 "chronodbg/recorder/_frame_events.c",
+                "chronodbg/recorder/_recorded.c",
             ],
             depends=["chronodbg/recorder/_sampler.h"],
             optional=True,

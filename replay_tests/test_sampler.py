@@ -54,6 +54,8 @@ def _pair() -> tuple[Summariser, Callable[..., Any], Summariser, Callable[..., A
     assert snapshot.Sampler is not None
     sampler = snapshot.Sampler(c, c.sample_locals, sys.gettrace, snapshot._REDACTED, "error")
     c.frame_locals, c.safe_value = sampler, sampler.summary
+    # So that setting a limit reaches the sampler in use (Summariser.__setattr__).
+    c._sampler = sampler
     return python, python.sample_locals, c, sampler
 
 
@@ -270,3 +272,47 @@ def test_header_names_each_part_and_info_shows_a_mix() -> None:
     assert mixed == {"hot_path": "mixed", "hot_path_parts": {"emit": "c", "locals": "python", "pack": "c"}}
     assert _hot_path_parts(mixed) == " (emit c, locals python, pack c)"
     assert _hot_path_parts(header_fields({"emit": "c", "locals": "c", "pack": "c"})) == ""
+
+
+def _holding(value: Any, sample: Callable[..., Any]) -> Any:
+    held = value  # noqa: F841 (the local sampled)
+    return sample(sys._getframe())
+
+
+def _held(snapshot: Any) -> Any:
+    return _comparable(dict(snapshot)["held"])
+
+
+@needs_c
+def test_a_recorded_object_keeps_its_summary_while_its_key_stays() -> None:
+    """A recorded object's summary (its label) is reused while its type, id and object id stay; a new id is read."""
+    import queue
+
+    from chronodbg.recorder import locks
+
+    python, python_sample, c, c_sample = _pair()
+    for s in (python, c):
+        s.labels.add(5, "Queue")
+        s.labels.add(6, "Queue")
+        s.labels.add(7, "Lock")
+    q: Any = queue.Queue()
+    q._cgr_oid = 5
+    other: Any = queue.Queue()
+    other._cgr_oid = 6
+    wrappers = [cls(locks._IDLE, 7) for cls in locks._LOCK_CLASSES]
+    for summariser, sample in ((python, python_sample), (c, c_sample)):
+        first = _holding(q, sample)
+        assert _held(first) == ("obj", "queue.Queue", "Queue#5")
+        assert _holding(q, sample) is first, "the same key: the very same snapshot"
+        q._cgr_oid = 6
+        assert _held(_holding(q, sample)) == ("obj", "queue.Queue", "Queue#6")
+        moved = _holding(other, sample)
+        assert _held(moved) == ("obj", "queue.Queue", "Queue#6") and dict(moved)["held"][2] == id(other)
+        del q._cgr_oid
+        assert _held(_holding(q, sample)) == ("obj", "queue.Queue")
+        q._cgr_oid = 5
+        for wrapper in wrappers:
+            once = _holding(wrapper, sample)
+            assert _held(once) == ("obj", "_thread.lock", "Lock#7")
+            assert _holding(wrapper, sample) is once
+        assert summariser._recorded[type(q)] == "dict"

@@ -263,13 +263,37 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             }
             continue;
         }
-        /* Containers, a repr, a recorded object's label: can change while the id stays. */
+        /* Containers' contents or a repr can change while the id stays; a
+         * recorded object's label cannot while its key stays. */
+        int same = cgr_same_recorded(self, seen, cls, value);
+        if (same < 0) {
+            goto done;
+        }
+        if (same) {
+            /* Its entry stands as it is. */
+            if (add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(seen, 1)) < 0 || PyList_Append(kept, name) < 0) {
+                goto done;
+            }
+            continue;
+        }
         unchanged = 0;
         PyObject *summary = cgr_safe_summary(self, &limits, value);
         if (summary == NULL || cgr_add_pair(pairs, name, summary) < 0) {
             Py_XDECREF(summary);
             goto done;
         }
+        PyObject *recorded = cgr_recorded_key(self, cls, value);
+        if (recorded == NULL || (recorded != Py_None && keep(known, kept, name, recorded, summary, Py_None) < 0)) {
+            Py_XDECREF(recorded);
+            Py_DECREF(summary);
+            goto done;
+        }
+        if (recorded != Py_None) {
+            Py_DECREF(recorded);
+            Py_DECREF(summary);
+            continue;
+        }
+        Py_DECREF(recorded);
         int member = PySet_Contains(self->plain, (PyObject *)cls);
         int failed = 0;
         if (member < 0) {
@@ -391,12 +415,14 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     PyObject *list_tag = PyUnicode_InternFromString("list");
     PyObject *tuple_tag = PyUnicode_InternFromString("tuple");
     PyObject *obj_tag = PyUnicode_InternFromString("obj");
+    PyObject *recorded = PyObject_GetAttrString(summariser, "_recorded");
+    PyObject *recorded_key = PyObject_GetAttrString(summariser, "recorded_key");
     if (frames == NULL || secret == NULL || is_secret == NULL || safe_value == NULL || plain == NULL ||
         module_name == NULL || locals_name == NULL || max_names_attr == NULL || use_repr_attr == NULL ||
         value == NULL || type_names == NULL || !PyDict_CheckExact(type_names) || max_str_attr == NULL ||
         max_items_attr == NULL || max_depth_attr == NULL || dict_tag == NULL || list_tag == NULL ||
         tuple_tag == NULL || obj_tag == NULL || !PyDict_CheckExact(frames) || !PyDict_CheckExact(secret) ||
-        !PySet_Check(plain)) {
+        !PySet_Check(plain) || recorded == NULL || !PyDict_CheckExact(recorded) || recorded_key == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_TypeError, "Sampler: not a Summariser");
         }
@@ -418,6 +444,8 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(list_tag);
         Py_XDECREF(tuple_tag);
         Py_XDECREF(obj_tag);
+        Py_XDECREF(recorded);
+        Py_XDECREF(recorded_key);
         return -1;
     }
     Py_XSETREF(self->summariser, Py_NewRef(summariser));
@@ -443,6 +471,8 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->list_tag, list_tag);
     Py_XSETREF(self->tuple_tag, tuple_tag);
     Py_XSETREF(self->obj_tag, obj_tag);
+    Py_XSETREF(self->recorded, recorded);
+    Py_XSETREF(self->recorded_key, recorded_key);
     self->vectorcall = Sampler_vectorcall;
     return 0;
 }
@@ -462,6 +492,8 @@ Sampler_traverse(Sampler *self, visitproc visit, void *arg)
     Py_VISIT(self->tag_error);
     Py_VISIT(self->value);
     Py_VISIT(self->type_names);
+    Py_VISIT(self->recorded);
+    Py_VISIT(self->recorded_key);
     return 0;
 }
 
@@ -491,6 +523,8 @@ Sampler_clear(Sampler *self)
     Py_CLEAR(self->list_tag);
     Py_CLEAR(self->tuple_tag);
     Py_CLEAR(self->obj_tag);
+    Py_CLEAR(self->recorded);
+    Py_CLEAR(self->recorded_key);
     return 0;
 }
 
@@ -529,7 +563,7 @@ static struct PyModuleDef sampler_module = {
 PyMODINIT_FUNC
 PyInit__sampler(void)
 {
-    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0) {
+    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 || cgr_recorded_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&sampler_module);

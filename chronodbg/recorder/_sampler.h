@@ -39,6 +39,8 @@ typedef struct {
     PyObject *type_names;     /* Summariser._type_names */
     PyObject *max_str_attr, *max_items_attr, *max_depth_attr;
     PyObject *dict_tag, *list_tag, *tuple_tag, *obj_tag;
+    PyObject *recorded;       /* Summariser._recorded: type -> how its objects carry their id */
+    PyObject *recorded_key;   /* Summariser.recorded_key, bound */
     Limits limits;    /* valid while limits_known */
     int limits_known;
 } Sampler;
@@ -51,6 +53,9 @@ PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
 int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
 PyObject *cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out);
 int cgr_read_limits(Sampler *self, Limits *limits);
+int cgr_recorded_init(void);
+int cgr_same_recorded(Sampler *self, PyObject *seen, PyTypeObject *cls, PyObject *value);
+PyObject *cgr_recorded_key(Sampler *self, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value);
 
 extern PyTypeObject cgr_SamplerType;

@@ -316,6 +316,37 @@ class Summariser:
             oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
         return self.labels.get(oid) if type(oid) is int else None
 
+    def recorded_key(self, value: Any) -> tuple[type, int, int] | None:
+        """(type, id, object id) of a recorded object that is summarised as its label; else None.
+
+        Its summary is a function of that key (an object id's label never
+        changes), so a sample reuses it while the key stays the same (see
+        `_same_recorded`); containers and reprs have no such key.
+        """
+        cls = type(value)
+        try:
+            how = self._recorded.get(cls, "")
+            if how == "":
+                how = self._recorded[cls] = _recorded_kind(cls)
+            oid = _oid_of(value, how)
+            if oid is None or cls in self._plain_objects or self._label(value, cls) is None:
+                return None
+        except Exception:
+            return None
+        return (cls, id(value), oid)
+
+    def _same_recorded(self, seen: tuple[Any, Any, Any] | None, value: Any, cls: type) -> bool:
+        """Whether `seen` is the entry of a recorded object whose key `value` still has."""
+        if seen is None:
+            return False
+        key = seen[0]
+        if type(key) is not tuple or len(key) != 3 or key[0] is not cls or key[1] != id(value):
+            return False
+        try:
+            return bool(_oid_of(value, self._recorded.get(cls)) == key[2])
+        except Exception:
+            return False
+
     def python_safe_value(self, value: Any) -> Any:
         try:
             return self.value(value)
@@ -414,11 +445,21 @@ class Summariser:
                 scalars[name] = (identity, summary, value if immutable else None)
                 pairs.append((name, summary))
             else:
-                # Containers' contents, a repr, or a recorded object's label can
-                # change while the id stays.
+                # Containers' contents or a repr can change while the id stays;
+                # a recorded object's label cannot while its key stays.
+                seen = known.get(name)
+                if self._same_recorded(seen, value, cls):
+                    assert seen is not None
+                    scalars[name] = seen
+                    pairs.append((name, seen[1]))
+                    continue
                 unchanged = False
                 summary = self.safe_value(value)
                 pairs.append((name, summary))
+                recorded = self.recorded_key(value) if self._recorded.get(cls, "") is not None else None
+                if recorded is not None:
+                    scalars[name] = (recorded, summary, None)
+                    continue
                 try:
                     if cls in self._plain_objects and not self.use_repr:
                         # Its type was first seen just now: reusable from the next sample on.
@@ -474,6 +515,19 @@ def _plain_dict(cls: type) -> bool:
         if descriptor is not None:
             return type(descriptor) is types.GetSetDescriptorType
     return False
+
+
+def _oid_of(value: Any, how: str | None) -> int | None:
+    """The id that names a recorded object of kind `how` (_recorded_kind), or None; may raise."""
+    if how == "slot":
+        oid = value._oid
+    elif how == "dict":
+        oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
+    elif how == "task":
+        oid = object.__getattribute__(value, "_cgr_task")
+    else:
+        return None
+    return oid if type(oid) is int else None
 
 
 def _recorded_kind(cls: type) -> str | None:
