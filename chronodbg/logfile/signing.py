@@ -9,8 +9,6 @@ previous MAC, body). The key itself is never stored anywhere.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 
 ALGORITHM = "hmac-sha256"
@@ -33,6 +31,11 @@ class Chain:
         return f"Chain(chunks={self.chunks})"
 
     def _mac(self, tag: bytes, position: int, body: bytes) -> bytes:
+        # Imported here: loading OpenSSL costs every `chronodbg record` a few
+        # ms, and only signed recordings need it.
+        import hashlib
+        import hmac
+
         mac = hmac.new(self._key, tag + _POSITION.pack(position) + self.last, hashlib.sha256)
         mac.update(body)
         return mac.digest()
@@ -52,6 +55,8 @@ class Chain:
 
     @staticmethod
     def same(expected: bytes, given: bytes) -> bool:
+        import hmac
+
         return hmac.compare_digest(expected, given)
 
 
