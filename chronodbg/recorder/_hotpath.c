@@ -414,8 +414,9 @@ frame_line(PyFrameObject *frame)
  *
  * Only while this thread has no trace function: inside a trace call,
  * `f_lineno` is the traced line, which a tracer may even have set itself,
- * not the instruction's. Entries are made only for a caller frame that is
- * user code itself, so a hit means `user_frame(caller)` is the caller. */
+ * not the instruction's. Entries are made only for frames of user code (the
+ * frame user_frame found), so a hit on the caller means `user_frame(caller)`
+ * is the caller. */
 static int
 tracing(void)
 {
@@ -504,6 +505,11 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
         snap = Py_NewRef(Py_None);
     }
     else {
+        if (site == NULL && frame != caller) {
+            /* An event made in library code (a queue's put, a condition's
+             * wait) called from user code: the user frame's site may be known. */
+            site = cached_site(self, (PyFrameObject *)frame);
+        }
         if (site == NULL) {
             line = frame_line((PyFrameObject *)frame);
             if (line == NULL) {
@@ -513,7 +519,7 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
             if (site == NULL) {
                 goto error;
             }
-            if (frame == caller && line != Py_None) {
+            if (line != Py_None) {
                 remember_site(self, (PyFrameObject *)frame, code, site);
             }
         }
