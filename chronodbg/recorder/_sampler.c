@@ -400,7 +400,6 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     PyObject *frames = PyObject_GetAttrString(summariser, "_frames");
     PyObject *secret = PyObject_GetAttrString(summariser, "_secret");
     PyObject *is_secret = PyObject_GetAttrString(summariser, "is_secret");
-    PyObject *safe_value = PyObject_GetAttrString(summariser, "safe_value");
     PyObject *plain = PyObject_GetAttrString(summariser, "_plain_objects");
     PyObject *module_name = PyUnicode_FromString("<module>");
     PyObject *locals_name = PyUnicode_FromString("<locals>");
@@ -417,7 +416,7 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     PyObject *obj_tag = PyUnicode_InternFromString("obj");
     PyObject *recorded = PyObject_GetAttrString(summariser, "_recorded");
     PyObject *recorded_key = PyObject_GetAttrString(summariser, "recorded_key");
-    if (frames == NULL || secret == NULL || is_secret == NULL || safe_value == NULL || plain == NULL ||
+    if (frames == NULL || secret == NULL || is_secret == NULL || plain == NULL ||
         module_name == NULL || locals_name == NULL || max_names_attr == NULL || use_repr_attr == NULL ||
         value == NULL || type_names == NULL || !PyDict_CheckExact(type_names) || max_str_attr == NULL ||
         max_items_attr == NULL || max_depth_attr == NULL || dict_tag == NULL || list_tag == NULL ||
@@ -429,7 +428,6 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(frames);
         Py_XDECREF(secret);
         Py_XDECREF(is_secret);
-        Py_XDECREF(safe_value);
         Py_XDECREF(plain);
         Py_XDECREF(module_name);
         Py_XDECREF(locals_name);
@@ -456,7 +454,6 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->frames, frames);
     Py_XSETREF(self->secret, secret);
     Py_XSETREF(self->is_secret, is_secret);
-    Py_XSETREF(self->safe_value, safe_value);
     Py_XSETREF(self->plain, plain);
     Py_XSETREF(self->module_name, module_name);
     Py_XSETREF(self->locals_name, locals_name);
@@ -485,7 +482,6 @@ Sampler_traverse(Sampler *self, visitproc visit, void *arg)
     Py_VISIT(self->frames);
     Py_VISIT(self->secret);
     Py_VISIT(self->is_secret);
-    Py_VISIT(self->safe_value);
     Py_VISIT(self->plain);
     Py_VISIT(self->gettrace);
     Py_VISIT(self->redacted);
@@ -505,7 +501,6 @@ Sampler_clear(Sampler *self)
     Py_CLEAR(self->frames);
     Py_CLEAR(self->secret);
     Py_CLEAR(self->is_secret);
-    Py_CLEAR(self->safe_value);
     Py_CLEAR(self->plain);
     Py_CLEAR(self->gettrace);
     Py_CLEAR(self->redacted);

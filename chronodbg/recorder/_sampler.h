@@ -26,7 +26,6 @@ typedef struct {
     PyObject *frames;     /* Summariser._frames */
     PyObject *secret;     /* Summariser._secret */
     PyObject *is_secret;  /* Summariser.is_secret, bound */
-    PyObject *safe_value; /* Summariser.safe_value, bound */
     PyObject *plain;      /* Summariser._plain_objects */
     PyObject *gettrace;   /* sys.gettrace */
     PyObject *redacted;   /* (TAG_REDACTED,) */
