@@ -12,6 +12,7 @@ hot loops (the index's pass) read the columns directly instead.
 from __future__ import annotations
 
 import bisect
+import itertools
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -108,6 +109,10 @@ def _extended(column: array[int], values: Sequence[int]) -> array[int]:
     return wide
 
 
+#: One event's raw columns (EventList.rows).
+Row = tuple[int, int, int, int, int, int, int, tuple[Any, ...]]
+
+
 class EventList(Sequence[Event]):
     """Events by position (seq - 1), stored as columns; see the module's docstring."""
 
@@ -184,6 +189,39 @@ class EventList(Sequence[Event]):
         self.obj = _extended(self.obj, obj)
         self.site = _extended(self.site, site)
         self.snap.extend(snap)
+
+    def rows(self, start: int, stop: int) -> Iterator[Row]:
+        """The raw columns of the events at positions start..stop-1: (seq, t_ns, thread, task, kind index, obj, site, data).
+
+        Absent task, object and site are NONE; the kind is an index into
+        `kinds`. Replay's hot loops (the index's pass, `advance`) read these
+        instead of Event objects: the rows of each chunk come from one zip of
+        its column slices, and the chain between chunks runs in C.
+        """
+        return itertools.chain.from_iterable(self._chunk_rows(start, stop))
+
+    def _chunk_rows(self, start: int, stop: int) -> Iterator[Iterator[Row]]:
+        starts, chunks = self.starts, self.chunks
+        i = start
+        while i < stop:
+            c = bisect.bisect_right(starts, i) - 1
+            first = starts[c]
+            end = min(stop, starts[c + 1] if c + 1 < len(starts) else stop)
+            data = chunks[c].data
+            if i != first or end - first != len(data):
+                data = data[i - first : end - first]
+            yield zip(
+                range(i + 1, end + 1),
+                self.t[i:end],
+                self.thread[i:end],
+                self.task[i:end],
+                self.kind[i:end],
+                self.obj[i:end],
+                self.site[i:end],
+                data,
+                strict=True,
+            )
+            i = end
 
     def __len__(self) -> int:
         return len(self.t)

@@ -65,46 +65,33 @@ class Index:
         # seqs, ids and data, never the Event).
         event = Event(0, 0, 0, None, "", None, None, ())
         try:
-            for c, chunk in enumerate(events.chunks):
-                start, end = events.starts[c], events.starts[c + 1] if c + 1 < len(events.starts) else total
-                rows = zip(
-                    range(start + 1, end + 1),
-                    events.t[start:end],
-                    events.thread[start:end],
-                    events.task[start:end],
-                    events.kind[start:end],
-                    events.obj[start:end],
-                    events.site[start:end],
-                    chunk.data,
-                    strict=True,
-                )
-                for seq, t_ns, thread, task, kind, obj, site, data in rows:
-                    add_thread[thread](seq)
-                    add_kind[kind](seq)
-                    if task != NONE:
-                        add_task[task](seq)
-                    if obj != NONE:
-                        add_object[obj](seq)
-                    if site != NONE:
-                        add_site[site](seq)
-                    event.seq, event.t_ns, event.thread, event.kind, event.data = seq, t_ns, thread, kinds[kind], data
-                    event.task = None if task == NONE else task
-                    event.obj = None if obj == NONE else obj
-                    event.site = None if site == NONE else site
-                    fields = makers[kind](data)
-                    apply(state, event, fields)
-                    if kind in watched or finder.stuck is not None:
-                        find(state, event)
-                    if thread_depths is not None or kind in code_kinds:
-                        if thread_depths is None or task_depths is None:
-                            thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
-                        depth, task_depth = depths(state, event)
-                        thread_depths.append(depth)
-                        task_depths.append(task_depth)
-                    if seq % checkpoint_every == 0:
-                        checkpoints.append(state.copy())
-                        if progress is not None:
-                            progress(seq, total)
+            for seq, t_ns, thread, task, kind, obj, site, data in events.rows(0, total):
+                add_thread[thread](seq)
+                add_kind[kind](seq)
+                if task != NONE:
+                    add_task[task](seq)
+                if obj != NONE:
+                    add_object[obj](seq)
+                if site != NONE:
+                    add_site[site](seq)
+                event.seq, event.t_ns, event.thread, event.kind, event.data = seq, t_ns, thread, kinds[kind], data
+                event.task = None if task == NONE else task
+                event.obj = None if obj == NONE else obj
+                event.site = None if site == NONE else site
+                fields = makers[kind](data)
+                apply(state, event, fields)
+                if kind in watched or finder.stuck is not None:
+                    find(state, event)
+                if thread_depths is not None or kind in code_kinds:
+                    if thread_depths is None or task_depths is None:
+                        thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
+                    depth, task_depth = depths(state, event)
+                    thread_depths.append(depth)
+                    task_depths.append(task_depth)
+                if seq % checkpoint_every == 0:
+                    checkpoints.append(state.copy())
+                    if progress is not None:
+                        progress(seq, total)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, AssertionError):
             # The reader checks each field's type, not that an event fits its kind
             # (a crafted kind table or data tuple): refuse it in one line.
@@ -180,30 +167,13 @@ class Index:
     def advance(self, state: State, seq: int) -> None:
         """Move `state` forward over the events after it up to `seq`, reading the columns directly."""
         events, apply = self.events, self.applier.apply
-        kinds, starts, chunks = events.kinds, events.starts, events.chunks
-        i, end = state.seq, min(seq, len(events))
-        while i < end:
-            c = bisect.bisect_right(starts, i) - 1
-            first = starts[c]
-            stop = min(end, starts[c + 1] if c + 1 < len(starts) else end)
-            data = chunks[c].data
-            rows = zip(
-                range(i, stop),
-                events.t[i:stop],
-                events.thread[i:stop],
-                events.task[i:stop],
-                events.kind[i:stop],
-                events.obj[i:stop],
-                events.site[i:stop],
-                strict=True,
-            )
-            for k, t_ns, thread, task, kind, obj, site in rows:
-                event = Event(
-                    k + 1, t_ns, thread, None if task == NONE else task, kinds[kind], None if obj == NONE else obj,
-                    None if site == NONE else site, data[k - first],
-                )  # fmt: skip
-                apply(state, event)
-            i = stop
+        kinds = events.kinds
+        for k, t_ns, thread, task, kind, obj, site, data in events.rows(state.seq, min(seq, len(events))):
+            event = Event(
+                k, t_ns, thread, None if task == NONE else task, kinds[kind], None if obj == NONE else obj,
+                None if site == NONE else site, data,
+            )  # fmt: skip
+            apply(state, event)
 
     def seq_at_time(self, t_ns: int) -> int:
         """The last event at or before `t_ns` (the first event if the time is before it)."""
