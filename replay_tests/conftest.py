@@ -42,6 +42,16 @@ class Run:
         return [e for e in self.events if e["kind"] == kind]
 
 
+def built_extension(name: str) -> Any:
+    """The C extension module `name` (e.g. "chronodbg.recorder._hotpath"), whatever CHRONODBG_PURE_PYTHON says; None where it was not built."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def skip_unless_c_can_build() -> None:
     """Skip unless this is a CPython with a C compiler and its headers, where the C extensions must have built."""
     headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))

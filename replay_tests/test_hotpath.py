@@ -28,19 +28,9 @@ from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core, hotpath, locks
 from chronodbg.recorder.core import Options, Recorder
-from replay_tests.conftest import TIMEOUT, env, skip_unless_c_can_build
+from replay_tests.conftest import TIMEOUT, built_extension, env, skip_unless_c_can_build
 
-
-def _extension() -> types.ModuleType | None:
-    try:
-        from chronodbg.recorder import _hotpath
-    except ImportError:
-        return None
-    return _hotpath
-
-
-#: The extension, whatever CHRONODBG_PURE_PYTHON says (None where it was not built).
-EXTENSION = _extension()
+EXTENSION = built_extension("chronodbg.recorder._hotpath")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="the C extension was not built for this Python")
 PATHS = [pytest.param("c", marks=needs_extension), "python"]
 

@@ -29,19 +29,9 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile import read_log, writer
 from chronodbg.logfile.writer import LogWriter, PackedChunk, RawEvent
 
-from .conftest import PROGRAMS, TIMEOUT, env, skip_unless_c_can_build
+from .conftest import PROGRAMS, TIMEOUT, built_extension, env, skip_unless_c_can_build
 
-
-def _extension() -> Any:  # the module, or None
-    try:
-        from chronodbg.logfile import _packer
-    except ImportError:
-        return None
-    return _packer
-
-
-#: The extension, whatever CHRONODBG_PURE_PYTHON says (None where it was not built).
-EXTENSION = _extension()
+EXTENSION = built_extension("chronodbg.logfile._packer")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="chronodbg.logfile._packer was not built for this Python")
 
 #: How the Python path packs (writer.py's own Packer).
