@@ -327,6 +327,24 @@ def test_in_process_events_and_definitions_are_the_same(monkeypatch: pytest.Monk
     assert events[0][6] is not None and events[1][6] is None and events[2][6] is None and events[3][4] is None
 
 
+@needs_extension
+def test_buffered_tuples_are_untracked_where_the_gc_would_untrack_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C emit untracks an event's data and locals tuples holding only atomic items, and nothing else."""
+    rec = make("c", monkeypatch)
+    inner = (1, "x", (2.5, None, b"b"))
+    holder = ([1], 2)
+    with_list = (3, holder)
+    rec.emit(Kind.MARK, None, (inner, "s"), sys._getframe())
+    rec.emit(Kind.MARK, None, with_list, sys._getframe())
+    rec.emit_code(Kind.MARK, ((4, 5),), sys._getframe().f_code, 1)
+    first, second, third = rec.buffer[-3:]
+    assert gc.is_tracked(holder[0]) and gc.is_tracked(holder) and gc.is_tracked(with_list) and gc.is_tracked(second[6])
+    assert not any(gc.is_tracked(t) for t in (first, first[6], inner, inner[2], third, third[6], third[6][0]))
+    # The locals snapshot: pairs of names and summaries, all atomic here.
+    assert first[7] is not None and not gc.is_tracked(first[7]) and not any(gc.is_tracked(pair) for pair in first[7])
+    assert dict(first[7])["holder"] is not None
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_odd_calls_behave_as_the_closure(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     rec = make(path, monkeypatch)
