@@ -16,7 +16,12 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("chronodbg.recorder._hotpath", sources=["chronodbg/recorder/_hotpath.c"], optional=True),
+        Extension(
+            "chronodbg.recorder._hotpath",
+            sources=["chronodbg/recorder/_hotpath.c"],
+            depends=["chronodbg/recorder/_chain.h"],
+            optional=True,
+        ),
         Extension(
             "chronodbg.recorder._sampler",
             sources=[
@@ -28,7 +33,12 @@ setup(
             depends=["chronodbg/recorder/_sampler.h"],
             optional=True,
         ),
-        Extension("chronodbg.recorder._locks", sources=["chronodbg/recorder/_locks.c"], optional=True),
+        Extension(
+            "chronodbg.recorder._locks",
+            sources=["chronodbg/recorder/_locks.c"],
+            depends=["chronodbg/recorder/_chain.h"],
+            optional=True,
+        ),
         Extension("chronodbg.logfile._packer", sources=["chronodbg/logfile/_packer.c"], optional=True),
     ]
 )

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "_chain.h"
+
 #if PY_VERSION_HEX < 0x030B0000
 #error "chronodbg's hot path needs CPython 3.11 or later"
 #endif
@@ -354,21 +356,7 @@ handle_error(Emitter *self)
         Py_RETURN_NONE;
     }
     /* As Python does for an error inside an `except` block: the handled one becomes its context. */
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL && value != NULL) {
-        PyException_SetTraceback(value, tb);
-    }
-    PyObject *type2, *value2, *tb2;
-    PyErr_Fetch(&type2, &value2, &tb2);
-    PyErr_NormalizeException(&type2, &value2, &tb2);
-    if (value2 != NULL && value != NULL) {
-        PyException_SetContext(value2, value);  /* steals value */
-        value = NULL;
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    PyErr_Restore(type2, value2, tb2);
+    cgr_chain_context(type, value, tb);
     return NULL;
 }
 

@@ -27,6 +27,8 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "_chain.h"
+
 #ifdef Py_GIL_DISABLED
 #error "chronodbg's lock core needs the GIL"
 #endif
@@ -176,21 +178,7 @@ release_keeping_error(PyObject *lock)
         PyErr_Restore(type, value, tb);
         return NULL;
     }
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL && value != NULL) {
-        PyException_SetTraceback(value, tb);
-    }
-    PyObject *type2, *value2, *tb2;
-    PyErr_Fetch(&type2, &value2, &tb2);
-    PyErr_NormalizeException(&type2, &value2, &tb2);
-    if (value2 != NULL && value != NULL) {
-        PyException_SetContext(value2, value); /* steals value */
-        value = NULL;
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    PyErr_Restore(type2, value2, tb2);
+    cgr_chain_context(type, value, tb);
     return NULL;
 }
 
