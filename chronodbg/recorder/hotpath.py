@@ -44,21 +44,6 @@ def native() -> tuple[type[Emit], type[EmitCode]] | None:
     return _hotpath.Emit, _hotpath.EmitCode
 
 
-def native_locks() -> Any:
-    """The extension's lock cores (`chronodbg.recorder._locks`), or None for the Python methods.
-
-    Unlike `native`, asked once, when chronodbg.recorder.locks is imported:
-    it picks the base class of the lock wrappers.
-    """
-    if forced_python():
-        return None
-    try:
-        from chronodbg.recorder import _locks
-    except ImportError:
-        return None
-    return _locks
-
-
 def built_locks() -> Any:
     """The extension with the lock wrappers' C cores (`chronodbg.recorder._locks`), or None where it was not built.
 
@@ -84,7 +69,7 @@ def path_of(emit: object) -> str:
 def header_fields(parts: dict[str, str]) -> dict[str, Any]:
     """The header's `hot_path` ("c", "python", or "mixed" when only some parts were built) and `hot_path_parts`.
 
-    `parts` says, for each part of the per-event path (emit, locals, pack),
+    `parts` says, for each part of the per-event path (emit, locals, pack, locks),
     which ran: one of them can fail to build where the others did.
     """
     paths = set(parts.values())
