@@ -287,16 +287,19 @@ class Summariser:
             return "<repr returned non-str>"
         return clean_str(text[: self.max_str])
 
-    def _label(self, value: Any, cls: type) -> str | None:
+    def _kind_of(self, cls: type) -> str | None:
+        """How objects of `cls` carry their recorded id (_recorded_kind), remembered per type."""
         how = self._recorded.get(cls, "")
         if how == "":
             how = self._recorded[cls] = _recorded_kind(cls)
+        return how
+
+    def _label(self, value: Any, cls: type) -> str | None:
+        how = self._kind_of(cls)
         if how is None:
             self._plain_objects.add(cls)
             return None
-        if how == "slot":
-            oid = value._oid
-        elif how == "task":
+        if how == "task":
             # A task's id, not an object id; read past any __getattr__ of a user subclass.
             try:
                 task = object.__getattribute__(value, "_cgr_task")
@@ -312,9 +315,8 @@ class Summariser:
             if type(tid) is not int:
                 return None
             return f'Thread T{tid} "{clean_str(name[: self.max_str])}"' if type(name) is str else f"Thread T{tid}"
-        else:
-            oid = object.__getattribute__(value, "__dict__").get("_cgr_oid")
-        return self.labels.get(oid) if type(oid) is int else None
+        oid = _oid_of(value, how)
+        return self.labels.get(oid) if oid is not None else None
 
     def recorded_key(self, value: Any) -> tuple[type, int, int] | None:
         """(type, id, object id) of a recorded object that is summarised as its label; else None.
@@ -325,10 +327,7 @@ class Summariser:
         """
         cls = type(value)
         try:
-            how = self._recorded.get(cls, "")
-            if how == "":
-                how = self._recorded[cls] = _recorded_kind(cls)
-            oid = _oid_of(value, how)
+            oid = _oid_of(value, self._kind_of(cls))
             if oid is None or cls in self._plain_objects or self._label(value, cls) is None:
                 return None
         except Exception:
