@@ -85,23 +85,13 @@ core_dealloc(LockCore *self)
 static PyObject *
 call_python(LockCore *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *small[8];
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs + nkw + 1 > 8) {
-        /* acquire takes two arguments: more is a TypeError the Python method raises. */
-        PyObject *method = PyObject_GetAttr((PyObject *)self, name);
-        if (method == NULL) {
-            return NULL;
-        }
-        PyObject *result = PyObject_Vectorcall(method, args, nargs, kwnames);
-        Py_DECREF(method);
-        return result;
+    PyObject *method = PyObject_GetAttr((PyObject *)self, name);
+    if (method == NULL) {
+        return NULL;
     }
-    small[0] = (PyObject *)self;
-    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
-        small[i + 1] = args[i];
-    }
-    return PyObject_VectorcallMethod(name, small, nargs + 1, kwnames);
+    PyObject *result = PyObject_Vectorcall(method, args, nargs, kwnames);
+    Py_DECREF(method);
+    return result;
 }
 
 /* rec.active as a truth value: 1, 0, or -1 with an exception set. */
