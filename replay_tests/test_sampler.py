@@ -316,3 +316,38 @@ def test_a_recorded_object_keeps_its_summary_while_its_key_stays() -> None:
             assert _held(once) == ("obj", "_thread.lock", "Lock#7")
             assert _holding(wrapper, sample) is once
         assert summariser._recorded[type(q)] == "dict"
+
+
+@needs_c
+def test_a_container_summarised_as_before_keeps_the_snapshot() -> None:
+    """A container is summarised again at each sample, and an equal encoding keeps the last snapshot (both paths)."""
+    python, python_sample, c, c_sample = _pair()
+    for summariser, sample in ((python, python_sample), (c, c_sample)):
+        shared = {1: 2, "k": "v"}
+        first = _holding(shared, sample)
+        assert _holding(shared, sample) is first
+        assert _holding(dict(shared), sample) is first, "another dict, the same encoding"
+        shared[1] = 3
+        changed = _holding(shared, sample)
+        assert changed is not first and _held(changed) == ("dict", 2, ((1, 3), ("k", "v")))
+        assert _holding(shared, sample) is changed
+        nested: dict[int, list[Any]] = {1: [1]}
+        before = _holding(nested, sample)
+        nested[1].append(2)  # the dict itself is unchanged, its value is not
+        assert _held(_holding(nested, sample)) == ("dict", 1, ((1, ("list", 2, (1, 2))),))
+        assert _held(before) == ("dict", 1, ((1, ("list", 1, (1,))),))
+        # The same encoding means equal types too: 1, True and 1.0 differ, and so do 0.0 and -0.0.
+        items: list[Any] = [1, 0.0]
+        snaps = [_holding(items, sample)]
+        for index, value in ((0, True), (0, 1.0), (1, -0.0), (1, 0.0), (1, float("nan"))):
+            items[index] = value
+            snaps.append(_holding(items, sample))
+        assert len({id(s) for s in snaps}) == len(snaps), [_held(s) for s in snaps]
+        items[1] = float("nan")
+        assert _holding(items, sample) is not snaps[-1], "another NaN is never the same encoding"
+        # Summaries kept for reuse were made under the limits of their time.
+        longer = {i: i for i in range(6)}
+        assert len(_held(_holding(longer, sample))[2]) == 6
+        summariser.max_items = 2
+        assert _held(_holding(longer, sample)) == ("dict", 6, ((0, 0), (1, 1)))
+        summariser.max_items = 8

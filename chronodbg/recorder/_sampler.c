@@ -71,6 +71,105 @@ add_pair_like(PyObject *pairs, PyObject *before, Py_ssize_t index, PyObject *nam
     return cgr_add_pair(pairs, name, summary);
 }
 
+/* Whether `known[name]` is an entry compared by value for a `cls` value: its key is the 1-tuple (cls,). */
+static int
+by_value_entry(PyObject *seen, PyTypeObject *cls)
+{
+    if (seen == NULL || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) != 3) {
+        return 0;
+    }
+    PyObject *key = PyTuple_GET_ITEM(seen, 0);
+    return PyTuple_CheckExact(key) && PyTuple_GET_SIZE(key) == 1 && PyTuple_GET_ITEM(key, 0) == (PyObject *)cls;
+}
+
+/* A dict's version tag: a new, interpreter-wide unique number at each change of
+ * any dict, through 3.13 (3.14 keeps no such number; there every summary is
+ * made again and compared, as the Python method does). */
+#if PY_VERSION_HEX < 0x030E0000
+#define CGR_DICT_VERSIONS 1
+static uint64_t
+dict_version(PyObject *dict)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    return ((PyDictObject *)dict)->ma_version_tag;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+#endif
+
+/* Whether every item of a dict's summary is an atomic value (no container and
+ * no object whose summary could change while the dict itself does not). */
+static int
+atomic_dict_summary(PyObject *summary)
+{
+    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+        return 0;
+    }
+    PyObject *items = PyTuple_GET_ITEM(summary, 2);
+    if (items == Py_None) {
+        return 1;
+    }
+    if (!PyTuple_CheckExact(items)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !cgr_is_immutable(Py_TYPE(PyTuple_GET_ITEM(pair, 0))) || !cgr_is_immutable(Py_TYPE(PyTuple_GET_ITEM(pair, 1)))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* What a by-value entry holds: for a dict whose summary holds atomic values
+ * only, (id, version), by which the next sample knows it unchanged without
+ * summarising it; Py_None otherwise. A new reference; NULL on error. */
+static PyObject *
+dict_stamp(PyObject *value, PyObject *summary)
+{
+#ifdef CGR_DICT_VERSIONS
+    if (PyDict_CheckExact(value) && atomic_dict_summary(summary)) {
+        PyObject *ident = PyLong_FromVoidPtr(value);
+        PyObject *version = ident == NULL ? NULL : PyLong_FromUnsignedLongLong(dict_version(value));
+        PyObject *stamp = version == NULL ? NULL : PyTuple_Pack(2, ident, version);
+        Py_XDECREF(ident);
+        Py_XDECREF(version);
+        return stamp;
+    }
+#endif
+    return Py_NewRef(Py_None);
+}
+
+/* Whether a by-value entry's stamp says `value` is the dict it summarised, unchanged since. */
+static int
+dict_unchanged(PyObject *seen, PyObject *value)
+{
+#ifdef CGR_DICT_VERSIONS
+    PyObject *stamp = PyTuple_GET_ITEM(seen, 2);
+    if (!PyDict_CheckExact(value) || !PyTuple_CheckExact(stamp) || PyTuple_GET_SIZE(stamp) != 2) {
+        return 0;
+    }
+    PyObject *ident = PyTuple_GET_ITEM(stamp, 0), *version = PyTuple_GET_ITEM(stamp, 1);
+    if (!PyLong_CheckExact(ident) || !PyLong_CheckExact(version)) {
+        return 0;
+    }
+    void *address = PyLong_AsVoidPtr(ident);
+    unsigned long long tag = address == NULL ? 0 : PyLong_AsUnsignedLongLong(version);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return address == (void *)value && tag == dict_version(value);
+#else
+    return 0;
+#endif
+}
+
 /* The previous sample of this thread and code: (known, snapshot), its dict
  * updated in place below (the Python method builds a new one: the same
  * content). */
@@ -89,7 +188,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         return PyObject_CallFunctionObjArgs(self->fallback, frame_obj, calling ? Py_True : Py_False, NULL);
     }
     PyObject *result = NULL, *key = NULL, *namespace = NULL, *items = NULL, *pairs = NULL, *kept = NULL;
-    PyObject *previous = NULL, *known = NULL, *before = NULL;
+    PyObject *previous = NULL, *known = NULL, *before = NULL, *prior = NULL;
     Limits limits;
     if (cgr_read_limits(self, &limits) < 0) {
         goto done;
@@ -276,10 +375,42 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             }
             continue;
         }
-        unchanged = 0;
+        int by_value = by_value_entry(seen, cls);
+        /* Held: summarising can run Python code, which may sample this frame's code again. */
+        Py_XSETREF(prior, by_value ? Py_NewRef(seen) : NULL);
+        if (by_value && dict_unchanged(prior, value)) {
+            /* The dict has not changed since its summary was made. */
+            if (add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(prior, 1)) < 0 || PyList_Append(kept, name) < 0) {
+                goto done;
+            }
+            continue;
+        }
         PyObject *summary = cgr_safe_summary(self, &limits, value);
-        if (summary == NULL || cgr_add_pair(pairs, name, summary) < 0) {
-            Py_XDECREF(summary);
+        if (summary == NULL) {
+            goto done;
+        }
+        if (by_value) {
+            int same_summary = cgr_same_summary(PyTuple_GET_ITEM(prior, 1), summary);
+            if (same_summary < 0) {
+                Py_DECREF(summary);
+                goto done;
+            }
+            if (same_summary) {
+                /* Compared by value: summarised as before, it keeps its entry's summary. */
+                PyObject *stamp = dict_stamp(value, summary);
+                int failed = stamp == NULL || add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(prior, 1)) < 0 ||
+                             keep(known, kept, name, PyTuple_GET_ITEM(prior, 0), PyTuple_GET_ITEM(prior, 1), stamp) < 0;
+                Py_XDECREF(stamp);
+                Py_DECREF(summary);
+                if (failed) {
+                    goto done;
+                }
+                continue;
+            }
+        }
+        unchanged = 0;
+        if (cgr_add_pair(pairs, name, summary) < 0) {
+            Py_DECREF(summary);
             goto done;
         }
         PyObject *recorded = cgr_recorded_key(self, cls, value);
@@ -304,11 +435,19 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
                 failed = 1;
             }
         }
-        else if (member && !use_repr) {
+        if (!failed && member > 0 && !use_repr) {
             /* Its type was first seen just now: reusable from the next sample on. */
             PyObject *identity = cgr_identity_of(cls, value);
             failed = identity == NULL || keep(known, kept, name, identity, summary, Py_None) < 0;
             Py_XDECREF(identity);
+        }
+        else if (!failed) {
+            /* Compared by value at the next sample (the key is a 1-tuple, see snapshot.py). */
+            PyObject *by = by_value ? Py_NewRef(PyTuple_GET_ITEM(prior, 0)) : PyTuple_Pack(1, (PyObject *)cls);
+            PyObject *stamp = by == NULL ? NULL : dict_stamp(value, summary);
+            failed = stamp == NULL || keep(known, kept, name, by, summary, stamp) < 0;
+            Py_XDECREF(by);
+            Py_XDECREF(stamp);
         }
         Py_DECREF(summary);
         if (failed) {
@@ -369,6 +508,7 @@ done:
     Py_XDECREF(items);
     Py_XDECREF(pairs);
     Py_XDECREF(kept);
+    Py_XDECREF(prior);
     return result;
 }
 

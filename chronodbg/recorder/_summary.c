@@ -2,6 +2,8 @@
  * locals and events mostly hold, the rest handed to the Python method. */
 #include "_sampler.h"
 
+#include <math.h>
+
 int
 cgr_is_immutable(PyTypeObject *cls)
 {
@@ -83,6 +85,44 @@ cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary)
     return failed;
 }
 
+/* snapshot.same_summary: whether two summaries are the same encoding (equal,
+ * item by item, with equal types; floats by value and sign). -1 on error. */
+int
+cgr_same_summary(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    PyTypeObject *cls = Py_TYPE(a);
+    if (cls != Py_TYPE(b)) {
+        return 0;
+    }
+    if (cls == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(a);
+        if (n != PyTuple_GET_SIZE(b)) {
+            return 0;
+        }
+        if (Py_EnterRecursiveCall(" comparing summaries")) {
+            return -1;
+        }
+        int same = 1;
+        for (Py_ssize_t i = 0; i < n && same == 1; i++) {
+            same = cgr_same_summary(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i));
+        }
+        Py_LeaveRecursiveCall();
+        return same;
+    }
+    if (cls == &PyFloat_Type) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        return x == y && copysign(1.0, x) == copysign(1.0, y);
+    }
+    if (cls == &PyLong_Type || cls == &PyUnicode_Type || cls == &PyBytes_Type) {
+        /* Exact builtins: comparing them runs no user code. */
+        return PyObject_RichCompareBool(a, b, Py_EQ);
+    }
+    return 0;
+}
+
 PyObject *
 cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out)
 {
@@ -114,13 +154,33 @@ summarise_in_python(Sampler *self, PyObject *value, Py_ssize_t depth)
     return summary;
 }
 
+/* (tag, length, items), stealing `items` (Py_BuildValue parses its format at every call). */
+static PyObject *
+container_summary(PyObject *tag, Py_ssize_t length, PyObject *items)
+{
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *size = PyLong_FromSsize_t(length);
+    PyObject *summary = size == NULL ? NULL : PyTuple_New(3);
+    if (summary == NULL) {
+        Py_XDECREF(size);
+        Py_DECREF(items);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(summary, 0, Py_NewRef(tag));
+    PyTuple_SET_ITEM(summary, 1, size);
+    PyTuple_SET_ITEM(summary, 2, items);
+    return summary;
+}
+
 /* A dict or list's first items: NULL with nothing raised means "let Python do the whole container". */
 static PyObject *
 summarise_dict(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t depth)
 {
     Py_ssize_t length = PyDict_GET_SIZE(value);
     if (depth >= limits->max_depth) {
-        return Py_BuildValue("(OnO)", self->dict_tag, length, Py_None);
+        return container_summary(self->dict_tag, length, Py_NewRef(Py_None));
     }
     PyObject *pairs = PyList_New(0);
     if (pairs == NULL) {
@@ -178,11 +238,7 @@ summarise_dict(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t 
     }
     PyObject *items = PyList_AsTuple(pairs);
     Py_DECREF(pairs);
-    if (items == NULL) {
-        return NULL;
-    }
-    PyObject *summary = Py_BuildValue("(OnN)", self->dict_tag, length, items);
-    return summary;
+    return container_summary(self->dict_tag, length, items);
 }
 
 static PyObject *
@@ -190,7 +246,7 @@ summarise_sequence(Sampler *self, const Limits *limits, PyObject *value, PyObjec
 {
     Py_ssize_t length = Py_SIZE(value);
     if (depth >= limits->max_depth) {
-        return Py_BuildValue("(OnO)", tag, length, Py_None);
+        return container_summary(tag, length, Py_NewRef(Py_None));
     }
     Py_ssize_t count = length < limits->max_items ? length : limits->max_items;
     PyObject *items = PyTuple_New(count);
@@ -213,7 +269,7 @@ summarise_sequence(Sampler *self, const Limits *limits, PyObject *value, PyObjec
         }
         PyTuple_SET_ITEM(items, i, summary);
     }
-    return Py_BuildValue("(OnN)", tag, length, items);
+    return container_summary(tag, length, items);
 }
 
 /* Summariser.value(value, depth) for the builtins a program's locals mostly hold;

@@ -28,6 +28,7 @@ interrupt it, which is why repr is off by default.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import re
 import sys
@@ -141,6 +142,10 @@ class Summariser:
             sampler = self.__dict__.get("_sampler")
             if sampler is not None:
                 sampler.forget_limits()
+            # Summaries kept for reuse were made under the old limits.
+            frames = self.__dict__.get("_frames")
+            if frames is not None:
+                frames.clear()
 
     def is_secret(self, name: str) -> bool:
         known = self._secret.get(name)
@@ -358,11 +363,14 @@ class Summariser:
         `calling`: the frame itself made the call that records (so no trace
         function's callback for it can be in progress: see below).
 
-        A frame sampled again with nothing changed costs no new summaries: per
+        A frame sampled again with nothing changed costs few new summaries: per
         thread and code object the last snapshot is kept with the immutable
         scalars it summarised, a scalar that is still the same object reuses
-        its summary, and an unchanged snapshot is returned as the very same
-        tuple, which the writer stores once per chunk by identity.
+        its summary, a recorded object with the same key reuses its label, a
+        container (whose contents can change under the same id) is summarised
+        again and keeps its old summary if the new one is the same encoding
+        (`same_summary`), and an unchanged snapshot is returned as the very
+        same tuple, which the writer stores once per chunk by identity.
         """
         code = frame.f_code
         # By id (hashing a long module's code object is slow); the recorder's
@@ -452,8 +460,14 @@ class Summariser:
                     scalars[name] = seen
                     pairs.append((name, seen[1]))
                     continue
-                unchanged = False
                 summary = self.safe_value(value)
+                if seen is not None and _by_value_of(seen[0], cls) and same_summary(seen[1], summary):
+                    # Compared by value: a container summarised as before keeps
+                    # its entry, so an unchanged frame keeps its snapshot.
+                    scalars[name] = seen
+                    pairs.append((name, seen[1]))
+                    continue
+                unchanged = False
                 pairs.append((name, summary))
                 recorded = self.recorded_key(value) if self._recorded.get(cls, "") is not None else None
                 if recorded is not None:
@@ -463,8 +477,12 @@ class Summariser:
                     if cls in self._plain_objects and not self.use_repr:
                         # Its type was first seen just now: reusable from the next sample on.
                         scalars[name] = ((cls, id(value)), summary, None)
+                        continue
                 except Exception:  # that metaclass __hash__ again
                     pass
+                # Compared by value at the next sample; the key is a 1-tuple,
+                # which no identity or recorded key (2 and 3 items) equals.
+                scalars[name] = ((cls,), summary, None)
         snapshot: tuple[tuple[str, Any], ...]
         if unchanged and previous is not None and len(pairs) == len(previous[1]):
             snapshot = previous[1]
@@ -477,6 +495,32 @@ class Summariser:
 
 
 _REDACTED = (V.TAG_REDACTED,)
+
+
+def _by_value_of(key: Any, cls: type) -> bool:
+    """Whether a frame cache entry's key marks a `cls` value compared by value (never calls `==` on a type)."""
+    return type(key) is tuple and len(key) == 1 and key[0] is cls
+
+
+def same_summary(a: Any, b: Any) -> bool:
+    """Whether two summaries are the same encoding: equal, item by item, with equal types.
+
+    Not `==`, for which 1, True and 1.0 agree and 0.0 equals -0.0; a NaN
+    is never the same (a new summary is written, which is only bigger).
+    """
+    if a is b:
+        return True
+    cls = type(a)
+    if cls is not type(b):
+        return False
+    if cls is tuple:
+        return len(a) == len(b) and all(map(same_summary, a, b))
+    if cls is float:
+        return bool(a == b) and _copysign(1.0, a) == _copysign(1.0, b)
+    if cls is int or cls is str or cls is bytes:
+        return bool(a == b)
+    return False
+
 _UNKNOWN_KINDS = frozenset({object})
 _KNOWN_LENGTHS = frozenset(
     {list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque, collections.OrderedDict}
@@ -487,6 +531,7 @@ _CACHED_LOCALS = sys.version_info < (3, 13)
 _CO_OPTIMIZED = 0x0001
 _getrefcount = sys.getrefcount
 _gettrace = sys.gettrace
+_copysign = math.copysign
 
 
 def _has_c_len(cls: type) -> bool:
