@@ -29,6 +29,14 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.threads import exception_data
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+TASK_CANCEL = Kind.TASK_CANCEL
+TASK_CREATE = Kind.TASK_CREATE
+TASK_DONE = Kind.TASK_DONE
+TASK_RESUME = Kind.TASK_RESUME
+TASK_SUSPEND = Kind.TASK_SUSPEND
+TASK_WAKE = Kind.TASK_WAKE
+
 if TYPE_CHECKING:
     from chronodbg.recorder.aio_links import ThreadsafeCalls
 
@@ -143,7 +151,7 @@ class TaskTracker:
             loop = self.running_loop()
             if loop is not None:
                 rec.loops.add(loop)
-        rec.emit(Kind.TASK_CREATE, None, (tid, name, coro, eager), frame)
+        rec.emit(TASK_CREATE, None, (tid, name, coro, eager), frame)
         return tid
 
     def task_id(self, task: Any) -> int:
@@ -197,7 +205,7 @@ class TaskTracker:
             frame = self.suspended_in.pop(tid, _UNKNOWN)
             if frame is _UNKNOWN:
                 frame = self.frames(task)[0]
-            self.rec.emit(Kind.TASK_RESUME, None, (), frame, False)
+            self.rec.emit(TASK_RESUME, None, (), frame, False)
         except Exception:
             # Never into the loop: a failure here would look like the program's.
             self.rec.dropped += 1
@@ -207,7 +215,7 @@ class TaskTracker:
         try:
             mark = getattr(future, "_cgr", None) if type(future) in self.future_types else None
             obj = mark[1] if isinstance(mark, tuple) and len(mark) == 3 and isinstance(mark[1], int) else None
-            self.rec.emit(Kind.TASK_WAKE, obj, (tid,), _getframe(2), False)
+            self.rec.emit(TASK_WAKE, obj, (tid,), _getframe(2), False)
         except Exception:
             self.rec.dropped += 1
 
@@ -234,12 +242,12 @@ class TaskTracker:
                     data = ("finished", rec.summariser.safe_value(task._result), None, None, None)
                 else:
                     data = ("exception", None, *exception_data(rec, exc))
-            rec.emit(Kind.TASK_DONE, None, data, None)
+            rec.emit(TASK_DONE, None, data, None)
             return
         frame, inner = self.frames(task)
         self.suspended_in[tid] = frame
         awaits, obj, target = self.awaited(task, tid, inner)
-        rec.emit(Kind.TASK_SUSPEND, obj, (awaits, target, self.time_left(task, tid, inner)), frame)
+        rec.emit(TASK_SUSPEND, obj, (awaits, target, self.time_left(task, tid, inner)), frame)
 
     def awaited(self, task: Any, tid: int, inner: FrameType | None) -> tuple[str, int | None, Any]:
         """(what, recorded object, target) the suspended task waits for."""
@@ -340,12 +348,12 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
             tid = tracker.new_task(self, None if unnamed else name, coro_name, parent, True, creator)
             running[ident] = tid
             try:
-                rec.emit(Kind.TASK_RESUME, None, (), coro.cr_frame if type(coro) is CoroutineType else None, False)
+                rec.emit(TASK_RESUME, None, (), coro.cr_frame if type(coro) is CoroutineType else None, False)
                 try:
                     super().__init__(coro, loop=loop, name=name, context=context, **kwargs)
                 except BaseException as exc:
                     # No task after all (a closed loop, say): end the one recorded.
-                    rec.emit(Kind.TASK_DONE, None, ("exception", None, *exception_data(rec, exc)), None)
+                    rec.emit(TASK_DONE, None, ("exception", None, *exception_data(rec, exc)), None)
                     raise
                 if rec.active:
                     tracker.after_step(self, tid)
@@ -363,7 +371,7 @@ def _make_task_class(rec: Recorder, tracker: TaskTracker, base: type, running_lo
                 frame = _getframe().f_back
                 code = frame.f_code if frame is not None else None
                 via = code.co_qualname if code is not None and code.co_filename.startswith(tracker.asyncio_dir) else None
-                rec.emit(Kind.TASK_CANCEL, None, (tid, rec.summariser.safe_value(msg), via), frame)
+                rec.emit(TASK_CANCEL, None, (tid, rec.summariser.safe_value(msg), via), frame)
             return bool(super().cancel(msg))
 
         def set_name(self, value: Any) -> None:

@@ -30,6 +30,31 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches, without_own_frames
 from chronodbg.recorder.sync import object_id, type_label, wrap_init
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+COND_NOTIFY = Kind.COND_NOTIFY
+COND_WAIT = Kind.COND_WAIT
+COND_WAKE = Kind.COND_WAKE
+EVENT_CLEAR = Kind.EVENT_CLEAR
+EVENT_SET = Kind.EVENT_SET
+EVENT_WAIT = Kind.EVENT_WAIT
+EVENT_WAKE = Kind.EVENT_WAKE
+LOCK_ACQUIRE = Kind.LOCK_ACQUIRE
+LOCK_FAIL = Kind.LOCK_FAIL
+LOCK_RELEASE = Kind.LOCK_RELEASE
+LOCK_WAIT = Kind.LOCK_WAIT
+QUEUE_EMPTY = Kind.QUEUE_EMPTY
+QUEUE_FULL = Kind.QUEUE_FULL
+QUEUE_GET = Kind.QUEUE_GET
+QUEUE_JOIN = Kind.QUEUE_JOIN
+QUEUE_JOINED = Kind.QUEUE_JOINED
+QUEUE_PUT = Kind.QUEUE_PUT
+QUEUE_TASK_DONE = Kind.QUEUE_TASK_DONE
+QUEUE_WAIT = Kind.QUEUE_WAIT
+SEM_ACQUIRE = Kind.SEM_ACQUIRE
+SEM_FAIL = Kind.SEM_FAIL
+SEM_RELEASE = Kind.SEM_RELEASE
+SEM_WAIT = Kind.SEM_WAIT
+
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
 _now = time.monotonic_ns
@@ -96,14 +121,14 @@ def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: ty
                 return bool(await original_acquire(self))
             if not self._locked and not _any_live(self._waiters):
                 result = await original_acquire(self)
-                rec.emit(Kind.LOCK_ACQUIRE, oid, (0, 1), frame)
+                rec.emit(LOCK_ACQUIRE, oid, (0, 1), frame)
                 return bool(result)
-            rec.emit(Kind.LOCK_WAIT, oid, (None,), frame)
+            rec.emit(LOCK_WAIT, oid, (None,), frame)
             result, waited = await _suspended(
-                rec, waits, "lock", oid, original_acquire(self), lambda ns: rec.emit(Kind.LOCK_FAIL, oid, (ns, None), frame)
+                rec, waits, "lock", oid, original_acquire(self), lambda ns: rec.emit(LOCK_FAIL, oid, (ns, None), frame)
             )
             if rec.active:
-                rec.emit(Kind.LOCK_ACQUIRE, oid, (waited, 1), frame)
+                rec.emit(LOCK_ACQUIRE, oid, (waited, 1), frame)
             return bool(result)
         except BaseException as exc:
             exc.__traceback__ = without_own_frames(exc.__traceback__)
@@ -115,7 +140,7 @@ def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: ty
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
                 if oid:
-                    rec.emit(Kind.LOCK_RELEASE, oid, (0,), frame)
+                    rec.emit(LOCK_RELEASE, oid, (0,), frame)
             original_release(self)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -142,16 +167,16 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
             if not oid:
                 return bool(await original_wait(self))
             flag = bool(self._value)
-            rec.emit(Kind.EVENT_WAIT, oid, (flag, None), frame)
+            rec.emit(EVENT_WAIT, oid, (flag, None), frame)
             if flag:
                 result = await original_wait(self)
-                rec.emit(Kind.EVENT_WAKE, oid, (True, 0), frame)
+                rec.emit(EVENT_WAKE, oid, (True, 0), frame)
                 return bool(result)
             result, waited = await _suspended(
-                rec, waits, "event", oid, original_wait(self), lambda ns: rec.emit(Kind.EVENT_WAKE, oid, (False, ns), frame)
+                rec, waits, "event", oid, original_wait(self), lambda ns: rec.emit(EVENT_WAKE, oid, (False, ns), frame)
             )
             if rec.active:
-                rec.emit(Kind.EVENT_WAKE, oid, (True, waited), frame)
+                rec.emit(EVENT_WAKE, oid, (True, waited), frame)
             return bool(result)
         except BaseException as exc:
             exc.__traceback__ = without_own_frames(exc.__traceback__)
@@ -162,7 +187,7 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
             frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
-                rec.emit(Kind.EVENT_SET, oid, (sum(1 for w in self._waiters if not w.done()),), frame)
+                rec.emit(EVENT_SET, oid, (sum(1 for w in self._waiters if not w.done()),), frame)
         original_set(self)
 
     def clear(self: Any) -> None:
@@ -170,7 +195,7 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
             frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
-                rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
+                rec.emit(EVENT_CLEAR, oid, (), frame)
         original_clear(self)
 
     _named(Event, wait, set, clear)
@@ -208,12 +233,12 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
             if not oid:
                 return bool(await original_wait(self))
             lock = self._lock.__dict__.get("_cgr_oid") or None
-            rec.emit(Kind.COND_WAIT, oid, (None, lock), frame)
+            rec.emit(COND_WAIT, oid, (None, lock), frame)
             result, waited = await _suspended(
-                rec, waits, "condition", oid, original_wait(self), lambda ns: rec.emit(Kind.COND_WAKE, oid, (False, ns), frame)
+                rec, waits, "condition", oid, original_wait(self), lambda ns: rec.emit(COND_WAKE, oid, (False, ns), frame)
             )
             if rec.active:
-                rec.emit(Kind.COND_WAKE, oid, (True, waited), frame)
+                rec.emit(COND_WAKE, oid, (True, waited), frame)
             return bool(result)
         except BaseException as exc:
             exc.__traceback__ = without_own_frames(exc.__traceback__)
@@ -225,7 +250,7 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
                 if oid:
-                    rec.emit(Kind.COND_NOTIFY, oid, (n, sum(1 for w in self._waiters if not w.done())), frame)
+                    rec.emit(COND_NOTIFY, oid, (n, sum(1 for w in self._waiters if not w.done())), frame)
             original_notify(self, n)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -252,19 +277,19 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
                 return bool(await original_acquire(self))
             if not self.locked():
                 result = await original_acquire(self)
-                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, 0), frame)
+                rec.emit(SEM_ACQUIRE, oid, (self._value, 0), frame)
                 return bool(result)
-            rec.emit(Kind.SEM_WAIT, oid, (self._value, None), frame)
+            rec.emit(SEM_WAIT, oid, (self._value, None), frame)
             result, waited = await _suspended(
                 rec,
                 waits,
                 "semaphore",
                 oid,
                 original_acquire(self),
-                lambda ns: rec.emit(Kind.SEM_FAIL, oid, (self._value, ns), frame),
+                lambda ns: rec.emit(SEM_FAIL, oid, (self._value, ns), frame),
             )
             if rec.active:
-                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
+                rec.emit(SEM_ACQUIRE, oid, (self._value, waited), frame)
             return bool(result)
         except BaseException as exc:
             exc.__traceback__ = without_own_frames(exc.__traceback__)
@@ -277,7 +302,7 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
                 if oid:
-                    rec.emit(Kind.SEM_RELEASE, oid, (self._value + 1, 1), frame)
+                    rec.emit(SEM_RELEASE, oid, (self._value + 1, 1), frame)
             original_release(self)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -298,7 +323,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
             original_put(self, item, *args)
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
-                rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
+                rec.emit(QUEUE_PUT, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
 
         _put._cgr = True  # type: ignore[attr-defined]
         patches.set(cls, "_put", _put)
@@ -309,7 +334,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
             item = original_get(self, *args)
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active:
-                rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
+                rec.emit(QUEUE_GET, oid, (rec.summariser.safe_value(item), len(self._queue)), _getframe().f_back)
             return item
 
         _get._cgr = True  # type: ignore[attr-defined]
@@ -337,7 +362,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
             oid = oid_of(self, frame)
             if not oid or not self.full():
                 return await original_put(self, item)  # type: ignore[no-any-return]
-            rec.emit(Kind.QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
+            rec.emit(QUEUE_WAIT, oid, ("put", self.qsize(), self._maxsize, None), frame)
             # Cancelled (or, 3.13+, shut down) before there was room: queue.full.
             result, _ = await _suspended(
                 rec,
@@ -345,7 +370,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
                 "queue",
                 oid,
                 original_put(self, item),
-                lambda ns: rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame),
+                lambda ns: rec.emit(QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame),
             )
             return result  # type: ignore[no-any-return]
         except BaseException as exc:
@@ -358,9 +383,9 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
             oid = oid_of(self, frame)
             if not oid or not self.empty():
                 return await original_get(self)
-            rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
+            rec.emit(QUEUE_WAIT, oid, ("get", 0, self._maxsize, None), frame)
             item, _ = await _suspended(
-                rec, waits, "queue", oid, original_get(self), lambda ns: rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+                rec, waits, "queue", oid, original_get(self), lambda ns: rec.emit(QUEUE_EMPTY, oid, (self.qsize(),), frame)
             )
             return item
         except BaseException as exc:
@@ -375,7 +400,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
                 frame = _getframe().f_back
                 oid = oid_of(self, frame)
                 if oid:
-                    rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
+                    rec.emit(QUEUE_FULL, oid, (self.qsize(), self._maxsize), frame)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -389,7 +414,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
                 frame = _getframe().f_back
                 oid = oid_of(self, frame)
                 if oid:
-                    rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), frame)
+                    rec.emit(QUEUE_EMPTY, oid, (self.qsize(),), frame)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -401,7 +426,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
                 frame = _getframe().f_back
                 oid = oid_of(self, frame)
                 if oid:
-                    rec.emit(Kind.QUEUE_TASK_DONE, oid, (self._unfinished_tasks - 1,), frame)
+                    rec.emit(QUEUE_TASK_DONE, oid, (self._unfinished_tasks - 1,), frame)
             original_task_done(self)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -413,17 +438,17 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
             oid = oid_of(self, frame)
             if not oid:
                 return await original_join(self)  # type: ignore[no-any-return]
-            rec.emit(Kind.QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
+            rec.emit(QUEUE_JOIN, oid, (self._unfinished_tasks,), frame)
             if not self._unfinished_tasks:
                 await original_join(self)
                 waited = 0
             else:
                 # queue.joined closes the join however it ends (no failure kind for a join).
                 _, waited = await _suspended(
-                    rec, waits, "queue", oid, original_join(self), lambda ns: rec.emit(Kind.QUEUE_JOINED, oid, (ns,), frame)
+                    rec, waits, "queue", oid, original_join(self), lambda ns: rec.emit(QUEUE_JOINED, oid, (ns,), frame)
                 )
             if rec.active:
-                rec.emit(Kind.QUEUE_JOINED, oid, (waited,), frame)
+                rec.emit(QUEUE_JOINED, oid, (waited,), frame)
         except BaseException as exc:
             exc.__traceback__ = without_own_frames(exc.__traceback__)
             raise

@@ -40,6 +40,14 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.excepts import ITERATION_ENDS
 from chronodbg.recorder.snapshot import _HIDDEN_GLOBALS, _IMMUTABLE, _REDACTED, Sampler
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+CALL = Kind.CALL
+HANDLED = Kind.HANDLED
+LINE = Kind.LINE
+RAISE = Kind.RAISE
+RETURN = Kind.RETURN
+UNWIND = Kind.UNWIND
+
 FrameEvents: Any
 try:
     from chronodbg.recorder._sampler import FrameEvents
@@ -49,7 +57,7 @@ except ImportError:  # no C: the Python methods
 # Plain ints, not the enum: an event tuple holding only ints, strings and
 # such tuples is untracked by the garbage collector at its first collection;
 # one holding an enum member stays tracked (and gets scanned) until written.
-_CALL, _RETURN, _RAISE, _UNWIND, _HANDLED, _LINE = map(int, (Kind.CALL, Kind.RETURN, Kind.RAISE, Kind.UNWIND, Kind.HANDLED, Kind.LINE))
+_CALL, _RETURN, _RAISE, _UNWIND, _HANDLED, _LINE = map(int, (CALL, RETURN, RAISE, UNWIND, HANDLED, LINE))
 _UNBOUND = (V.TAG_UNBOUND,)
 _NOTHING = ()
 _NOT_HELD: Any = object()

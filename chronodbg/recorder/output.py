@@ -10,6 +10,9 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.snapshot import clean_str
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+OUTPUT = Kind.OUTPUT
+
 MAX_TEXT = 1000
 _getframe = sys._getframe
 
@@ -36,7 +39,7 @@ class RecordedStream:
         rec = self._cgr_rec
         if rec.active and type(text) is str and text:
             rec.emit(
-                Kind.OUTPUT,
+                OUTPUT,
                 None,
                 (self._cgr_name, clean_str(text[:MAX_TEXT]), len(text)),
                 _getframe().f_back,

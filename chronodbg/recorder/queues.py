@@ -25,6 +25,19 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.sync import creator
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+FUTURE_SET = Kind.FUTURE_SET
+FUTURE_WAIT = Kind.FUTURE_WAIT
+FUTURE_WAKE = Kind.FUTURE_WAKE
+QUEUE_EMPTY = Kind.QUEUE_EMPTY
+QUEUE_FULL = Kind.QUEUE_FULL
+QUEUE_GET = Kind.QUEUE_GET
+QUEUE_JOIN = Kind.QUEUE_JOIN
+QUEUE_JOINED = Kind.QUEUE_JOINED
+QUEUE_PUT = Kind.QUEUE_PUT
+QUEUE_TASK_DONE = Kind.QUEUE_TASK_DONE
+QUEUE_WAIT = Kind.QUEUE_WAIT
+
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
 _now = time.monotonic_ns
@@ -47,7 +60,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 original_put(self, item)
             finally:
                 self._cgr_in = False
-            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
+            rec.emit(QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
 
         _put._cgr = True  # type: ignore[attr-defined]
         patches.set(cls, "_put", _put)
@@ -63,7 +76,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 item = original_get(self)
             finally:
                 self._cgr_in = False
-            rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
+            rec.emit(QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
             return item
 
         _get._cgr = True  # type: ignore[attr-defined]
@@ -108,7 +121,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             except Full:
                 oid = self.__dict__.get("_cgr_oid")
                 if oid and rec.active:
-                    rec.emit(Kind.QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe().f_back)
+                    rec.emit(QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe().f_back)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -121,7 +134,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             except Empty:
                 oid = self.__dict__.get("_cgr_oid")
                 if oid and rec.active:
-                    rec.emit(Kind.QUEUE_EMPTY, oid, (self.qsize(),), _getframe().f_back)
+                    rec.emit(QUEUE_EMPTY, oid, (self.qsize(),), _getframe().f_back)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -131,7 +144,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
         try:
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active and self.unfinished_tasks > 0:
-                rec.emit(Kind.QUEUE_TASK_DONE, oid, (self.unfinished_tasks - 1,), _getframe().f_back)
+                rec.emit(QUEUE_TASK_DONE, oid, (self.unfinished_tasks - 1,), _getframe().f_back)
             original_task_done(self)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -143,11 +156,11 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             if not oid or not rec.active:
                 return original_join(self)
             frame = _getframe().f_back
-            rec.emit(Kind.QUEUE_JOIN, oid, (self.unfinished_tasks,), frame)
+            rec.emit(QUEUE_JOIN, oid, (self.unfinished_tasks,), frame)
             start = _now()
             original_join(self)
             if rec.active:
-                rec.emit(Kind.QUEUE_JOINED, oid, (_now() - start,), frame)
+                rec.emit(QUEUE_JOINED, oid, (_now() - start,), frame)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
@@ -213,7 +226,7 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
                         item, frame = todo.pop(0)
                         if rec.active:
                             # Before the put: a get of this item must come after it in the log.
-                            rec.emit(Kind.QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
+                            rec.emit(QUEUE_PUT, oid, (rec.summariser.safe_value(item), Raw.qsize(self) + 1), frame)
                         # A SimpleQueue never blocks: block and timeout only pass the C checks.
                         Raw.put(self, item, block, timeout)
                         todo.extend(deferred.pop((me, id(self)), ()))
@@ -250,17 +263,17 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
                     item: Any = Raw.get(self, False)
                 except Empty:
                     if not block:
-                        rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
+                        rec.emit(QUEUE_EMPTY, oid, (0,), frame)
                         raise
-                    rec.emit(Kind.QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
+                    rec.emit(QUEUE_WAIT, oid, ("get", 0, 0, timeout), frame)
                     try:
                         item = Raw.get(self, True, timeout)
                     except Empty:
                         if rec.active:
-                            rec.emit(Kind.QUEUE_EMPTY, oid, (0,), frame)
+                            rec.emit(QUEUE_EMPTY, oid, (0,), frame)
                         raise
                 if rec.active:
-                    rec.emit(Kind.QUEUE_GET, oid, (rec.summariser.safe_value(item), Raw.qsize(self)), frame)
+                    rec.emit(QUEUE_GET, oid, (rec.summariser.safe_value(item), Raw.qsize(self)), frame)
                 return item
             except BaseException as exc:
                 exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -303,13 +316,13 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
                 if not oid or not rec.active or self.done():
                     return original(self, timeout)
                 frame = _getframe().f_back
-                rec.emit(Kind.FUTURE_WAIT, oid, (timeout,), frame)
+                rec.emit(FUTURE_WAIT, oid, (timeout,), frame)
                 start = _now()
                 try:
                     return original(self, timeout)
                 finally:
                     if rec.active:
-                        rec.emit(Kind.FUTURE_WAKE, oid, (self._state, _now() - start), frame)
+                        rec.emit(FUTURE_WAKE, oid, (self._state, _now() - start), frame)
             except BaseException as exc:
                 exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
                 raise
@@ -320,7 +333,7 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
         try:
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active and not self.done():
-                rec.emit(Kind.FUTURE_SET, oid, ("FINISHED", rec.summariser.safe_value(result)), _getframe().f_back)
+                rec.emit(FUTURE_SET, oid, ("FINISHED", rec.summariser.safe_value(result)), _getframe().f_back)
             original_set_result(self, result)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -331,7 +344,7 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
             oid = self.__dict__.get("_cgr_oid")
             if oid and rec.active and not self.done():
                 name = rec.summariser.type_name(type(exception))
-                rec.emit(Kind.FUTURE_SET, oid, ("EXCEPTION", name), _getframe().f_back)
+                rec.emit(FUTURE_SET, oid, ("EXCEPTION", name), _getframe().f_back)
             original_set_exception(self, exception)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]

@@ -22,6 +22,23 @@ from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+BARRIER_BROKEN = Kind.BARRIER_BROKEN
+BARRIER_PASS = Kind.BARRIER_PASS
+BARRIER_WAIT = Kind.BARRIER_WAIT
+COND_NOTIFY = Kind.COND_NOTIFY
+COND_WAIT = Kind.COND_WAIT
+COND_WAKE = Kind.COND_WAKE
+EVENT_CLEAR = Kind.EVENT_CLEAR
+EVENT_SET = Kind.EVENT_SET
+EVENT_WAIT = Kind.EVENT_WAIT
+EVENT_WAKE = Kind.EVENT_WAKE
+QUEUE_WAIT = Kind.QUEUE_WAIT
+SEM_ACQUIRE = Kind.SEM_ACQUIRE
+SEM_FAIL = Kind.SEM_FAIL
+SEM_RELEASE = Kind.SEM_RELEASE
+SEM_WAIT = Kind.SEM_WAIT
+
 _getframe = sys._getframe
 _now = time.monotonic_ns
 
@@ -96,13 +113,13 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
                 queue_wait = self.__dict__.get("_cgr_queue")
                 if queue_wait is not None and rec.active:
                     queue, op, qid = queue_wait
-                    rec.emit(Kind.QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
+                    rec.emit(QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
                 return original_wait(self, timeout)
-            rec.emit(Kind.COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
+            rec.emit(COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
             start = _now()
             notified = original_wait(self, timeout)
             if rec.active:
-                rec.emit(Kind.COND_WAKE, oid, (notified, _now() - start), frame)
+                rec.emit(COND_WAKE, oid, (notified, _now() - start), frame)
             return notified
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -114,7 +131,7 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
                 if oid and self._is_owned():
-                    rec.emit(Kind.COND_NOTIFY, oid, (n, len(self._waiters)), frame)
+                    rec.emit(COND_NOTIFY, oid, (n, len(self._waiters)), frame)
             original_notify(self, n)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -147,16 +164,16 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
                 waited = 0
             else:
                 if not blocking:
-                    rec.emit(Kind.SEM_FAIL, oid, (self._value, 0), frame)
+                    rec.emit(SEM_FAIL, oid, (self._value, 0), frame)
                     return False
-                rec.emit(Kind.SEM_WAIT, oid, (self._value, timeout), frame)
+                rec.emit(SEM_WAIT, oid, (self._value, timeout), frame)
                 start = _now()
                 if not original_acquire(self, True, timeout):
-                    rec.emit(Kind.SEM_FAIL, oid, (self._value, _now() - start), frame)
+                    rec.emit(SEM_FAIL, oid, (self._value, _now() - start), frame)
                     return False
                 waited = _now() - start
             try:
-                rec.emit(Kind.SEM_ACQUIRE, oid, (self._value, waited), frame)
+                rec.emit(SEM_ACQUIRE, oid, (self._value, waited), frame)
             except BaseException:
                 # Raised at the recursion limit or by a signal handler: give the
                 # unit back, so the caller sees an acquire that never happened.
@@ -182,7 +199,7 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
                     oid = object_id(rec, self, frame)
                     # A bounded semaphore released too often raises; record only real releases.
                     if oid and n >= 1 and not (bounded and self._value + n > self._initial_value):
-                        rec.emit(Kind.SEM_RELEASE, oid, (self._value + n, n), frame)
+                        rec.emit(SEM_RELEASE, oid, (self._value + n, n), frame)
                 original(self, n)
             except BaseException as exc:
                 exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -208,7 +225,7 @@ def install_event(rec: Recorder, patches: Patches) -> None:
             frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
-                rec.emit(Kind.EVENT_SET, oid, (len(self._cond._waiters),), frame)
+                rec.emit(EVENT_SET, oid, (len(self._cond._waiters),), frame)
         original_set(self)
 
     def clear(self: Any) -> None:
@@ -216,7 +233,7 @@ def install_event(rec: Recorder, patches: Patches) -> None:
             frame = _getframe().f_back
             oid = object_id(rec, self, frame)
             if oid:
-                rec.emit(Kind.EVENT_CLEAR, oid, (), frame)
+                rec.emit(EVENT_CLEAR, oid, (), frame)
         original_clear(self)
 
     def wait(self: Any, timeout: float | None = None) -> bool:
@@ -227,11 +244,11 @@ def install_event(rec: Recorder, patches: Patches) -> None:
             oid = object_id(rec, self, frame)
             if not oid:
                 return original_wait(self, timeout)
-            rec.emit(Kind.EVENT_WAIT, oid, (self._flag, timeout), frame)
+            rec.emit(EVENT_WAIT, oid, (self._flag, timeout), frame)
             start = _now()
             result = original_wait(self, timeout)
             if rec.active:
-                rec.emit(Kind.EVENT_WAKE, oid, (result, _now() - start), frame)
+                rec.emit(EVENT_WAKE, oid, (result, _now() - start), frame)
             return result
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -255,16 +272,16 @@ def install_barrier(rec: Recorder, patches: Patches) -> None:
             oid = object_id(rec, self, frame)
             if not oid:
                 return original_wait(self, timeout)
-            rec.emit(Kind.BARRIER_WAIT, oid, (self._count + 1, self._parties, timeout), frame)
+            rec.emit(BARRIER_WAIT, oid, (self._count + 1, self._parties, timeout), frame)
             start = _now()
             try:
                 index = original_wait(self, timeout)
             except threading.BrokenBarrierError:
                 if rec.active:
-                    rec.emit(Kind.BARRIER_BROKEN, oid, (_now() - start,), frame)
+                    rec.emit(BARRIER_BROKEN, oid, (_now() - start,), frame)
                 raise
             if rec.active:
-                rec.emit(Kind.BARRIER_PASS, oid, (index, _now() - start), frame)
+                rec.emit(BARRIER_PASS, oid, (index, _now() - start), frame)
             return index
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]

@@ -14,6 +14,13 @@ from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches, without_own_frames
 from chronodbg.recorder.snapshot import clean_str
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+EXCEPTION = Kind.EXCEPTION
+THREAD_END = Kind.THREAD_END
+THREAD_JOIN = Kind.THREAD_JOIN
+THREAD_JOINED = Kind.THREAD_JOINED
+THREAD_START = Kind.THREAD_START
+
 MAX_TRACEBACK = 64
 _getframe = sys._getframe
 _now = time.monotonic_ns
@@ -46,7 +53,7 @@ def innermost_user_frame(rec: Recorder, exc: BaseException) -> Any:
 
 
 def record_exception(rec: Recorder, exc: BaseException) -> None:
-    rec.emit(Kind.EXCEPTION, None, exception_data(rec, exc), innermost_user_frame(rec, exc))
+    rec.emit(EXCEPTION, None, exception_data(rec, exc), innermost_user_frame(rec, exc))
 
 
 def record_uncaught(rec: Recorder, exc: BaseException) -> None:
@@ -89,7 +96,7 @@ def install(rec: Recorder, patches: Patches) -> None:
             invoke = getattr(self, "_invoke_excepthook", None)
             if invoke is not None:
                 self._invoke_excepthook = _recording_excepthook(rec, invoke)  # type: ignore[attr-defined]
-            rec.emit(Kind.THREAD_START, None, (tid, self.name, _target_name(self), self.daemon), _getframe().f_back)
+            rec.emit(THREAD_START, None, (tid, self.name, _target_name(self), self.daemon), _getframe().f_back)
         try:
             original_start(self)
         except BaseException as exc:
@@ -98,7 +105,7 @@ def install(rec: Recorder, patches: Patches) -> None:
             # timeline ends with the error.
             if registered and rec.active:
                 name = rec.summariser.type_name(type(exc))
-                rec.emit(Kind.THREAD_END, None, (self._cgr_tid, self.name, name), _getframe().f_back)  # type: ignore[attr-defined]
+                rec.emit(THREAD_END, None, (self._cgr_tid, self.name, name), _getframe().f_back)  # type: ignore[attr-defined]
             # A bare raise without this frame's entry: the traceback the caller would see unrecorded.
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
@@ -118,7 +125,7 @@ def install(rec: Recorder, patches: Patches) -> None:
         finally:
             # Still before the thread's state lock is released: joiners wake after this.
             if tid is not None and rec.active:
-                rec.emit(Kind.THREAD_END, None, (tid, self.name, getattr(self, "_cgr_exc", None)), None)
+                rec.emit(THREAD_END, None, (tid, self.name, getattr(self, "_cgr_exc", None)), None)
             if rec.thread_ids.get(ident) == tid:
                 del rec.thread_ids[ident]
 
@@ -128,13 +135,13 @@ def install(rec: Recorder, patches: Patches) -> None:
             if tid is None or not rec.active:
                 return original_join(self, timeout)
             frame = _getframe().f_back
-            rec.emit(Kind.THREAD_JOIN, None, (tid, timeout), frame)
+            rec.emit(THREAD_JOIN, None, (tid, timeout), frame)
             start = _now()
             try:
                 return original_join(self, timeout)
             finally:
                 if rec.active:
-                    rec.emit(Kind.THREAD_JOINED, None, (tid, self.is_alive(), _now() - start), frame)
+                    rec.emit(THREAD_JOINED, None, (tid, self.is_alive(), _now() - start), frame)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise

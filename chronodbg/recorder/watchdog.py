@@ -28,6 +28,43 @@ from typing import Any
 from chronodbg.analysis.waitgraph import Actor, Wait, WaitGraph, describe_deadlock, targets_of
 from chronodbg.kinds import Kind
 
+# Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
+BARRIER_BROKEN = Kind.BARRIER_BROKEN
+BARRIER_PASS = Kind.BARRIER_PASS
+BARRIER_WAIT = Kind.BARRIER_WAIT
+COND_NOTIFY = Kind.COND_NOTIFY
+COND_WAIT = Kind.COND_WAIT
+COND_WAKE = Kind.COND_WAKE
+EVENT_SET = Kind.EVENT_SET
+EVENT_WAIT = Kind.EVENT_WAIT
+EVENT_WAKE = Kind.EVENT_WAKE
+FUTURE_SET = Kind.FUTURE_SET
+FUTURE_WAIT = Kind.FUTURE_WAIT
+FUTURE_WAKE = Kind.FUTURE_WAKE
+LOCK_ACQUIRE = Kind.LOCK_ACQUIRE
+LOCK_FAIL = Kind.LOCK_FAIL
+LOCK_RELEASE = Kind.LOCK_RELEASE
+LOCK_WAIT = Kind.LOCK_WAIT
+QUEUE_EMPTY = Kind.QUEUE_EMPTY
+QUEUE_FULL = Kind.QUEUE_FULL
+QUEUE_GET = Kind.QUEUE_GET
+QUEUE_JOIN = Kind.QUEUE_JOIN
+QUEUE_JOINED = Kind.QUEUE_JOINED
+QUEUE_PUT = Kind.QUEUE_PUT
+QUEUE_TASK_DONE = Kind.QUEUE_TASK_DONE
+QUEUE_WAIT = Kind.QUEUE_WAIT
+SEM_ACQUIRE = Kind.SEM_ACQUIRE
+SEM_FAIL = Kind.SEM_FAIL
+SEM_RELEASE = Kind.SEM_RELEASE
+SEM_WAIT = Kind.SEM_WAIT
+TASK_DONE = Kind.TASK_DONE
+TASK_RESUME = Kind.TASK_RESUME
+TASK_SUSPEND = Kind.TASK_SUSPEND
+TASK_WAKE = Kind.TASK_WAKE
+THREAD_END = Kind.THREAD_END
+THREAD_JOIN = Kind.THREAD_JOIN
+THREAD_JOINED = Kind.THREAD_JOINED
+
 #: How long a deadlock must stay unchanged before it is reported.
 GRACE = 0.5
 #: The exit status of a program that `--on-deadlock=stop` ended.
@@ -35,32 +72,32 @@ DEADLOCK_EXIT = 86
 
 #: Thread waits: kind -> (what, index of the timeout in the event's data or None).
 _STARTS: dict[int, tuple[str, int | None]] = {
-    Kind.LOCK_WAIT: ("lock", 0),
-    Kind.COND_WAIT: ("condition", 0),
-    Kind.SEM_WAIT: ("semaphore", 1),
-    Kind.EVENT_WAIT: ("event", 1),
-    Kind.BARRIER_WAIT: ("barrier", 2),
-    Kind.QUEUE_WAIT: ("queue", 3),
-    Kind.QUEUE_JOIN: ("queue join", None),
-    Kind.FUTURE_WAIT: ("future", 0),
-    Kind.THREAD_JOIN: ("join", 1),
+    LOCK_WAIT: ("lock", 0),
+    COND_WAIT: ("condition", 0),
+    SEM_WAIT: ("semaphore", 1),
+    EVENT_WAIT: ("event", 1),
+    BARRIER_WAIT: ("barrier", 2),
+    QUEUE_WAIT: ("queue", 3),
+    QUEUE_JOIN: ("queue join", None),
+    FUTURE_WAIT: ("future", 0),
+    THREAD_JOIN: ("join", 1),
 }
 _ENDS = frozenset(
     {
-        Kind.LOCK_ACQUIRE, Kind.LOCK_FAIL, Kind.COND_WAKE, Kind.SEM_ACQUIRE, Kind.SEM_FAIL, Kind.EVENT_WAKE,
-        Kind.BARRIER_PASS, Kind.BARRIER_BROKEN, Kind.QUEUE_PUT, Kind.QUEUE_GET, Kind.QUEUE_FULL, Kind.QUEUE_EMPTY,
-        Kind.QUEUE_JOINED, Kind.FUTURE_WAKE, Kind.THREAD_JOINED,
+        LOCK_ACQUIRE, LOCK_FAIL, COND_WAKE, SEM_ACQUIRE, SEM_FAIL, EVENT_WAKE,
+        BARRIER_PASS, BARRIER_BROKEN, QUEUE_PUT, QUEUE_GET, QUEUE_FULL, QUEUE_EMPTY,
+        QUEUE_JOINED, FUTURE_WAKE, THREAD_JOINED,
     }
 )  # fmt: skip
-_TASK_KINDS = frozenset({Kind.TASK_SUSPEND, Kind.TASK_RESUME, Kind.TASK_DONE, Kind.TASK_WAKE})
+_TASK_KINDS = frozenset({TASK_SUSPEND, TASK_RESUME, TASK_DONE, TASK_WAKE})
 #: What wakes the waiters of its object (a lock's release is followed through its owner instead).
 _WAKERS = frozenset(
     {
-        Kind.QUEUE_PUT, Kind.QUEUE_GET, Kind.QUEUE_TASK_DONE, Kind.EVENT_SET, Kind.COND_NOTIFY, Kind.SEM_RELEASE,
-        Kind.BARRIER_PASS, Kind.BARRIER_BROKEN, Kind.FUTURE_SET,
+        QUEUE_PUT, QUEUE_GET, QUEUE_TASK_DONE, EVENT_SET, COND_NOTIFY, SEM_RELEASE,
+        BARRIER_PASS, BARRIER_BROKEN, FUTURE_SET,
     }
 )  # fmt: skip
-_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | _WAKERS | {Kind.LOCK_RELEASE, Kind.THREAD_END}
+_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | _WAKERS | {LOCK_RELEASE, THREAD_END}
 
 
 @dataclass
@@ -115,7 +152,7 @@ class Watchdog:
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
         relevant = _RELEVANT
-        acquire, release = Kind.LOCK_ACQUIRE, Kind.LOCK_RELEASE
+        acquire, release = LOCK_ACQUIRE, LOCK_RELEASE
         holder, held_since = self.holder, self.held_since
         seq = first_seq - 1
         # Lock traffic is most of a busy program's events and runs on the
@@ -142,14 +179,14 @@ class Watchdog:
         if kind in _WAKERS and obj is not None:
             self.woken_at[obj] = seq
         if kind in _TASK_KINDS:
-            if kind == Kind.TASK_SUSPEND and task is not None:
+            if kind == TASK_SUSPEND and task is not None:
                 awaits, target, timeout = (tuple(data) + (None, None, None))[:3]
                 self.task_waits[task] = (awaits or "?", obj, seq, site, timeout is not None, target, tid)
-            elif kind == Kind.TASK_WAKE:
+            elif kind == TASK_WAKE:
                 self.task_waits.pop(data[0], None)
             elif task is not None:
                 self.task_waits.pop(task, None)
-                if kind == Kind.TASK_DONE and task in self.task_names:
+                if kind == TASK_DONE and task in self.task_names:
                     # A finished task is named only if a report needs it (it
                     # ended holding a lock): keep the latest few, not all.
                     done = self.done_task_names
@@ -157,14 +194,14 @@ class Watchdog:
                     if len(done) > _WOKEN_KEPT:
                         del done[next(iter(done))]
             return
-        if kind == Kind.LOCK_ACQUIRE:
+        if kind == LOCK_ACQUIRE:
             if data[1] == 1 or obj not in self.holder:
                 self.holder[obj], self.held_since[obj] = event, seq
-        elif kind == Kind.LOCK_RELEASE:
+        elif kind == LOCK_RELEASE:
             if not data[0]:
                 self.holder.pop(obj, None)
                 self.held_since.pop(obj, None)
-        elif kind == Kind.THREAD_END:
+        elif kind == THREAD_END:
             self.thread_waits.pop(data[0], None)
             self.ended.add(data[0])
             return
@@ -173,15 +210,15 @@ class Watchdog:
         start = _STARTS.get(kind)
         if start is not None:
             what, at = start
-            if kind == Kind.EVENT_WAIT and data[0]:
+            if kind == EVENT_WAIT and data[0]:
                 return  # already set: no wait
             timeout = data[at] if at is not None else None
-            detail = data[0] if kind == Kind.QUEUE_WAIT else ""
-            joined = data[0] if kind == Kind.THREAD_JOIN else None
+            detail = data[0] if kind == QUEUE_WAIT else ""
+            joined = data[0] if kind == THREAD_JOIN else None
             self.thread_waits[tid] = (what, obj, seq, site, timeout is not None, detail or "", joined)
         elif kind in _ENDS:
             wait = self.thread_waits.get(tid)
-            if wait is not None and (wait[1] == obj or kind == Kind.THREAD_JOINED):
+            if wait is not None and (wait[1] == obj or kind == THREAD_JOINED):
                 del self.thread_waits[tid]
 
     def graph(self) -> WaitGraph:
