@@ -28,7 +28,7 @@ from chronodbg.logfile.reader import Recording
 from chronodbg.replay.links import Links
 from chronodbg.replay.seqs import Timelines, typecode_for
 from chronodbg.replay.stacks import CODE_KINDS, depths
-from chronodbg.replay.state import Applier, State, fields_maker
+from chronodbg.replay.state import Applier, State
 from chronodbg.replay.waits import WATCHED, Deadlock, DeadlockFinder
 
 CHECKPOINT_EVERY = 2048
@@ -49,43 +49,46 @@ class Index:
         add_thread, add_task, add_object, add_kind, add_site = (Timelines(code) for _ in range(5))
         checkpoints: list[State] = [State()]
         state = State()
-        apply, names = self.applier.apply, self.applier.fields
+        step = self.applier.step
         finder = DeadlockFinder()
         find, watched = finder.add, {i for i, name in enumerate(events.kinds) if name in WATCHED}
         kinds = events.kinds
-        makers = [fields_maker(names.get(name, ())) for name in kinds]
+        rules = [self.applier.rule(name) for name in kinds]
         code_kinds = {i for i, name in enumerate(kinds) if name in CODE_KINDS}
         #: Filled from the first code event on (every event before it is at depth 0).
         thread_depths: array[int] | None = None
         task_depths: array[int] | None = None
         seq = 0
-        # One Event, refilled for each event of the pass: building a million
-        # objects costs more than the state they update. Nothing the pass calls
-        # keeps the event itself (apply, the deadlock finder and depths keep
-        # seqs, ids and data, never the Event).
-        event = Event(0, 0, 0, None, "", None, None, ())
+        task: int | None
+        obj: int | None
+        site: int | None
+        # No Event per event: the applier, the deadlock finder and `depths`
+        # take the columns' values (building a million objects, or refilling
+        # one, cost more than much of the state they update).
         try:
-            for seq, t_ns, thread, task, kind, obj, site, data in events.rows(0, total):
+            for seq, _, thread, task, kind, obj, site, data in events.rows(0, total):
                 add_thread[thread](seq)
                 add_kind[kind](seq)
-                if task != NONE:
+                # The columns hold NONE where the applier takes None.
+                if task == NONE:
+                    task = None
+                else:
                     add_task[task](seq)
-                if obj != NONE:
+                if obj == NONE:
+                    obj = None
+                else:
                     add_object[obj](seq)
-                if site != NONE:
+                if site == NONE:
+                    site = None
+                else:
                     add_site[site](seq)
-                event.seq, event.t_ns, event.thread, event.kind, event.data = seq, t_ns, thread, kinds[kind], data
-                event.task = None if task == NONE else task
-                event.obj = None if obj == NONE else obj
-                event.site = None if site == NONE else site
-                fields = makers[kind](data)
-                apply(state, event, fields)
+                step(state, seq, thread, task, rules[kind], obj, site, data)
                 if kind in watched or finder.stuck is not None:
-                    find(state, event)
+                    find(state, seq, kinds[kind], thread, task, obj)
                 if thread_depths is not None or kind in code_kinds:
                     if thread_depths is None or task_depths is None:
                         thread_depths, task_depths = array("i", [0]) * (seq - 1), array("i", [0]) * (seq - 1)
-                    depth, task_depth = depths(state, event)
+                    depth, task_depth = depths(state, thread, task)
                     thread_depths.append(depth)
                     task_depths.append(task_depth)
                 if seq % checkpoint_every == 0:
@@ -166,14 +169,13 @@ class Index:
 
     def advance(self, state: State, seq: int) -> None:
         """Move `state` forward over the events after it up to `seq`, reading the columns directly."""
-        events, apply = self.events, self.applier.apply
-        kinds = events.kinds
-        for k, t_ns, thread, task, kind, obj, site, data in events.rows(state.seq, min(seq, len(events))):
-            event = Event(
-                k, t_ns, thread, None if task == NONE else task, kinds[kind], None if obj == NONE else obj,
+        events, step = self.events, self.applier.step
+        rules = [self.applier.rule(name) for name in events.kinds]
+        for k, _, thread, task, kind, obj, site, data in events.rows(state.seq, min(seq, len(events))):
+            step(
+                state, k, thread, None if task == NONE else task, rules[kind], None if obj == NONE else obj,
                 None if site == NONE else site, data,
             )  # fmt: skip
-            apply(state, event)
 
     def seq_at_time(self, t_ns: int) -> int:
         """The last event at or before `t_ns` (the first event if the time is before it)."""

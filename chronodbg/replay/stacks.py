@@ -123,29 +123,30 @@ def is_unbound(summary: Summary) -> bool:
     return isinstance(summary, tuple) and len(summary) == 1 and summary[0] == TAG_UNBOUND
 
 
-def apply_code(state: State, event: Event, data: dict[str, Any]) -> None:
-    """Move the stacks over one code event (`data`: its fields by name)."""
+def apply_code(
+    state: State, seq: int, thread: int, task: int | None, kind: str, site: int | None, data: dict[str, Any]
+) -> None:
+    """Move the stacks over one code event, given its values (`data`: its fields by name)."""
     fid = data.get("frame")
-    stack = state.stacks.get(event.thread)
+    stack = state.stacks.get(thread)
     if stack is None:
-        stack = state.stacks[event.thread] = Stack()
+        stack = state.stacks[thread] = Stack()
     if type(fid) is not int:
         stack.leaving, stack.yielded = None, ()
         return
-    kind = event.kind
     if kind in LEAVING_KINDS:
-        _leave(state, stack, event, fid, data)
+        _leave(state, stack, kind, site, fid, data)
         return
     if stack.leaving is not None or stack.yielded:
         stack.leaving, stack.yielded = None, ()
     if kind == "call":
-        _enter(state, stack, event, fid, data)
+        _enter(state, stack, seq, task, site, fid, data)
         return
     # A line (most code events), a raise or a handled: in the top frame, as a rule.
     frames = stack.frames
-    frame = frames[-1] if frames and frames[-1].id == fid else _running(state, stack, event, fid)
-    if event.site is not None:
-        frame.site = event.site
+    frame = frames[-1] if frames and frames[-1].id == fid else _running(state, stack, seq, task, site, fid)
+    if site is not None:
+        frame.site = site
     if kind == "line":
         changed = data.get("changed")
         if changed and type(changed) is tuple:
@@ -170,20 +171,19 @@ def _push(state: State, stack: Stack, frame: Frame) -> None:
         state.parked.pop(frame.task, None)
 
 
-def _enter(state: State, stack: Stack, event: Event, fid: int, data: dict[str, Any]) -> None:
-    seq = event.seq
+def _enter(state: State, stack: Stack, seq: int, task: int | None, site: int | None, fid: int, data: dict[str, Any]) -> None:
     kept = state.suspended.pop(fid, None)
     if data.get("how") == "resume" and kept is not None:
-        kept.task, kept.seq, kept.site = event.task, seq, event.site
+        kept.task, kept.seq, kept.site = task, seq, site
         frame = kept
     elif data.get("how") == "resume":
-        frame = Frame(fid, event.task, seq, seq, event.site, {})  # suspended before the recording started
+        frame = Frame(fid, task, seq, seq, site, {})  # suspended before the recording started
     else:
-        frame = Frame(fid, event.task, seq, seq, event.site, dict(_pairs(data.get("args"))))
+        frame = Frame(fid, task, seq, seq, site, dict(_pairs(data.get("args"))))
     _push(state, stack, frame)
 
 
-def _running(state: State, stack: Stack, event: Event, fid: int) -> Frame:
+def _running(state: State, stack: Stack, seq: int, task: int | None, site: int | None, fid: int) -> Frame:
     """The frame of a line, raise or handled event that is not the top one."""
     frames = stack.frames
     for depth in range(len(frames) - 2, -1, -1):
@@ -194,14 +194,14 @@ def _running(state: State, stack: Stack, event: Event, fid: int) -> Frame:
     # A frame whose start was not recorded (it ran before the recording began).
     frame = state.suspended.pop(fid, None)
     if frame is None:
-        frame = Frame(fid, event.task, event.seq, event.seq, event.site, {})
+        frame = Frame(fid, task, seq, seq, site, {})
     else:
-        frame.task, frame.seq = event.task, event.seq
+        frame.task, frame.seq = task, seq
     _push(state, stack, frame)
     return frame
 
 
-def _leave(state: State, stack: Stack, event: Event, fid: int, data: dict[str, Any]) -> None:
+def _leave(state: State, stack: Stack, kind: str, site: int | None, fid: int, data: dict[str, Any]) -> None:
     frames = stack.frames
     depth = len(frames) - 1
     while depth >= 0 and frames[depth].id != fid:
@@ -212,10 +212,10 @@ def _leave(state: State, stack: Stack, event: Event, fid: int, data: dict[str, A
         return
     frame = frames[depth]
     del frames[depth:]
-    if event.site is not None:
-        frame.site = event.site
+    if site is not None:
+        frame.site = site
     stack.leaving = frame
-    if event.kind == "return" and data.get("how") == "yield":
+    if kind == "return" and data.get("how") == "yield":
         state.suspended[fid] = frame
         stack.yielded = (*stack.yielded, frame)
         task = frame.task
@@ -225,35 +225,35 @@ def _leave(state: State, stack: Stack, event: Event, fid: int, data: dict[str, A
         stack.yielded = ()
 
 
-def note_event(state: State, event: Event, code_of: dict[int, tuple[str, str]]) -> None:
+def note_event(state: State, thread: int, task: int | None, site: int | None, code_of: dict[int, tuple[str, str]]) -> None:
     """A sync event of a thread that has a stack: it ends the moment of the frame that left, and tells the line.
 
     At level calls no `line` event says where a frame is; a lock or queue
     event in the top frame (same code, same task) does.
     """
-    stack = state.stacks.get(event.thread)
+    stack = state.stacks.get(thread)
     if stack is None:
         return
     if stack.leaving is not None or stack.yielded:
         stack.leaving, stack.yielded = None, ()
-    site, frames = event.site, stack.frames
+    frames = stack.frames
     if site is not None and frames:
         top = frames[-1]
-        if top.site != site and top.task == event.task and top.site is not None:
+        if top.site != site and top.task == task and top.site is not None:
             code = code_of.get(site)
             if code is not None and code == code_of.get(top.site):
                 top.site = site
 
 
-def depths(state: State, event: Event) -> tuple[int, int]:
-    """(thread depth, task depth) of `event`, from the state just after it.
+def depths(state: State, thread: int, task: int | None) -> tuple[int, int]:
+    """(thread depth, task depth) of an event of `thread` and `task`, from the state just after it.
 
     An event happens in its thread's top frame (a return or unwind in the
     frame it takes off), so its depth is that frame's depth: 1 for the
     outermost, 0 outside any frame. The task depth counts only the frames of
     the event's task (0 for an event outside any task).
     """
-    stack = state.stacks.get(event.thread)
+    stack = state.stacks.get(thread)
     if stack is None:
         return 0, 0
     frames = stack.frames
@@ -263,7 +263,6 @@ def depths(state: State, event: Event) -> tuple[int, int]:
         depth += 1
     elif frames:
         frame = frames[-1]
-    task = event.task
     return depth, frame.tdepth if frame is not None and task is not None and frame.task == task else 0
 
 

@@ -1,6 +1,6 @@
 """The concurrent state of the recorded program after a given event.
 
-`State.apply(event)` moves the state over one event; the index keeps copies
+`Applier.apply(state, event)` moves a state over one event; the index keeps copies
 (checkpoints) every few thousand events so that the state at any point is a
 checkpoint plus a bounded number of `apply` calls. Everything here is derived
 from the events alone, so a state reached by jumping equals the state reached
@@ -17,6 +17,7 @@ user frames, with their lines and locals (replay/stacks.py).
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,8 +171,9 @@ FieldsMaker = Callable[[tuple[Any, ...]], dict[str, Any]]
 def fields_maker(names: tuple[str, ...]) -> FieldsMaker:
     """What `dict(zip(names, data))` gives, made faster for data as long as the names.
 
-    Every event applied needs its fields by name, and a dict display over
-    known positions costs a third of `dict(zip(...))`. Shorter data (an older
+    Code events (replay/stacks.py) and `Applier.data` take an event's fields
+    by name, and a dict display over known positions costs a third of
+    `dict(zip(...))`. Shorter data (an older
     recording, a crafted one) takes the zip, so the result is the same.
     """
     count = len(names)
@@ -214,6 +216,67 @@ def _copy_lock(lock: LockState) -> LockState:
     return LockState(lock.owner, lock.depth, lock.since, lock.site, lock.waiters.copy())
 
 
+#: The position of a field a kind does not have: past the end of any data tuple.
+_NOWHERE = sys.maxsize
+
+
+class _Positions(dict[str, int]):
+    """Field name -> its position in a kind's data tuple (`_NOWHERE` for a name the kind lacks)."""
+
+    def __missing__(self, name: str) -> int:
+        return _NOWHERE
+
+
+class KindRule:
+    """What applying an event of one kind takes, worked out once per kind instead of once per event.
+
+    The handlers read the one or two fields they need from the data tuple by
+    position (`at`): building a dict of every field for every event cost
+    more than most handlers do with it. A field is absent, as in
+    `dict(zip(names, data))`, when the data is too short to reach it.
+    """
+
+    __slots__ = ("name", "family", "ends", "code", "handler", "make", "at", "fit")
+
+    def __init__(self, name: str, names: tuple[str, ...]) -> None:
+        self.name = name
+        #: The wait an event of this kind starts (its family: "lock", "queue", …), if any.
+        self.family = WAIT_STARTS.get(name)
+        #: Whether it ends a wait, whether it is a code event (replay/stacks.py).
+        self.ends = name in WAIT_ENDS
+        self.code = name in CODE_KINDS
+        self.handler = _BY_KIND.get(name) or _HANDLERS.get(name.split(".", 1)[0])
+        #: The fields by name as a dict: code events and `Applier.data` take them so.
+        self.make = fields_maker(names)
+        self.at = _Positions()
+        for i, field_name in enumerate(names):
+            self.at.setdefault(field_name, i)
+        #: Only for a crafted kind table that repeats a name (the dict keeps a
+        #: repeated name's last value the data reaches): the data rewritten so
+        #: that each name's first position holds that value.
+        self.fit: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+        if len(self.at) != len(names):
+            make = self.make
+
+            def fit(data: tuple[Any, ...]) -> tuple[Any, ...]:
+                by_name = make(data)
+                return tuple(by_name[name] for name in names[: len(data)])
+
+            self.fit = fit
+
+    def get(self, data: tuple[Any, ...], name: str) -> Any:
+        """The field `name` of `data`, None if absent (`dict.get`)."""
+        at = self.at[name]
+        return data[at] if at < len(data) else None
+
+    def need(self, data: tuple[Any, ...], name: str) -> Any:
+        """The field `name` of `data`; KeyError if absent (a subscript of the fields' dict)."""
+        at = self.at[name]
+        if at >= len(data):
+            raise KeyError(name)
+        return data[at]
+
+
 class Applier:
     """Applies events to a State; knows the recording's objects (their kinds) once."""
 
@@ -222,205 +285,267 @@ class Applier:
         self.kinds = {oid: info.kind for oid, info in rec.objects.items()}
         self.fields = rec.fields
         self.code_of = code_sites(rec)
-        self._spec: dict[str, _Spec] = {}
-        self._makers: dict[str, FieldsMaker] = {}
+        self._rules: dict[str, KindRule] = {}
+
+    def rule(self, kind: str) -> KindRule:
+        """The rule for events of `kind` (made on its first use)."""
+        rule = self._rules.get(kind)
+        if rule is None:
+            rule = self._rules[kind] = KindRule(kind, self.fields.get(kind, ()))
+        return rule
 
     def actor(self, event: Event) -> Actor:
-        if event.task is not None and event.obj in self.asyncio_objects:
-            return ("task", event.task)
-        return ("thread", event.thread)
+        return self._actor(event.thread, event.task, event.obj)
+
+    def _actor(self, tid: int, task: int | None, obj: int | None) -> Actor:
+        if task is not None and obj in self.asyncio_objects:
+            return ("task", task)
+        return ("thread", tid)
 
     def data(self, event: Event) -> dict[str, Any]:
         """The event's fields by name."""
-        make = self._makers.get(event.kind)
-        if make is None:
-            make = self._makers[event.kind] = fields_maker(self.fields.get(event.kind, ()))
-        return make(event.data)
+        return self.rule(event.kind).make(event.data)
 
     def apply(self, state: State, event: Event, data: dict[str, Any] | None = None) -> None:
-        """Move `state` over `event` (`data`: its fields by name, if the caller has them already)."""
+        """Move `state` over `event`.
+
+        `data`, the event's fields by name, is still taken from callers that
+        made it for their own use; `step` reads the same values from
+        `event.data` by position.
+        """
+        self.step(state, event.seq, event.thread, event.task, self.rule(event.kind), event.obj, event.site, event.data)
+
+    def step(
+        self, state: State, seq: int, tid: int, task_id: int | None, rule: KindRule, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        """`apply` over an event's values: the index's pass and `advance` read them from the columns, no Event made."""
         # The hottest function of replay (every event of the index's pass, every
-        # event from a checkpoint to a goto): attributes read once, what a kind
-        # implies looked up once per kind (`_spec`).
-        seq = event.seq
+        # event from a checkpoint to a goto): what a kind implies was worked
+        # out once (`rule`), fields are read by position, attributes read once.
         state.seq = seq
-        kind = event.kind
-        if data is None:
-            data = self.data(event)
-        tid = event.thread
+        if rule.fit is not None:
+            data = rule.fit(data)
         thread = state.threads.get(tid)
         if thread is None:
             thread = state.threads[tid] = ThreadState(tid)
         thread.last_seq = seq
-        if event.site is not None:
-            thread.site = event.site
+        if site is not None:
+            thread.site = site
         if thread.status != "finished":
             thread.status = "running"
-        obj, task_id = event.obj, event.task
-        actor: Actor = ("task", task_id) if task_id is not None and obj in self.asyncio_objects else ("thread", tid)
-        spec = self._spec.get(kind)
-        if spec is None:
-            spec = self._spec[kind] = _spec_of(kind)
-        family, ends, code, handler = spec
-        if family is not None and actor[0] == "thread":
-            thread.waiting = Waiting(family, obj, seq, data.get("op"), data.get("timeout"))
+        family = rule.family
+        if family is not None and (task_id is None or obj not in self.asyncio_objects):
+            # A thread starts to wait (a task's waits show in its task.suspend).
+            at = rule.at
+            op, timeout = at["op"], at["timeout"]
+            op_value = data[op] if op < len(data) else None
+            thread.waiting = Waiting(family, obj, seq, op_value, data[timeout] if timeout < len(data) else None)
             thread.status = "waiting"
-        elif ends and thread.waiting is not None and thread.waiting.obj == obj:
+        elif rule.ends and thread.waiting is not None and thread.waiting.obj == obj:
             thread.waiting = None
         if task_id is not None:
             task = state.tasks.get(task_id)
             if task is not None:
                 task.last_seq = seq
-        if code:
-            apply_code(state, event, data)
+        if rule.code:
+            apply_code(state, seq, tid, task_id, rule.name, site, rule.make(data))
             return
         if state.stacks:
-            note_event(state, event, self.code_of)
+            note_event(state, tid, task_id, site, self.code_of)
+        handler = rule.handler
         if handler is not None:
-            handler(self, state, event, data, actor)
+            handler(self, state, rule, seq, tid, task_id, obj, site, data)
 
     # -- families ------------------------------------------------------------
+    # Each takes the event's values: (state, its kind's rule, seq, thread,
+    # task, object, site, data tuple). Locks and queues get a method per kind
+    # (see _BY_KIND): nearly every event of a busy program is one of these,
+    # and a chain of kind comparisons per event was a tenth of indexing. The
+    # actor is worked out only by the handlers that need it.
 
-    def _thread(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        kind = event.kind
+    def _thread(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        kind = rule.name
         if kind == "thread.start":
-            state.threads.setdefault(data["thread"], ThreadState(data["thread"], status="started"))
+            started = rule.need(data, "thread")
+            state.threads.setdefault(started, ThreadState(started, status="started"))
         elif kind == "thread.end":
-            ended = state.threads.setdefault(data["thread"], ThreadState(data["thread"]))
+            ended_id = rule.need(data, "thread")
+            ended = state.threads.setdefault(ended_id, ThreadState(ended_id))
             ended.status = "finished"
             ended.waiting = None
         elif kind == "thread.join":
-            state.threads[event.thread].waiting = Waiting("join", None, event.seq, data.get("thread"), data.get("timeout"))
-            state.threads[event.thread].status = "waiting"
+            state.threads[tid].waiting = Waiting("join", None, seq, rule.get(data, "thread"), rule.get(data, "timeout"))
+            state.threads[tid].status = "waiting"
         elif kind == "thread.joined":
-            state.threads[event.thread].waiting = None
+            state.threads[tid].waiting = None
 
-    # Locks and queues get a method per kind (see _BY_KIND): nearly every event
-    # of a busy program is one of these, and a chain of kind comparisons per
-    # event was a tenth of indexing.
-
-    def _lock(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+    def _lock(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
         """lock.* kinds without a method of their own: the lock exists from then on."""
-        _lock_of(state, event)
+        _lock_of(state, obj)
 
-    def _lock_acquire(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        lock = _lock_of(state, event)
+    def _lock_acquire(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        lock = _lock_of(state, obj)
+        actor = self._actor(tid, task, obj)
         _remove(lock.waiters, actor)
         if lock.owner != actor or lock.since is None:
-            lock.since, lock.site = event.seq, event.site
+            lock.since, lock.site = seq, site
         lock.owner = actor
-        lock.depth = data.get("depth") or 1
+        at = rule.at["depth"]
+        lock.depth = (data[at] if at < len(data) else None) or 1
 
-    def _lock_wait(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        _lock_of(state, event).waiters.append(actor)
+    def _lock_wait(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        _lock_of(state, obj).waiters.append(self._actor(tid, task, obj))
 
-    def _lock_fail(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        _remove(_lock_of(state, event).waiters, actor)
+    def _lock_fail(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        _remove(_lock_of(state, obj).waiters, self._actor(tid, task, obj))
 
-    def _lock_release(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        lock = _lock_of(state, event)
-        lock.depth = data.get("depth") or 0
+    def _lock_release(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        lock = _lock_of(state, obj)
+        at = rule.at["depth"]
+        lock.depth = (data[at] if at < len(data) else None) or 0
         if lock.depth == 0:
             lock.owner = lock.since = lock.site = None
 
-    def _waitable(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+    def _waitable(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
         """Conditions, semaphores, events, barriers and futures share one shape."""
-        assert event.obj is not None
-        obj = state.objects.get(event.obj)
-        if obj is None:
-            obj = state.objects[event.obj] = ObjectState()
-        kind = event.kind
+        assert obj is not None
+        state_of = state.objects.get(obj)
+        if state_of is None:
+            state_of = state.objects[obj] = ObjectState()
+        kind = rule.name
         if kind in WAIT_STARTS:
-            if not (kind == "event.wait" and data.get("flag")):
-                obj.waiters.append(actor)
+            if not (kind == "event.wait" and rule.get(data, "flag")):
+                state_of.waiters.append(self._actor(tid, task, obj))
         elif kind in WAIT_ENDS:
-            _remove(obj.waiters, actor)
+            _remove(state_of.waiters, self._actor(tid, task, obj))
         if kind in ("sem.wait", "sem.acquire", "sem.fail", "sem.release"):
-            obj.value = data.get("value")
+            state_of.value = rule.get(data, "value")
         elif kind == "event.set":
-            obj.value = True
+            state_of.value = True
         elif kind == "event.clear":
-            obj.value = False
-        elif kind == "event.wait" and obj.value is None:
-            obj.value = data.get("flag")
+            state_of.value = False
+        elif kind == "event.wait" and state_of.value is None:
+            state_of.value = rule.get(data, "flag")
         elif kind == "barrier.wait":
-            obj.value = data.get("arrived")
+            state_of.value = rule.get(data, "arrived")
         elif kind == "future.set":
-            obj.value = data.get("state")
+            state_of.value = rule.get(data, "state")
 
-    def _queue_of(self, state: State, event: Event, actor: Actor) -> QueueState:
+    def _queue_of(self, state: State, rule: KindRule, tid: int, task: int | None, obj: int | None) -> QueueState:
         """The event's queue (made on its first event); an actor whose wait the event ends stops waiting."""
-        assert event.obj is not None
-        queue = state.queues.get(event.obj)
+        assert obj is not None
+        queue = state.queues.get(obj)
         if queue is None:
-            queue = state.queues[event.obj] = QueueState(lifo="Lifo" in self.kinds.get(event.obj, ""))
-        if queue.waiters and event.kind in WAIT_ENDS:
+            queue = state.queues[obj] = QueueState(lifo="Lifo" in self.kinds.get(obj, ""))
+        if queue.waiters and rule.ends:
+            actor = self._actor(tid, task, obj)
             queue.waiters = [w for w in queue.waiters if w[0] != actor]
         return queue
 
-    def _queue(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
+    def _queue(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
         """queue.* kinds other than put and get."""
-        queue = self._queue_of(state, event, actor)
-        kind = event.kind
+        queue = self._queue_of(state, rule, tid, task, obj)
+        kind = rule.name
         if kind in ("queue.wait", "queue.join"):
-            queue.waiters.append((actor, "join" if kind == "queue.join" else data.get("op") or "?"))
+            how = "join" if kind == "queue.join" else rule.get(data, "op") or "?"
+            queue.waiters.append((self._actor(tid, task, obj), how))
         elif kind == "queue.task_done":
-            queue.unfinished = data.get("unfinished") or 0
+            queue.unfinished = rule.get(data, "unfinished") or 0
 
-    def _queue_put(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        queue = self._queue_of(state, event, actor)
-        queue.items.append(data.get("item"))
+    def _queue_put(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        queue = self._queue_of(state, rule, tid, task, obj)
+        at = rule.at["item"]
+        queue.items.append(data[at] if at < len(data) else None)
         queue.unfinished += 1
 
-    def _queue_get(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        _take(self._queue_of(state, event, actor), data.get("item"))
+    def _queue_get(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        at = rule.at["item"]
+        _take(self._queue_of(state, rule, tid, task, obj), data[at] if at < len(data) else None)
 
-    def _task(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        kind = event.kind
+    def _task(
+        self, state: State, rule: KindRule, seq: int, tid: int, task_id: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        kind = rule.name
         if kind == "task.create":
-            state.tasks[data["task"]] = TaskState(data["task"], last_seq=event.seq)
+            created = rule.need(data, "task")
+            state.tasks[created] = TaskState(created, last_seq=seq)
             return
         if kind == "task.wake":
-            woken = state.tasks.get(data["task"])
+            woken = state.tasks.get(rule.need(data, "task"))
             if woken is not None and woken.status == "suspended":
-                woken.status, woken.woken_at = "ready", event.seq
+                woken.status, woken.woken_at = "ready", seq
             return
         if kind == "task.cancel":
-            target = state.tasks.get(data["task"])
+            target = state.tasks.get(rule.need(data, "task"))
             if target is not None:
                 target.cancel_requested = True
             return
-        task = state.tasks.get(event.task) if event.task is not None else None
+        task = state.tasks.get(task_id) if task_id is not None else None
         if task is None:
             return
         if kind == "task.resume":
-            task.status, task.thread = "running", event.thread
+            task.status, task.thread = "running", tid
             task.awaits = task.obj = task.target = task.timeout = task.woken_at = None
-            if event.site is not None:
-                task.site = event.site
+            if site is not None:
+                task.site = site
         elif kind == "task.suspend":
             task.status, task.thread = "suspended", None
-            task.awaits, task.obj = data.get("awaits"), event.obj
-            task.target, task.timeout = data.get("target"), data.get("timeout")
-            task.site = event.site
+            task.awaits, task.obj = rule.get(data, "awaits"), obj
+            task.target, task.timeout = rule.get(data, "target"), rule.get(data, "timeout")
+            task.site = site
         elif kind == "task.done":
             task.status, task.thread = "done", None
-            task.outcome = data.get("state")
-            task.result = data.get("result") if task.outcome == "finished" else data.get("exception")
+            task.outcome = rule.get(data, "state")
+            task.result = rule.get(data, "result") if task.outcome == "finished" else rule.get(data, "exception")
 
-    def _other(self, state: State, event: Event, data: dict[str, Any], actor: Actor) -> None:
-        if event.kind == "output":
+    def _other(
+        self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
+        data: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        if rule.name == "output":
             state.outputs += 1
-        elif event.kind == "process.exit":
-            state.exited = data.get("code")
+        elif rule.name == "process.exit":
+            state.exited = rule.get(data, "code")
 
 
-def _lock_of(state: State, event: Event) -> LockState:
+def _lock_of(state: State, obj: int | None) -> LockState:
     """The event's lock, made on its first event."""
-    assert event.obj is not None
-    lock = state.locks.get(event.obj)
+    assert obj is not None
+    lock = state.locks.get(obj)
     if lock is None:  # not setdefault: that would build a LockState for every event
-        lock = state.locks[event.obj] = LockState()
+        lock = state.locks[obj] = LockState()
     return lock
 
 
@@ -451,15 +576,8 @@ def _take(queue: QueueState, item: Any) -> None:
         del queue.items[i]
 
 
-_Handler = Callable[[Applier, State, Event, dict[str, Any], Actor], None]
-#: What a kind implies: (the wait it starts, whether it ends one, a code event, its family's handler).
-_Spec = tuple[str | None, bool, bool, _Handler | None]
-
-
-def _spec_of(kind: str) -> _Spec:
-    handler = _BY_KIND.get(kind) or _HANDLERS.get(kind.split(".", 1)[0])
-    return WAIT_STARTS.get(kind), kind in WAIT_ENDS, kind in CODE_KINDS, handler
-
+#: A family's handler: (applier, state, rule, seq, thread, task, object, site, data tuple).
+_Handler = Callable[[Applier, State, KindRule, int, int, int | None, int | None, int | None, tuple[Any, ...]], None]
 
 _HANDLERS: dict[str, _Handler] = {
     "thread": Applier._thread,

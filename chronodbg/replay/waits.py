@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chronodbg.analysis.waitgraph import Actor, Wait, WaitGraph, targets_of
-from chronodbg.logfile.reader import Event
 from chronodbg.replay.state import State
 
 #: The events that can close a cycle: an actor starts to wait for another.
@@ -93,22 +92,22 @@ class DeadlockFinder:
         #: The point from which every live thread is blocked, while they still are.
         self.stuck: Deadlock | None = None
 
-    def add(self, state: State, event: Event) -> None:
-        kind = event.kind
+    def add(self, state: State, seq: int, kind: str, thread: int, task: int | None, obj: int | None) -> None:
+        """After the event `seq` (of `kind`, in `thread` and `task`, on `obj`) moved `state`."""
         if self.stuck is None and kind not in WATCHED:
             return
         if kind in _CLOSING:
-            actor: Actor = ("task", event.task) if kind == "task.suspend" and event.task is not None else ("thread", event.thread)
-            if actor not in self._in_cycle and _may_close(state, event, actor):
+            actor: Actor = ("task", task) if kind == "task.suspend" and task is not None else ("thread", thread)
+            if actor not in self._in_cycle and _may_close(state, kind, thread, obj, actor):
                 cycle = _cycle_from(state, actor)
                 if cycle is not None:
                     self._in_cycle.update(w.actor for w in cycle)
-                    self.cycles.append(Deadlock(event.seq, "cycle", tuple(w.actor for w in cycle)))
+                    self.cycles.append(Deadlock(seq, "cycle", tuple(w.actor for w in cycle)))
         if self.stuck is not None and kind not in _AFTER_THE_END:
             # Someone moved: it was not for good.
             self.stuck = None
         if self.stuck is None and kind in _BLOCKING and _all_blocked(state):
-            self.stuck = Deadlock(event.seq, "stuck", tuple(live_threads(state)))
+            self.stuck = Deadlock(seq, "stuck", tuple(live_threads(state)))
 
     def found(self) -> list[Deadlock]:
         """The cycles, and the final stuck point if the recording ended in one, in seq order."""
@@ -134,18 +133,18 @@ def _blocked_for_good(state: State, actor: Actor) -> bool:
     return task is not None and task.status == "suspended" and task.timeout is None
 
 
-def _may_close(state: State, event: Event, actor: Actor) -> bool:
+def _may_close(state: State, kind: str, thread: int, obj: int | None, actor: Actor) -> bool:
     """False when the new wait surely closes no cycle: a lock whose owner runs, a join of a running thread.
 
     Most waits in a busy program are of that kind; this keeps the index's
     pass from building a graph for each.
     """
-    if event.kind == "lock.wait" and actor[0] == "thread" and event.obj is not None:
-        lock = state.locks.get(event.obj)
+    if kind == "lock.wait" and actor[0] == "thread" and obj is not None:
+        lock = state.locks.get(obj)
         return lock is not None and lock.owner is not None and _blocked_for_good(state, lock.owner)
-    if event.kind == "thread.join":
-        thread = state.threads.get(event.thread)
-        joined = thread.waiting.detail if thread is not None and thread.waiting is not None else None
+    if kind == "thread.join":
+        joiner = state.threads.get(thread)
+        joined = joiner.waiting.detail if joiner is not None and joiner.waiting is not None else None
         return isinstance(joined, int) and _blocked_for_good(state, ("thread", joined))
     return True
 
