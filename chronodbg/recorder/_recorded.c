@@ -87,13 +87,10 @@ no_unless_fatal(void)
     return -1;
 }
 
+/* Whether `key` = (type, id, object id) is still `value`'s: 1, 0, or -1 on an error that is not an Exception. */
 int
-cgr_same_recorded(Sampler *self, PyObject *seen, PyTypeObject *cls, PyObject *value)
+cgr_same_recorded(Sampler *self, PyObject *key, PyTypeObject *cls, PyObject *value)
 {
-    if (seen == NULL || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) < 2) {
-        return 0;
-    }
-    PyObject *key = PyTuple_GET_ITEM(seen, 0);
     if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 3 || PyTuple_GET_ITEM(key, 0) != (PyObject *)cls) {
         return 0;
     }

@@ -8,12 +8,15 @@
  * a name not seen before is a secret (Summariser.is_secret), and module-level
  * frames (the Python method, which hides the module's own names).
  *
- * It must give exactly the snapshots the Python method gives, sharing its
- * per-frame cache (Summariser._frames) and its memo of plain types, so the
- * two can be mixed within one recording: see snapshot.py for the reasons
- * behind each step, which this follows line by line. One difference, on
- * purpose: whether a name still holds the same object is decided by the
- * type object's identity, where Python's tuple comparison would consult a
+ * It must give exactly the snapshots the Python method gives, and hand out
+ * the very same snapshot tuple where that does (an unchanged frame): see
+ * snapshot.py for the reasons behind each step. It keeps its memory of the
+ * last sample in the same dict (Summariser._frames, so that setting a limit
+ * clears both) under keys of its own, laid out by position rather than by
+ * name (below): an unchanged name costs a few pointer comparisons, no dict
+ * lookup. It shares the memo of plain types. One difference, on purpose:
+ * whether a name still holds the same object is decided by the type
+ * object's identity, where Python's tuple comparison would consult a
  * metaclass's __eq__ for two distinct types.
  */
 #include "_sampler.h"
@@ -43,44 +46,25 @@ static PyMethodDef Sampler_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Store `entry` = (identity, summary, held) for `name` in `known`, unless the same one is there. */
-
-static int
-keep(PyObject *known, PyObject *kept, PyObject *name, PyObject *identity, PyObject *summary, PyObject *held)
-{
-    PyObject *entry = PyTuple_Pack(3, identity, summary, held);
-    if (entry == NULL) {
-        return -1;
-    }
-    int failed = PyDict_SetItem(known, name, entry) < 0 || PyList_Append(kept, name) < 0;
-    Py_DECREF(entry);
-    return failed ? -1 : 0;
-}
-
-/* The pair (name, summary): the previous snapshot's own pair at `index` if it is that one. */
-static int
-add_pair_like(PyObject *pairs, PyObject *before, Py_ssize_t index, PyObject *name, PyObject *summary)
-{
-    if (before != NULL && index < PyTuple_GET_SIZE(before)) {
-        PyObject *pair = PyTuple_GET_ITEM(before, index);
-        if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2 && PyTuple_GET_ITEM(pair, 0) == name &&
-            PyTuple_GET_ITEM(pair, 1) == summary) {
-            return PyList_Append(pairs, pair);
-        }
-    }
-    return cgr_add_pair(pairs, name, summary);
-}
-
-/* Whether `known[name]` is an entry compared by value for a `cls` value: its key is the 1-tuple (cls,). */
-static int
-by_value_entry(PyObject *seen, PyTypeObject *cls)
-{
-    if (seen == NULL || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) != 3) {
-        return 0;
-    }
-    PyObject *key = PyTuple_GET_ITEM(seen, 0);
-    return PyTuple_CheckExact(key) && PyTuple_GET_SIZE(key) == 1 && PyTuple_GET_ITEM(key, 0) == (PyObject *)cls;
-}
+/*
+ * What the last sample of a (thread, code) left, C's own entry in
+ * Summariser._frames (the Python method's entries have tuple keys, these an
+ * int: the two never meet, as the Python method only samples module frames
+ * here): (snapshot, helds, code id, thread id). `helds[i]` says how the value
+ * behind `snapshot[i]` is known again without summarising it:
+ *   - the summariser's REDACTED marker: a secret name (its value never read);
+ *   - anything but a tuple: an immutable scalar, held so that its id stays
+ *     its own, still the same if it is the very same object;
+ *   - (type, id): a plain object, summarised by type and id alone;
+ *   - (type, id, object id): a recorded object, summarised as its label;
+ *   - (type, id or None, dict version or None, None): a container (or, with
+ *     --repr, an object), summarised again and compared by value, unless it
+ *     is a dict whose version tag says it has not changed;
+ *   - (): a value whose type could not be looked up; never the same.
+ * A name is looked for at its place in the last snapshot, then among the
+ * others: locals keep their order, so nearly every name is found at once
+ * and an unchanged one costs a few pointer comparisons.
+ */
 
 /* A dict's version tag: a new, interpreter-wide unique number at each change of
  * any dict, through 3.13 (3.14 keeps no such number; there every summary is
@@ -99,7 +83,6 @@ dict_version(PyObject *dict)
 #pragma GCC diagnostic pop
 #endif
 }
-#endif
 
 /* Whether every item of a dict's summary is an atomic value (no container and
  * no object whose summary could change while the dict itself does not). */
@@ -125,54 +108,321 @@ atomic_dict_summary(PyObject *summary)
     }
     return 1;
 }
+#endif
 
-/* What a by-value entry holds: for a dict whose summary holds atomic values
- * only, (id, version), by which the next sample knows it unchanged without
- * summarising it; Py_None otherwise. A new reference; NULL on error. */
+/* The held of a value compared by value: with, for a dict of atomic values,
+ * its id and version, by which the next sample knows it unchanged. */
 static PyObject *
-dict_stamp(PyObject *value, PyObject *summary)
+by_value_held(PyTypeObject *cls, PyObject *value, PyObject *summary)
 {
 #ifdef CGR_DICT_VERSIONS
     if (PyDict_CheckExact(value) && atomic_dict_summary(summary)) {
         PyObject *ident = PyLong_FromVoidPtr(value);
         PyObject *version = ident == NULL ? NULL : PyLong_FromUnsignedLongLong(dict_version(value));
-        PyObject *stamp = version == NULL ? NULL : PyTuple_Pack(2, ident, version);
+        PyObject *held = version == NULL ? NULL : PyTuple_Pack(4, (PyObject *)cls, ident, version, Py_None);
         Py_XDECREF(ident);
         Py_XDECREF(version);
-        return stamp;
+        return held;
     }
 #endif
-    return Py_NewRef(Py_None);
+    return PyTuple_Pack(4, (PyObject *)cls, Py_None, Py_None, Py_None);
 }
 
-/* Whether a by-value entry's stamp says `value` is the dict it summarised, unchanged since. */
 static int
-dict_unchanged(PyObject *seen, PyObject *value)
+same_address(PyObject *ident, PyObject *value)
 {
-#ifdef CGR_DICT_VERSIONS
-    PyObject *stamp = PyTuple_GET_ITEM(seen, 2);
-    if (!PyDict_CheckExact(value) || !PyTuple_CheckExact(stamp) || PyTuple_GET_SIZE(stamp) != 2) {
-        return 0;
-    }
-    PyObject *ident = PyTuple_GET_ITEM(stamp, 0), *version = PyTuple_GET_ITEM(stamp, 1);
-    if (!PyLong_CheckExact(ident) || !PyLong_CheckExact(version)) {
+    if (!PyLong_CheckExact(ident)) {
         return 0;
     }
     void *address = PyLong_AsVoidPtr(ident);
-    unsigned long long tag = address == NULL ? 0 : PyLong_AsUnsignedLongLong(version);
-    if (PyErr_Occurred()) {
+    if (address == NULL && PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
     }
-    return address == (void *)value && tag == dict_version(value);
-#else
-    return 0;
-#endif
+    return address == (void *)value;
 }
 
-/* The previous sample of this thread and code: (known, snapshot), its dict
- * updated in place below (the Python method builds a new one: the same
- * content). */
+/* Whether `held` (see above) says `value` is summarised as last time: 1, 0, or -1 on error. */
+static int
+held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value)
+{
+    if (held == self->redacted) {
+        return 1;
+    }
+    if (!PyTuple_CheckExact(held)) {
+        return held == value;
+    }
+    switch (PyTuple_GET_SIZE(held)) {
+    case 2:
+        return PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && same_address(PyTuple_GET_ITEM(held, 1), value);
+    case 3:
+        return cgr_same_recorded(self, held, cls, value);
+    case 4:
+#ifdef CGR_DICT_VERSIONS
+        if (PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && PyDict_CheckExact(value) &&
+            same_address(PyTuple_GET_ITEM(held, 1), value) && PyLong_CheckExact(PyTuple_GET_ITEM(held, 2))) {
+            unsigned long long version = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(held, 2));
+            if (version == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return 0;
+            }
+            return version == dict_version(value);
+        }
+#endif
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Where `name` was in the last snapshot: at `at` nearly always; -1 if nowhere. */
+static Py_ssize_t
+place_of(PyObject *before, Py_ssize_t at, PyObject *name)
+{
+    if (before == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(before);
+    if (at < n && PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, at), 0) == name) {
+        return at;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        if (PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, j), 0) == name) {
+            return j;
+        }
+    }
+    return -1;
+}
+
+/* The entry's key: code object and thread mixed into one int (the entry says which they were). */
+static PyObject *
+frame_key(PyCodeObject *code, unsigned long thread)
+{
+    unsigned long long mixed = (unsigned long long)(uintptr_t)code ^ ((unsigned long long)thread * 0x9E3779B97F4A7C15ULL);
+    return PyLong_FromUnsignedLongLong(mixed);
+}
+
+/* Whether `entry` is a well-formed C entry of this code and thread. */
+static int
+entry_of(PyObject *entry, PyCodeObject *code, unsigned long thread)
+{
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
+        return 0;
+    }
+    PyObject *snapshot = PyTuple_GET_ITEM(entry, 0), *helds = PyTuple_GET_ITEM(entry, 1);
+    if (!PyTuple_CheckExact(snapshot) || !PyTuple_CheckExact(helds) || PyTuple_GET_SIZE(snapshot) != PyTuple_GET_SIZE(helds) ||
+        !same_address(PyTuple_GET_ITEM(entry, 2), (PyObject *)code) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 3))) {
+        return 0;
+    }
+    unsigned long owner = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(entry, 3));
+    if (owner == (unsigned long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return owner == thread;
+}
+
+/* What the slow path decided for one name: its pair appended, its held set (a new reference). */
+static int
+sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name, PyObject *value, PyObject *seen_pair,
+            PyObject *seen_held, PyObject **held, int *unchanged)
+{
+    if (seen_held == NULL || (PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 0)) {
+        /* A name not seen before (or only with an unreadable value): is it a secret?
+         * One seen before was not, or it would be held as one. */
+        int secret;
+        PyObject *flag = PyDict_GetItemWithError(self->secret, name);
+        if (flag != NULL) {
+            secret = PyObject_IsTrue(flag);
+        }
+        else if (PyErr_Occurred()) {
+            secret = -1;
+        }
+        else {
+            PyObject *answer = PyObject_CallOneArg(self->is_secret, name);
+            secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
+            Py_XDECREF(answer);
+        }
+        if (secret < 0) {
+            return -1;
+        }
+        if (secret) {
+            *unchanged = 0;
+            *held = Py_NewRef(self->redacted);
+            return cgr_add_pair(pairs, name, self->redacted);
+        }
+    }
+    PyTypeObject *cls = Py_TYPE(value);
+    int immutable = cgr_is_immutable(cls);
+    int plain = immutable;
+    if (!immutable) {
+        int member = PySet_Contains(self->plain, (PyObject *)cls);
+        if (member < 0) {
+            /* A metaclass __hash__ raised. */
+            PyObject *error = cgr_error_summary(self);
+            if (error == NULL) {
+                return -1;
+            }
+            *unchanged = 0;
+            int failed = cgr_add_pair(pairs, name, error);
+            Py_DECREF(error);
+            *held = failed ? NULL : PyTuple_New(0);
+            return *held == NULL ? -1 : 0;
+        }
+        plain = member && !limits->use_repr;
+    }
+    PyObject *summary = cgr_safe_summary(self, limits, value);
+    if (summary == NULL) {
+        return -1;
+    }
+    if (plain) {
+        *unchanged = 0;
+        *held = immutable ? Py_NewRef(value) : cgr_identity_of(cls, value);
+        int failed = *held == NULL || cgr_add_pair(pairs, name, summary) < 0;
+        Py_DECREF(summary);
+        return failed ? -1 : 0;
+    }
+    /* Containers' contents or a repr can change while the id stays: compared by value. */
+    if (seen_held != NULL && PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 4 &&
+        PyTuple_GET_ITEM(seen_held, 0) == (PyObject *)cls) {
+        int same = cgr_same_summary(PyTuple_GET_ITEM(seen_pair, 1), summary);
+        if (same != 0) {
+            /* Summarised as before: it keeps its pair (its held made again, for the dict's new stamp). */
+            *held = same < 0 ? NULL : by_value_held(cls, value, summary);
+            int failed = *held == NULL || PyList_Append(pairs, seen_pair) < 0;
+            Py_DECREF(summary);
+            return failed ? -1 : 0;
+        }
+    }
+    *unchanged = 0;
+    if (cgr_add_pair(pairs, name, summary) < 0) {
+        Py_DECREF(summary);
+        return -1;
+    }
+    /* A recorded object's label cannot change while its key stays. */
+    PyObject *recorded = cgr_recorded_key(self, cls, value);
+    if (recorded == NULL) {
+        Py_DECREF(summary);
+        return -1;
+    }
+    if (recorded != Py_None) {
+        *held = recorded;
+        Py_DECREF(summary);
+        return 0;
+    }
+    Py_DECREF(recorded);
+    int member = PySet_Contains(self->plain, (PyObject *)cls);
+    if (member < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            Py_DECREF(summary);
+            return -1;
+        }
+        PyErr_Clear();
+    }
+    /* A plain type first seen just now is reusable from the next sample on. */
+    *held = member > 0 && !limits->use_repr ? cgr_identity_of(cls, value) : by_value_held(cls, value, summary);
+    Py_DECREF(summary);
+    return *held == NULL ? -1 : 0;
+}
+
+/* A frame's locals as (name, value) arrays, str names only, holding references.
+ * Read from the frame's own dict without building a list of item tuples
+ * (two allocations per name a sample otherwise); a mapping of another kind
+ * (3.13's proxy) or a large one goes through its items(). */
+#define LOCALS_ON_STACK 64
+typedef struct {
+    PyObject *names_on_stack[LOCALS_ON_STACK], *values_on_stack[LOCALS_ON_STACK];
+    PyObject **names, **values;
+    Py_ssize_t count;
+} Locals;
+
+static int
+locals_add(Locals *locals, Py_ssize_t room, PyObject *name, PyObject *value)
+{
+    if (!PyUnicode_CheckExact(name) || locals->count >= room) {
+        return 0;
+    }
+    locals->names[locals->count] = Py_NewRef(name);
+    locals->values[locals->count] = Py_NewRef(value);
+    locals->count++;
+    return 0;
+}
+
+static int
+locals_read(Locals *locals, PyObject *namespace)
+{
+    locals->names = locals->names_on_stack;
+    locals->values = locals->values_on_stack;
+    locals->count = 0;
+    if (PyDict_CheckExact(namespace) && PyDict_GET_SIZE(namespace) <= LOCALS_ON_STACK) {
+        Py_ssize_t position = 0;
+        PyObject *name, *value;
+        while (PyDict_Next(namespace, &position, &name, &value)) {
+            locals_add(locals, LOCALS_ON_STACK, name, value);
+        }
+        return 0;
+    }
+    PyObject *items = PyDict_CheckExact(namespace) ? PyDict_Items(namespace) : PyMapping_Items(namespace);
+    if (items == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (n > LOCALS_ON_STACK) {
+        locals->names = PyMem_New(PyObject *, n);
+        locals->values = PyMem_New(PyObject *, n);
+        if (locals->names == NULL || locals->values == NULL) {
+            Py_DECREF(items);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+            locals_add(locals, n, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1));
+        }
+    }
+    Py_DECREF(items);
+    return 0;
+}
+
+static void
+locals_release(Locals *locals)
+{
+    for (Py_ssize_t i = 0; i < locals->count; i++) {
+        Py_DECREF(locals->names[i]);
+        Py_DECREF(locals->values[i]);
+    }
+    if (locals->names != locals->names_on_stack) {
+        PyMem_Free(locals->names);
+    }
+    if (locals->values != locals->values_on_stack) {
+        PyMem_Free(locals->values);
+    }
+    locals->count = 0;
+}
+
+/* Whether every name is where it was, holding what it held: 1, 0, or -1 on error. */
+static int
+unchanged_since(Sampler *self, const Locals *locals, Py_ssize_t max_names, PyObject *before, PyObject *before_helds)
+{
+    Py_ssize_t n = locals->count < max_names ? locals->count : max_names;
+    if (n != PyTuple_GET_SIZE(before)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, i), 0) != locals->names[i]) {
+            return 0;
+        }
+        PyObject *value = locals->values[i];
+        int same = held_still(self, PyTuple_GET_ITEM(before_helds, i), Py_TYPE(value), value);
+        if (same != 1) {
+            return same;
+        }
+    }
+    return 1;
+}
+
 static PyObject *
 sample(Sampler *self, PyObject *frame_obj, int calling)
 {
@@ -187,46 +437,30 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         Py_DECREF(code);
         return PyObject_CallFunctionObjArgs(self->fallback, frame_obj, calling ? Py_True : Py_False, NULL);
     }
-    PyObject *result = NULL, *key = NULL, *namespace = NULL, *items = NULL, *pairs = NULL, *kept = NULL;
-    PyObject *previous = NULL, *known = NULL, *before = NULL, *prior = NULL;
+    PyObject *result = NULL, *key = NULL, *entry = NULL, *namespace = NULL, *pairs = NULL, *helds = NULL;
+    Locals locals = {0};
     Limits limits;
     if (cgr_read_limits(self, &limits) < 0) {
         goto done;
     }
-    int use_repr = limits.use_repr;
-    Py_ssize_t max_names = limits.max_names;
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    PyObject *code_id = thread == NULL ? NULL : PyLong_FromVoidPtr(code);
-    key = code_id == NULL ? NULL : PyTuple_Pack(2, thread, code_id);
-    Py_XDECREF(thread);
-    Py_XDECREF(code_id);
+    unsigned long thread = PyThread_get_thread_ident();
+    key = frame_key(code, thread);
     if (key == NULL) {
         goto done;
     }
-    previous = PyDict_GetItemWithError(self->frames, key);
-    if (previous == NULL && PyErr_Occurred()) {
+    entry = PyDict_GetItemWithError(self->frames, key);
+    if (entry == NULL && PyErr_Occurred()) {
         goto done;
     }
-    if (previous != NULL && PyTuple_CheckExact(previous) && PyTuple_GET_SIZE(previous) == 2 &&
-        PyDict_CheckExact(PyTuple_GET_ITEM(previous, 0)) && PyTuple_CheckExact(PyTuple_GET_ITEM(previous, 1))) {
-        Py_INCREF(previous);
-        known = Py_NewRef(PyTuple_GET_ITEM(previous, 0));
-        before = PyTuple_GET_ITEM(previous, 1);
-    }
-    else {
-        previous = NULL;
-        known = PyDict_New();
-        if (known == NULL) {
-            goto done;
-        }
-    }
-    int unchanged = previous != NULL;
+    /* Held: summarising can run Python code, which may sample this code again and replace the entry. */
+    Py_XINCREF(entry);
+    int known = entry_of(entry, code, thread);
+    PyObject *before = known ? PyTuple_GET_ITEM(entry, 0) : NULL;
+    PyObject *before_helds = known ? PyTuple_GET_ITEM(entry, 1) : NULL;
+    int unchanged = known, helds_changed = !known;
 
     namespace = PyFrame_GetLocals(frame);
-    if (namespace != NULL) {
-        items = PyDict_CheckExact(namespace) ? PyDict_Items(namespace) : PyMapping_Items(namespace);
-    }
-    if (items == NULL) {
+    if (namespace == NULL || locals_read(&locals, namespace) < 0) {
         PyObject *error = cgr_error_summary(self);
         if (error != NULL) {
             PyObject *pair = PyTuple_Pack(2, self->locals_name, error);
@@ -259,224 +493,62 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
 #endif
     Py_CLEAR(namespace);
 
-    pairs = PyList_New(0);
-    kept = PyList_New(0);
-    if (pairs == NULL || kept == NULL) {
-        goto done;
-    }
-    Py_ssize_t count = PyList_GET_SIZE(items);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t at = PyList_GET_SIZE(pairs);
-        if (at >= max_names) {
-            break;
-        }
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
-            continue;
-        }
-        PyObject *name = PyTuple_GET_ITEM(item, 0);
-        PyObject *value = PyTuple_GET_ITEM(item, 1);
-        if (!PyUnicode_CheckExact(name)) {
-            continue;
-        }
-        PyTypeObject *cls = Py_TYPE(value);
-        int immutable = cgr_is_immutable(cls);
-        int plain = immutable;
-        if (!immutable) {
-            int member = PySet_Contains(self->plain, (PyObject *)cls);
-            if (member < 0) {
-                /* A metaclass __hash__ raised. */
-                PyObject *error = cgr_error_summary(self);
-                if (error == NULL) {
-                    goto done;
-                }
-                unchanged = 0;
-                int failed = cgr_add_pair(pairs, name, error);
-                Py_DECREF(error);
-                if (failed) {
-                    goto done;
-                }
-                continue;
-            }
-            plain = member && !use_repr;
-        }
-        int secret;
-        PyObject *flag = PyDict_GetItemWithError(self->secret, name);
-        if (flag != NULL) {
-            secret = PyObject_IsTrue(flag);
-        }
-        else if (PyErr_Occurred()) {
-            secret = -1;
-        }
-        else {
-            PyObject *answer = PyObject_CallOneArg(self->is_secret, name);
-            secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
-            Py_XDECREF(answer);
-        }
-        if (secret < 0) {
-            goto done;
-        }
-        PyObject *seen = PyDict_GetItemWithError(known, name);
-        if (seen == NULL && PyErr_Occurred()) {
-            goto done;
-        }
-        if (secret) {
-            if (add_pair_like(pairs, before, at, name, self->redacted) < 0) {
-                goto done;
-            }
-            if (seen == NULL) {
-                unchanged = 0;
-            }
-            else if (PyTuple_CheckExact(seen) && PyTuple_GET_SIZE(seen) == 3 && PyTuple_GET_ITEM(seen, 0) == Py_None &&
-                     PyTuple_GET_ITEM(seen, 1) == self->redacted && PyTuple_GET_ITEM(seen, 2) == Py_None) {
-                if (PyList_Append(kept, name) < 0) {
-                    goto done;
-                }
-                continue;
-            }
-            if (keep(known, kept, name, Py_None, self->redacted, Py_None) < 0) {
-                goto done;
-            }
-            continue;
-        }
-        if (plain) {
-            if (cgr_same_object(seen, cls, value)) {
-                /* Still the very object summarised last time: its entry stands as it is. */
-                if (add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(seen, 1)) < 0 || PyList_Append(kept, name) < 0) {
-                    goto done;
-                }
-                continue;
-            }
-            unchanged = 0;
-            PyObject *summary = cgr_safe_summary(self, &limits, value);
-            if (summary == NULL) {
-                goto done;
-            }
-            PyObject *identity = cgr_identity_of(cls, value);
-            int failed = identity == NULL || keep(known, kept, name, identity, summary, immutable ? value : Py_None) < 0 ||
-                         cgr_add_pair(pairs, name, summary) < 0;
-            Py_XDECREF(identity);
-            Py_DECREF(summary);
-            if (failed) {
-                goto done;
-            }
-            continue;
-        }
-        /* Containers' contents or a repr can change while the id stays; a
-         * recorded object's label cannot while its key stays. */
-        int same = cgr_same_recorded(self, seen, cls, value);
+    if (known) {
+        /* Nothing changed (the common case): the last snapshot, with nothing built. */
+        int same = unchanged_since(self, &locals, limits.max_names, before, before_helds);
         if (same < 0) {
             goto done;
         }
         if (same) {
-            /* Its entry stands as it is. */
-            if (add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(seen, 1)) < 0 || PyList_Append(kept, name) < 0) {
-                goto done;
-            }
-            continue;
-        }
-        int by_value = by_value_entry(seen, cls);
-        /* Held: summarising can run Python code, which may sample this frame's code again. */
-        Py_XSETREF(prior, by_value ? Py_NewRef(seen) : NULL);
-        if (by_value && dict_unchanged(prior, value)) {
-            /* The dict has not changed since its summary was made. */
-            if (add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(prior, 1)) < 0 || PyList_Append(kept, name) < 0) {
-                goto done;
-            }
-            continue;
-        }
-        PyObject *summary = cgr_safe_summary(self, &limits, value);
-        if (summary == NULL) {
+            result = Py_NewRef(before);
             goto done;
         }
-        if (by_value) {
-            int same_summary = cgr_same_summary(PyTuple_GET_ITEM(prior, 1), summary);
-            if (same_summary < 0) {
-                Py_DECREF(summary);
+    }
+    pairs = PyList_New(0);
+    helds = PyList_New(0);
+    if (pairs == NULL || helds == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < locals.count; i++) {
+        Py_ssize_t at = PyList_GET_SIZE(pairs);
+        if (at >= limits.max_names) {
+            break;
+        }
+        PyObject *name = locals.names[i], *value = locals.values[i];
+        Py_ssize_t place = place_of(before, at, name);
+        PyObject *seen_pair = place < 0 ? NULL : PyTuple_GET_ITEM(before, place);
+        PyObject *seen_held = place < 0 ? NULL : PyTuple_GET_ITEM(before_helds, place);
+        if (place != at) {
+            unchanged = 0;
+        }
+        if (seen_held != NULL) {
+            int same = held_still(self, seen_held, Py_TYPE(value), value);
+            if (same < 0) {
                 goto done;
             }
-            if (same_summary) {
-                /* Compared by value: summarised as before, it keeps its entry's summary. */
-                PyObject *stamp = dict_stamp(value, summary);
-                int failed = stamp == NULL || add_pair_like(pairs, before, at, name, PyTuple_GET_ITEM(prior, 1)) < 0 ||
-                             keep(known, kept, name, PyTuple_GET_ITEM(prior, 0), PyTuple_GET_ITEM(prior, 1), stamp) < 0;
-                Py_XDECREF(stamp);
-                Py_DECREF(summary);
-                if (failed) {
+            if (same) {
+                /* Its pair and held stand as they are. */
+                if (PyList_Append(pairs, seen_pair) < 0 || PyList_Append(helds, seen_held) < 0) {
                     goto done;
                 }
                 continue;
             }
         }
-        unchanged = 0;
-        if (cgr_add_pair(pairs, name, summary) < 0) {
-            Py_DECREF(summary);
-            goto done;
+        PyObject *held = NULL;
+        int failed = sample_name(self, &limits, pairs, name, value, seen_pair, seen_held, &held, &unchanged) < 0 ||
+                     PyList_Append(helds, held) < 0;
+        if (held != seen_held) {
+            helds_changed = 1;
         }
-        PyObject *recorded = cgr_recorded_key(self, cls, value);
-        if (recorded == NULL || (recorded != Py_None && keep(known, kept, name, recorded, summary, Py_None) < 0)) {
-            Py_XDECREF(recorded);
-            Py_DECREF(summary);
-            goto done;
-        }
-        if (recorded != Py_None) {
-            Py_DECREF(recorded);
-            Py_DECREF(summary);
-            continue;
-        }
-        Py_DECREF(recorded);
-        int member = PySet_Contains(self->plain, (PyObject *)cls);
-        int failed = 0;
-        if (member < 0) {
-            if (PyErr_ExceptionMatches(PyExc_Exception)) {
-                PyErr_Clear();
-            }
-            else {
-                failed = 1;
-            }
-        }
-        if (!failed && member > 0 && !use_repr) {
-            /* Its type was first seen just now: reusable from the next sample on. */
-            PyObject *identity = cgr_identity_of(cls, value);
-            failed = identity == NULL || keep(known, kept, name, identity, summary, Py_None) < 0;
-            Py_XDECREF(identity);
-        }
-        else if (!failed) {
-            /* Compared by value at the next sample (the key is a 1-tuple, see snapshot.py). */
-            PyObject *by = by_value ? Py_NewRef(PyTuple_GET_ITEM(prior, 0)) : PyTuple_Pack(1, (PyObject *)cls);
-            PyObject *stamp = by == NULL ? NULL : dict_stamp(value, summary);
-            failed = stamp == NULL || keep(known, kept, name, by, summary, stamp) < 0;
-            Py_XDECREF(by);
-            Py_XDECREF(stamp);
-        }
-        Py_DECREF(summary);
+        Py_XDECREF(held);
         if (failed) {
             goto done;
         }
     }
 
-    if (PyDict_GET_SIZE(known) > PyList_GET_SIZE(kept)) {
-        /* Names gone from the frame, or no longer summarised by identity: drop them. */
-        PyObject *fresh = PyDict_New();
-        if (fresh == NULL) {
-            goto done;
-        }
-        Py_ssize_t n = PyList_GET_SIZE(kept);
-        for (Py_ssize_t j = 0; j < n; j++) {
-            PyObject *name = PyList_GET_ITEM(kept, j);
-            PyObject *entry = PyDict_GetItemWithError(known, name);
-            if (entry == NULL || PyDict_SetItem(fresh, name, entry) < 0) {
-                if (!PyErr_Occurred()) {
-                    PyErr_SetString(PyExc_RuntimeError, "locals sample lost a name");
-                }
-                Py_DECREF(fresh);
-                goto done;
-            }
-        }
-        Py_SETREF(known, fresh);
-    }
+    Py_ssize_t n = PyList_GET_SIZE(pairs);
     PyObject *snapshot;
-    if (unchanged && before != NULL && PyList_GET_SIZE(pairs) == PyTuple_GET_SIZE(before)) {
+    if (unchanged && n == PyTuple_GET_SIZE(before)) {
         snapshot = Py_NewRef(before);
     }
     else {
@@ -484,31 +556,36 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         if (snapshot == NULL) {
             goto done;
         }
+        helds_changed = 1;
     }
-    if (previous == NULL && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
-        PyDict_Clear(self->frames);
-    }
-    if (previous == NULL || PyTuple_GET_ITEM(previous, 0) != known || before != snapshot) {
-        PyObject *entry = PyTuple_Pack(2, known, snapshot);
-        if (entry == NULL || PyDict_SetItem(self->frames, key, entry) < 0) {
-            Py_XDECREF(entry);
+    if (helds_changed) {
+        if (!known && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
+            PyDict_Clear(self->frames);
+        }
+        PyObject *held_tuple = PyList_AsTuple(helds);
+        PyObject *code_id = held_tuple == NULL ? NULL : PyLong_FromVoidPtr(code);
+        PyObject *owner = code_id == NULL ? NULL : PyLong_FromUnsignedLong(thread);
+        PyObject *fresh = owner == NULL ? NULL : PyTuple_Pack(4, snapshot, held_tuple, code_id, owner);
+        Py_XDECREF(held_tuple);
+        Py_XDECREF(code_id);
+        Py_XDECREF(owner);
+        if (fresh == NULL || PyDict_SetItem(self->frames, key, fresh) < 0) {
+            Py_XDECREF(fresh);
             Py_DECREF(snapshot);
             goto done;
         }
-        Py_DECREF(entry);
+        Py_DECREF(fresh);
     }
     result = snapshot;
 
 done:
     Py_DECREF(code);
     Py_XDECREF(key);
-    Py_XDECREF(previous);
-    Py_XDECREF(known);
+    Py_XDECREF(entry);
     Py_XDECREF(namespace);
-    Py_XDECREF(items);
+    locals_release(&locals);
     Py_XDECREF(pairs);
-    Py_XDECREF(kept);
-    Py_XDECREF(prior);
+    Py_XDECREF(helds);
     return result;
 }
 

@@ -47,14 +47,13 @@ typedef struct {
 
 int cgr_is_immutable(PyTypeObject *cls);
 PyObject *cgr_error_summary(Sampler *self);
-int cgr_same_object(PyObject *seen, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
 int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
 int cgr_same_summary(PyObject *a, PyObject *b);
 PyObject *cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out);
 int cgr_read_limits(Sampler *self, Limits *limits);
 int cgr_recorded_init(void);
-int cgr_same_recorded(Sampler *self, PyObject *seen, PyTypeObject *cls, PyObject *value);
+int cgr_same_recorded(Sampler *self, PyObject *key, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_recorded_key(Sampler *self, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value);
 

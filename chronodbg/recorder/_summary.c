@@ -35,31 +35,6 @@ cgr_error_summary(Sampler *self)
     return summary;
 }
 
-/* Whether `known[name]` says `value` is the object summarised last time:
- * its identity entry is (type, id) with the same type object and id. */
-int
-cgr_same_object(PyObject *seen, PyTypeObject *cls, PyObject *value)
-{
-    if (seen == NULL || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) < 2) {
-        return 0;
-    }
-    PyObject *identity = PyTuple_GET_ITEM(seen, 0);
-    if (!PyTuple_CheckExact(identity) || PyTuple_GET_SIZE(identity) != 2 ||
-        PyTuple_GET_ITEM(identity, 0) != (PyObject *)cls) {
-        return 0;
-    }
-    PyObject *ident = PyTuple_GET_ITEM(identity, 1);
-    if (!PyLong_CheckExact(ident)) {
-        return 0;
-    }
-    void *address = PyLong_AsVoidPtr(ident);
-    if (address == NULL && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return address == (void *)value;
-}
-
 PyObject *
 cgr_identity_of(PyTypeObject *cls, PyObject *value)
 {

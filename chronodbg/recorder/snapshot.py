@@ -121,9 +121,12 @@ class Summariser:
         self._in_repr: set[int] = set()
         self._bad_repr: set[type] = set()
         self._c_len: dict[type, bool] = {}
-        self._frames: dict[tuple[int, int], tuple[dict[str, tuple[Any, Any, Any]], Any]] = {}
+        #: What the last sample of each (thread, code) left: `sample_locals`'
+        #: entries under (thread, code id) keys; the C sampler keeps its own,
+        #: laid out by position, under int keys (see _sampler.c).
+        self._frames: dict[Any, tuple[Any, ...]] = {}
         #: `frame_locals(frame, calling=False)`: the C sampler when it was
-        #: built, which follows `sample_locals` step by step and shares its cache.
+        #: built, which gives the snapshots `sample_locals` gives.
         self.frame_locals: Callable[..., tuple[tuple[str, Any], ...]] = self.sample_locals
         #: `safe_value(value)`: likewise the C summary where it was built.
         self.safe_value: Callable[[Any], Any] = self.python_safe_value
@@ -415,29 +418,36 @@ class Summariser:
             if type(name) is not str:
                 continue
             cls = type(value)
-            try:
-                if module_level:
+            if module_level:
+                try:
                     if name.startswith("__") or cls in _HIDDEN_GLOBALS:
                         continue
-                    if not name.isidentifier():
-                        # Only globals() can hold such a name: a control character or a lone surrogate in it.
-                        name = ascii(name)
-                immutable = cls in _IMMUTABLE
-                plain = immutable or (cls in self._plain_objects and not self.use_repr)
-            except Exception as exc:  # hashing a type whose metaclass __hash__ raises
-                unchanged = False
-                pairs.append((name, (V.TAG_ERROR, type(exc).__name__)))
-                continue
+                except Exception as exc:  # hashing a type whose metaclass __hash__ raises
+                    unchanged = False
+                    pairs.append((name, (V.TAG_ERROR, type(exc).__name__)))
+                    continue
+                if not name.isidentifier():
+                    # Only globals() can hold such a name: a control character or a lone surrogate in it.
+                    name = ascii(name)
             is_secret = secret.get(name)
             if is_secret is None:
                 is_secret = self.is_secret(name)
             if is_secret:
+                # Whatever its value, even one whose type cannot be looked up.
                 pairs.append((name, _REDACTED))
                 if name not in known:
                     unchanged = False
                 # A redacted name is kept with no value: present is all that matters.
                 scalars[name] = (None, _REDACTED, None)
-            elif plain:
+                continue
+            try:
+                immutable = cls in _IMMUTABLE
+                plain = immutable or (cls in self._plain_objects and not self.use_repr)
+            except Exception as exc:  # that metaclass __hash__ again
+                unchanged = False
+                pairs.append((name, (V.TAG_ERROR, type(exc).__name__)))
+                continue
+            if plain:
                 # Summarised by value (scalars) or by type and id alone (plain
                 # objects): the same type and id mean the same summary. Scalars
                 # are held so their id stays theirs; plain objects are not, as
