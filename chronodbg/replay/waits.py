@@ -134,10 +134,12 @@ def _blocked_for_good(state: State, actor: Actor) -> bool:
 
 
 def _may_close(state: State, kind: str, thread: int, obj: int | None, actor: Actor) -> bool:
-    """False when the new wait surely closes no cycle: a lock whose owner runs, a join of a running thread.
+    """False when the new wait surely closes no cycle.
 
-    Most waits in a busy program are of that kind; this keeps the index's
-    pass from building a graph for each.
+    That is a lock whose owner runs, a join of a running thread, a task that
+    waits on nobody in particular (a queue, a sleep) or with a timeout. Most
+    waits in a busy program are of that kind; this keeps the index's pass
+    from building a graph for each.
     """
     if kind == "lock.wait" and actor[0] == "thread" and obj is not None:
         lock = state.locks.get(obj)
@@ -146,6 +148,11 @@ def _may_close(state: State, kind: str, thread: int, obj: int | None, actor: Act
         joiner = state.threads.get(thread)
         joined = joiner.waiting.detail if joiner is not None and joiner.waiting is not None else None
         return isinstance(joined, int) and _blocked_for_good(state, ("thread", joined))
+    if actor[0] == "task":
+        # The search starts with this very wait and follows `on`: with no one
+        # there (or a timeout) it finds nothing.
+        wait = wait_of(state, actor)
+        return wait is not None and not wait.timed and bool(wait.on)
     return True
 
 
