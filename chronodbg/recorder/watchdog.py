@@ -152,11 +152,12 @@ class Watchdog:
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
         relevant = _RELEVANT
-        acquire, release = LOCK_ACQUIRE, LOCK_RELEASE
-        holder, held_since = self.holder, self.held_since
+        acquire, release, put, get = LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET
+        holder, held_since, woken_at, thread_waits = self.holder, self.held_since, self.woken_at, self.thread_waits
         seq = first_seq - 1
-        # Lock traffic is most of a busy program's events and runs on the
-        # writer thread, which holds the GIL: two dict writes, nothing built.
+        # Lock and queue traffic is most of a busy program's events and runs on
+        # the writer thread, which holds the GIL: a dict write or two, nothing
+        # built, unless the thread was waiting (then _apply ends its wait).
         for event in batch:
             seq += 1
             kind = event[3]
@@ -164,12 +165,17 @@ class Watchdog:
                 if event[6][1] == 1:
                     holder[event[4]] = event
                     held_since[event[4]] = seq
-                if event[1] in self.thread_waits:
+                if event[1] in thread_waits:
                     self._apply(event, seq)
             elif kind is release:
                 if not event[6][0]:
                     holder.pop(event[4], None)
                     held_since.pop(event[4], None)
+            elif kind is put or kind is get:
+                if event[1] in thread_waits:
+                    self._apply(event, seq)
+                elif event[4] is not None:
+                    woken_at[event[4]] = seq
             elif kind in relevant:
                 self._apply(event, seq)
 
