@@ -17,6 +17,7 @@ typedef struct {
     PyObject *parameters_of; /* code_events._parameters(code) */
     PyObject *next_frame; /* CodeEvents._next_frame */
     PyObject *lines_in;   /* CodeEvents.lines_in, bound */
+    PyObject *lines_known; /* id(code) -> lines_in(code): asked once per code, not once per call */
     PyObject *emit;       /* CodeEvents.emit (the recorder's emit_code) */
     PyObject *call_kind, *return_kind; /* ints */
     PyObject *not_held, *nothing;
@@ -148,9 +149,23 @@ new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
     if (fid == NULL) {
         return NULL;
     }
-    PyObject *lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
-    int with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
-    Py_XDECREF(lines);
+    int with_lines = -1;
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    if (code_id != NULL) {
+        PyObject *lines = PyDict_GetItemWithError(self->lines_known, code_id);
+        if (lines != NULL) {
+            with_lines = PyObject_IsTrue(lines);
+        }
+        else if (!PyErr_Occurred()) {
+            lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
+            with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
+            if (with_lines >= 0 && PyDict_SetItem(self->lines_known, code_id, with_lines ? Py_True : Py_False) < 0) {
+                with_lines = -1;
+            }
+            Py_XDECREF(lines);
+        }
+        Py_DECREF(code_id);
+    }
     PyObject *known = with_lines < 0 ? NULL : with_lines ? PyDict_New() : Py_NewRef(Py_None);
     PyObject *record = known == NULL ? NULL : PyList_New(3);
     if (record == NULL) {
@@ -228,7 +243,8 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (pairs == NULL) {
         goto done;
     }
-    data = Py_BuildValue("(OON)", PyList_GET_ITEM(record, 0), self->s_call, pairs);
+    data = PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_call, pairs);
+    Py_DECREF(pairs);
     if (data != NULL) {
         result = emit_code(self, self->call_kind, data, code, code->co_firstlineno);
     }
@@ -444,7 +460,8 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     PyObject *s_resume = PyUnicode_InternFromString("resume");
     PyObject *s_return = PyUnicode_InternFromString("return");
     PyObject *s_yield = PyUnicode_InternFromString("yield");
-    if (frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL || traced == NULL || !PyDict_CheckExact(traced) ||
+    PyObject *lines_known = PyDict_New();
+    if (lines_known == NULL || frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL || traced == NULL || !PyDict_CheckExact(traced) ||
         s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !PyDict_CheckExact(frames) ||
         !PyDict_CheckExact(parameters)) {
         if (!PyErr_Occurred()) {
@@ -461,6 +478,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(s_resume);
         Py_XDECREF(s_return);
         Py_XDECREF(s_yield);
+        Py_XDECREF(lines_known);
         return -1;
     }
     Py_XSETREF(self->sampler, (Sampler *)Py_NewRef(sampler));
@@ -469,6 +487,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->parameters_of, Py_NewRef(parameters_of));
     Py_XSETREF(self->next_frame, next_frame);
     Py_XSETREF(self->lines_in, lines_in);
+    Py_XSETREF(self->lines_known, lines_known);
     Py_XSETREF(self->emit, emit);
     Py_XSETREF(self->rec, rec);
     Py_XSETREF(self->traced, traced);
@@ -492,6 +511,7 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->parameters_of);
     Py_VISIT(self->next_frame);
     Py_VISIT(self->lines_in);
+    Py_VISIT(self->lines_known);
     Py_VISIT(self->emit);
     Py_VISIT(self->not_held);
     Py_VISIT(self->rec);
@@ -510,6 +530,7 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->parameters_of);
     Py_CLEAR(self->next_frame);
     Py_CLEAR(self->lines_in);
+    Py_CLEAR(self->lines_known);
     Py_CLEAR(self->emit);
     Py_CLEAR(self->call_kind);
     Py_CLEAR(self->return_kind);

@@ -116,6 +116,16 @@ caller_frame(void)
     return frame != NULL ? (PyObject *)frame : Py_None;
 }
 
+/* (depth,): an RLock release's data. */
+static PyObject *
+depth_data(Py_ssize_t depth)
+{
+    PyObject *number = PyLong_FromSsize_t(depth);
+    PyObject *data = number == NULL ? NULL : PyTuple_Pack(1, number);
+    Py_XDECREF(number);
+    return data;
+}
+
 /* rec.emit(kind, oid, data, frame). Steals `data`. 0, or -1 with an exception set. */
 static int
 emit(LockCore *self, PyObject *rec, PyObject *kind, PyObject *data)
@@ -226,14 +236,13 @@ acquire_default(LockCore *self, int reentrant)
     if (waited == NULL) {
         goto done;
     }
-    PyObject *data;
     if (reentrant) {
         self->depth += 1;
-        data = Py_BuildValue("(On)", waited, self->depth);
     }
-    else {
-        data = Py_BuildValue("(Oi)", waited, 1);
-    }
+    /* (waited, depth); not Py_BuildValue, which parses its format at every call. */
+    PyObject *depth = PyLong_FromSsize_t(reentrant ? self->depth : 1);
+    PyObject *data = depth == NULL ? NULL : PyTuple_Pack(2, waited, depth);
+    Py_XDECREF(depth);
     if (emit(self, rec, kind_acquire, data) < 0) {
         if (reentrant) {
             self->depth -= 1;
@@ -270,7 +279,7 @@ release_now(LockCore *self, int reentrant)
         else if (owned) {
             self->depth -= 1;
             int active = is_active(rec);
-            failed = active < 0 || (active && emit(self, rec, kind_release, Py_BuildValue("(n)", self->depth)) < 0);
+            failed = active < 0 || (active && emit(self, rec, kind_release, depth_data(self->depth)) < 0);
         }
     }
     else {
