@@ -411,9 +411,16 @@ class Applier:
         self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
         data: tuple[Any, ...],
     ) -> None:  # fmt: skip
-        lock = _lock_of(state, obj)
-        actor = self._actor(tid, task, obj)
-        _remove(lock.waiters, actor)
+        # The commonest kind with release, put and get: what _lock_of,
+        # _actor and _remove do is written out in these four.
+        assert obj is not None
+        lock = state.locks.get(obj)
+        if lock is None:
+            lock = state.locks[obj] = LockState()
+        actor: Actor = ("task", task) if task is not None and obj in self.asyncio_objects else ("thread", tid)
+        waiters = lock.waiters
+        if waiters and actor in waiters:
+            waiters.remove(actor)
         if lock.owner != actor or lock.since is None:
             lock.since, lock.site = seq, site
         lock.owner = actor
@@ -436,7 +443,10 @@ class Applier:
         self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
         data: tuple[Any, ...],
     ) -> None:  # fmt: skip
-        lock = _lock_of(state, obj)
+        assert obj is not None
+        lock = state.locks.get(obj)
+        if lock is None:
+            lock = state.locks[obj] = LockState()
         at = rule.at["depth"]
         lock.depth = (data[at] if at < len(data) else None) or 0
         if lock.depth == 0:
@@ -498,7 +508,10 @@ class Applier:
         self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
         data: tuple[Any, ...],
     ) -> None:  # fmt: skip
-        queue = self._queue_of(state, rule, tid, task, obj)
+        assert obj is not None
+        queue = state.queues.get(obj)
+        if queue is None or queue.waiters:
+            queue = self._queue_of(state, rule, tid, task, obj)
         at = rule.at["item"]
         queue.items.append(data[at] if at < len(data) else None)
         queue.unfinished += 1
@@ -507,8 +520,16 @@ class Applier:
         self, state: State, rule: KindRule, seq: int, tid: int, task: int | None, obj: int | None, site: int | None,
         data: tuple[Any, ...],
     ) -> None:  # fmt: skip
+        assert obj is not None
+        queue = state.queues.get(obj)
+        if queue is None or queue.waiters:
+            queue = self._queue_of(state, rule, tid, task, obj)
         at = rule.at["item"]
-        _take(self._queue_of(state, rule, tid, task, obj), data[at] if at < len(data) else None)
+        item, items = data[at] if at < len(data) else None, queue.items
+        if items and not queue.lifo and items[0] == item:
+            del items[0]  # the usual get, the oldest item (what _take finds first)
+        else:
+            _take(queue, item)
 
     def _task(
         self, state: State, rule: KindRule, seq: int, tid: int, task_id: int | None, obj: int | None, site: int | None,
