@@ -171,7 +171,9 @@ def _push(state: State, stack: Stack, frame: Frame) -> None:
         state.parked.pop(frame.task, None)
 
 
-def _enter(state: State, stack: Stack, seq: int, task: int | None, site: int | None, fid: int, data: dict[str, Any]) -> None:
+def _enter(
+    state: State, stack: Stack, seq: int, task: int | None, site: int | None, fid: int, data: dict[str, Any]
+) -> None:
     kept = state.suspended.pop(fid, None)
     if data.get("how") == "resume" and kept is not None:
         kept.task, kept.seq, kept.site = task, seq, site
@@ -225,7 +227,9 @@ def _leave(state: State, stack: Stack, kind: str, site: int | None, fid: int, da
         stack.yielded = ()
 
 
-def note_event(state: State, thread: int, task: int | None, site: int | None, code_of: dict[int, tuple[str, str]]) -> None:
+def note_event(
+    state: State, thread: int, task: int | None, site: int | None, code_of: dict[int, tuple[str, str]]
+) -> None:
     """A sync event of a thread that has a stack: it ends the moment of the frame that left, and tells the line.
 
     At level calls no `line` event says where a frame is; a lock or queue
