@@ -53,7 +53,8 @@ class Index:
         finder = DeadlockFinder()
         find, watched = finder.add, {i for i, name in enumerate(events.kinds) if name in WATCHED}
         kinds = events.kinds
-        rules = [self.applier.rule(name) for name in kinds]
+        #: Each kind's rule by the kind column's value (`advance` uses them too).
+        self._rules = rules = [self.applier.rule(name) for name in kinds]
         code_kinds = {i for i, name in enumerate(kinds) if name in CODE_KINDS}
         #: Filled from the first code event on (every event before it is at depth 0).
         thread_depths: array[int] | None = None
@@ -169,8 +170,7 @@ class Index:
 
     def advance(self, state: State, seq: int) -> None:
         """Move `state` forward over the events after it up to `seq`, reading the columns directly."""
-        events, step = self.events, self.applier.step
-        rules = [self.applier.rule(name) for name in events.kinds]
+        events, step, rules = self.events, self.applier.step, self._rules
         for k, _, thread, task, kind, obj, site, data in events.rows(state.seq, min(seq, len(events))):
             step(
                 state, k, thread, None if task == NONE else task, rules[kind], None if obj == NONE else obj,
