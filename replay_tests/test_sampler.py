@@ -351,6 +351,14 @@ def test_a_container_summarised_as_before_keeps_the_snapshot() -> None:
         assert len({id(s) for s in snaps}) == len(snaps), [_held(s) for s in snaps]
         items[1] = float("nan")
         assert _holding(items, sample) is not snaps[-1], "another NaN is never the same encoding"
+        # Only what the summary shows counts: an item past max_items, or an equal item that is another object.
+        numbers = [1000, *range(19)]
+        shown = _holding(numbers, sample)
+        numbers[15] = -1
+        numbers[0] = int("1000")
+        assert _holding(numbers, sample) is shown
+        numbers.append(0)
+        assert _holding(numbers, sample) is not shown
         # Summaries kept for reuse were made under the limits of their time.
         longer = {i: i for i in range(6)}
         assert len(_held(_holding(longer, sample))[2]) == 6

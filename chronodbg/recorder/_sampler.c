@@ -142,9 +142,38 @@ same_address(PyObject *ident, PyObject *value)
     return address == (void *)value;
 }
 
-/* Whether `held` (see above) says `value` is summarised as last time: 1, 0, or -1 on error. */
+/* Whether a list or tuple still holds, at each place its summary shows, the very
+ * object summarised there, an atomic value that is its own summary: then its
+ * summary would be made again the same (a quick yes; a no summarises it). */
 static int
-held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value)
+same_sequence(PyObject *value, PyObject *summary, Py_ssize_t max_items)
+{
+    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+        return 0;
+    }
+    PyObject *length = PyTuple_GET_ITEM(summary, 1), *items = PyTuple_GET_ITEM(summary, 2);
+    Py_ssize_t size = Py_SIZE(value);
+    if (!PyLong_CheckExact(length) || PyLong_AsSsize_t(length) != size || !PyTuple_CheckExact(items)) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t count = size < max_items ? size : max_items;
+    if (PyTuple_GET_SIZE(items) != count) {
+        return 0;
+    }
+    PyObject **held = PyList_CheckExact(value) ? ((PyListObject *)value)->ob_item : ((PyTupleObject *)value)->ob_item;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (held[i] != item || !cgr_is_immutable(Py_TYPE(item))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether `held` (see above) says `value` is summarised as last time (`summary`): 1, 0, or -1 on error. */
+static int
+held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, PyObject *summary, const Limits *limits)
 {
     if (held == self->redacted) {
         return 1;
@@ -169,6 +198,10 @@ held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value)
             return version == dict_version(value);
         }
 #endif
+        if (PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && (cls == &PyList_Type || cls == &PyTuple_Type) &&
+            !limits->use_repr && limits->max_depth > 0) {
+            return same_sequence(value, summary, limits->max_items);
+        }
         return 0;
     default:
         return 0;
@@ -402,25 +435,28 @@ locals_release(Locals *locals)
     locals->count = 0;
 }
 
-/* Whether every name is where it was, holding what it held: 1, 0, or -1 on error. */
+/* Whether every name is where it was, holding what it held: 1, 0, or -1 on error;
+ * `*prefix`: how many names from the first were found so (the rest start from there). */
 static int
-unchanged_since(Sampler *self, const Locals *locals, Py_ssize_t max_names, PyObject *before, PyObject *before_helds)
+unchanged_since(Sampler *self, const Locals *locals, const Limits *limits, PyObject *before, PyObject *before_helds,
+                Py_ssize_t *prefix)
 {
-    Py_ssize_t n = locals->count < max_names ? locals->count : max_names;
-    if (n != PyTuple_GET_SIZE(before)) {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t n = locals->count < limits->max_names ? locals->count : limits->max_names;
+    Py_ssize_t n_before = PyTuple_GET_SIZE(before);
+    *prefix = 0;
+    for (Py_ssize_t i = 0; i < n && i < n_before; i++) {
         if (PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, i), 0) != locals->names[i]) {
             return 0;
         }
         PyObject *value = locals->values[i];
-        int same = held_still(self, PyTuple_GET_ITEM(before_helds, i), Py_TYPE(value), value);
+        int same = held_still(self, PyTuple_GET_ITEM(before_helds, i), Py_TYPE(value), value,
+                              PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, i), 1), limits);
         if (same != 1) {
             return same;
         }
+        *prefix = i + 1;
     }
-    return 1;
+    return n == n_before;
 }
 
 static PyObject *
@@ -493,9 +529,10 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
 #endif
     Py_CLEAR(namespace);
 
+    Py_ssize_t prefix = 0;
     if (known) {
         /* Nothing changed (the common case): the last snapshot, with nothing built. */
-        int same = unchanged_since(self, &locals, limits.max_names, before, before_helds);
+        int same = unchanged_since(self, &locals, &limits, before, before_helds, &prefix);
         if (same < 0) {
             goto done;
         }
@@ -504,12 +541,17 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             goto done;
         }
     }
-    pairs = PyList_New(0);
-    helds = PyList_New(0);
+    /* The names before the first change stand as they were. */
+    pairs = PyList_New(prefix);
+    helds = pairs == NULL ? NULL : PyList_New(prefix);
     if (pairs == NULL || helds == NULL) {
         goto done;
     }
-    for (Py_ssize_t i = 0; i < locals.count; i++) {
+    for (Py_ssize_t i = 0; i < prefix; i++) {
+        PyList_SET_ITEM(pairs, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
+        PyList_SET_ITEM(helds, i, Py_NewRef(PyTuple_GET_ITEM(before_helds, i)));
+    }
+    for (Py_ssize_t i = prefix; i < locals.count; i++) {
         Py_ssize_t at = PyList_GET_SIZE(pairs);
         if (at >= limits.max_names) {
             break;
@@ -522,7 +564,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             unchanged = 0;
         }
         if (seen_held != NULL) {
-            int same = held_still(self, seen_held, Py_TYPE(value), value);
+            int same = held_still(self, seen_held, Py_TYPE(value), value, PyTuple_GET_ITEM(seen_pair, 1), &limits);
             if (same < 0) {
                 goto done;
             }
