@@ -127,7 +127,8 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
 
     def notify(self: Any, n: int = 1) -> None:
         try:
-            if rec.active:
+            # 0: decided not the user's (a queue's own conditions, notified at every put and get).
+            if rec.active and self.__dict__.get("_cgr_oid") != 0:
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
                 if oid and self._is_owned():
