@@ -18,8 +18,8 @@ import pytest
 from chronodbg.logfile import read_log
 from chronodbg.logfile.events import Event
 from chronodbg.logfile.reader import Recording
+from chronodbg.replay.applier import KindRule, fields_maker
 from chronodbg.replay.index import Index
-from chronodbg.replay.state import KindRule, fields_maker
 from chronodbg.replay.waits import Deadlock
 from replay_tests.crafted_code import Craft
 

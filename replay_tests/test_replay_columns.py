@@ -18,10 +18,10 @@ from chronodbg.errors import LogError
 from chronodbg.logfile import format as fmt
 from chronodbg.logfile import read_log
 from chronodbg.logfile.events import NONE, EventList
+from chronodbg.replay.applier import fields_maker
 from chronodbg.replay.index import Index
 from chronodbg.replay.seqs import Timeline
 from chronodbg.replay.session import Focus, Session
-from chronodbg.replay.state import fields_maker
 from replay_tests.crafted_code import Craft
 from replay_tests.fuzz_reader import frame, frames
 

@@ -24,8 +24,9 @@ from typing import Any
 from chronodbg import values
 from chronodbg.errors import UsageError
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.applier import Applier
 from chronodbg.replay.index import Index
-from chronodbg.replay.state import Actor, Applier, State
+from chronodbg.replay.state import Actor, State
 
 RUNNING = "running"
 BLOCKED = "blocked"

@@ -48,9 +48,10 @@ from typing import Any
 
 from chronodbg import values
 from chronodbg.logfile.reader import Event, Recording
+from chronodbg.replay.applier import Applier
 from chronodbg.replay.index import Index
 from chronodbg.replay.links import Links
-from chronodbg.replay.state import Actor, Applier
+from chronodbg.replay.state import Actor
 
 Nanos = int
 #: ("thread", id) or ("task", id), as replay.state.Actor.

@@ -26,7 +26,8 @@ from chronodbg.analysis.findings import ActorRef, AliveThread, Inversion, Invers
 from chronodbg.analysis.lockorder import Cycle, LockOrder
 from chronodbg.errors import LogError
 from chronodbg.logfile.reader import Event, Recording, Site
-from chronodbg.replay.state import WAIT_ENDS, WAIT_STARTS, Actor, Applier, State, Waiting
+from chronodbg.replay.applier import Applier
+from chronodbg.replay.state import WAIT_ENDS, WAIT_STARTS, Actor, State, Waiting
 
 #: task.cancel's `via` when asyncio.run cancels the tasks left at its end.
 _LOOP_SHUTDOWN = "_cancel_all_tasks"

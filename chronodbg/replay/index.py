@@ -25,10 +25,11 @@ from typing import Any
 from chronodbg.errors import LogError, UsageError
 from chronodbg.logfile.events import NONE, Event, EventList
 from chronodbg.logfile.reader import Recording
+from chronodbg.replay.applier import Applier
 from chronodbg.replay.links import Links
 from chronodbg.replay.seqs import Timelines, typecode_for
 from chronodbg.replay.stacks import CODE_KINDS, depths
-from chronodbg.replay.state import Applier, State
+from chronodbg.replay.state import State
 from chronodbg.replay.waits import WATCHED, Deadlock, DeadlockFinder
 
 CHECKPOINT_EVERY = 2048
