@@ -471,10 +471,13 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long: one round of every variant on one Python took about 14 minutes here on 2026-11-26 (W3 at
-  `--level lines` and VizTracer on W3 take minutes each), so the default 5 pairs on three Pythons take hours,
-  not the issue's 15 minutes. `--pairs N` and `--no-warmup` trade precision for time; `--json PATH` keeps the results and `--report-json PATH
-  [--write-docs]` prints (and writes) the tables from them again, e.g. after merging runs made separately.
+- How long, here on 2026-11-26: after the third pass, 5 pairs of `--levels sync` for W1, W2, W3 and W5 on three
+  Pythons took 10.5 minutes, and of `--levels calls` for W4 and W1 2.7 minutes; W3 at `--level lines` (1–2 min a
+  run), VizTracer on W3 (about 2 min) and pyttd (past its timeout on W3–W5) are the rest, so the default run (every
+  level, the peers, 5 pairs, three Pythons) still takes hours, not the issue's 15 minutes. `--pairs N`, `--levels`,
+  `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time; `--json PATH` keeps the
+  results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them again, e.g. after
+  merging runs made separately.
 - `--write-docs` replaces this section. The workloads are sized by the issue's event counts (W1–W3), not by seconds;
   W4 (24 rounds, ~2.4M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
 - VizTracer `--include_files FILE` (1.1.1) does not trace a function of FILE that runs below a frame of another
