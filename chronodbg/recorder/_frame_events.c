@@ -82,19 +82,7 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
             }
             continue;
         }
-        int secret;
-        PyObject *flag = PyDict_GetItemWithError(sampler->secret, name);
-        if (flag != NULL) {
-            secret = PyObject_IsTrue(flag);
-        }
-        else if (PyErr_Occurred()) {
-            secret = -1;
-        }
-        else {
-            PyObject *answer = PyObject_CallOneArg(sampler->is_secret, name);
-            secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
-            Py_XDECREF(answer);
-        }
+        int secret = cgr_is_secret(sampler, name);
         PyObject *summary = secret < 0 ? NULL : secret ? Py_NewRef(sampler->redacted) : cgr_safe_summary(sampler, &limits, value);
         if (summary == NULL) {
             Py_DECREF(value);

@@ -263,19 +263,7 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
     if (seen_held == NULL || (PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 0)) {
         /* A name not seen before (or only with an unreadable value): is it a secret?
          * One seen before was not, or it would be held as one. */
-        int secret;
-        PyObject *flag = PyDict_GetItemWithError(self->secret, name);
-        if (flag != NULL) {
-            secret = PyObject_IsTrue(flag);
-        }
-        else if (PyErr_Occurred()) {
-            secret = -1;
-        }
-        else {
-            PyObject *answer = PyObject_CallOneArg(self->is_secret, name);
-            secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
-            Py_XDECREF(answer);
-        }
+        int secret = cgr_is_secret(self, name);
         if (secret < 0) {
             return -1;
         }

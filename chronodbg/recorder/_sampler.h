@@ -50,6 +50,7 @@ PyObject *cgr_error_summary(Sampler *self);
 PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
 int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
 int cgr_same_summary(PyObject *a, PyObject *b);
+int cgr_is_secret(Sampler *self, PyObject *name);
 PyObject *cgr_attr_int(PyObject *obj, PyObject *name, Py_ssize_t *out);
 int cgr_read_limits(Sampler *self, Limits *limits);
 int cgr_recorded_init(void);

@@ -35,6 +35,25 @@ cgr_error_summary(Sampler *self)
     return summary;
 }
 
+/* Summariser.is_secret(name), its memo read first: 1, 0, or -1 with an exception set. */
+int
+cgr_is_secret(Sampler *self, PyObject *name)
+{
+    PyObject *flag = PyDict_GetItemWithError(self->secret, name);
+    if (flag != NULL) {
+        return PyObject_IsTrue(flag);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    Py_INCREF(name);
+    PyObject *answer = PyObject_CallOneArg(self->is_secret, name);
+    Py_DECREF(name);
+    int secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
+    Py_XDECREF(answer);
+    return secret;
+}
+
 PyObject *
 cgr_identity_of(PyTypeObject *cls, PyObject *value)
 {
@@ -170,15 +189,7 @@ summarise_dict(Sampler *self, const Limits *limits, PyObject *value, Py_ssize_t 
                 Py_DECREF(pairs);
                 return NULL;
             }
-            PyObject *flag = PyDict_GetItemWithError(self->secret, key);
-            int secret = flag != NULL ? PyObject_IsTrue(flag) : PyErr_Occurred() ? -1 : 2;
-            if (secret == 2) {
-                Py_INCREF(key);
-                PyObject *answer = PyObject_CallOneArg(self->is_secret, key);
-                Py_DECREF(key);
-                secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
-                Py_XDECREF(answer);
-            }
+            int secret = cgr_is_secret(self, key);
             if (secret < 0 || PyDict_GET_SIZE(value) != length) {
                 Py_DECREF(pairs);
                 return NULL;
