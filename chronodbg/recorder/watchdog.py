@@ -143,6 +143,8 @@ class Watchdog:
         self.done_task_names: dict[int, tuple[str | None, str]] = {}
         self._pending: _Pending | None = None
         self._reported: set[tuple[Any, ...]] = set()
+        #: object -> whether it is an asyncio primitive (ids are never reused).
+        self._asyncio_memo: dict[int | None, bool] = {}
 
     # -- the model (writer thread, under the recorder's io lock) ---------------
 
@@ -151,13 +153,15 @@ class Watchdog:
             self.sites[sid] = (file, line, func)
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
-        relevant = _RELEVANT
+        relevant, starts = _RELEVANT, _STARTS
         acquire, release, put, get = LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET
-        holder, held_since, woken_at, thread_waits = self.holder, self.held_since, self.woken_at, self.thread_waits
+        resume, suspend, wake, done = TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE
+        holder, held_since, woken_at = self.holder, self.held_since, self.woken_at
+        thread_waits, task_waits = self.thread_waits, self.task_waits
         seq = first_seq - 1
-        # Lock and queue traffic is most of a busy program's events and runs on
-        # the writer thread, which holds the GIL: a dict write or two, nothing
-        # built, unless the thread was waiting (then _apply ends its wait).
+        # Lock, queue and task traffic is most of a busy program's events and
+        # runs on the writer thread, which holds the GIL: a dict write or two,
+        # nothing built, unless the thread was waiting (then _apply ends its wait).
         for event in batch:
             seq += 1
             kind = event[3]
@@ -176,30 +180,47 @@ class Watchdog:
                     self._apply(event, seq)
                 elif event[4] is not None:
                     woken_at[event[4]] = seq
+            elif kind is resume:
+                if event[2] is not None:
+                    task_waits.pop(event[2], None)
+            elif kind is wake:
+                task_waits.pop(event[6][0], None)
+            elif kind is suspend:
+                task = event[2]
+                if task is not None:
+                    awaits, target, timeout = (tuple(event[6]) + (None, None, None))[:3]
+                    task_waits[task] = (awaits or "?", event[4], seq, event[5], timeout is not None, target, event[1])
+            elif kind is done:
+                self._task_done(event[2])
             elif kind in relevant:
+                if kind in starts and event[2] is not None and self._on_asyncio(event[4]):
+                    continue  # a task's wait: its task.suspend names what it waits on
                 self._apply(event, seq)
+
+    def _on_asyncio(self, obj: int | None) -> bool:
+        known = self._asyncio_memo.get(obj)
+        if known is None:
+            if len(self._asyncio_memo) > _WOKEN_KEPT:
+                self._asyncio_memo.clear()
+            known = self._asyncio_memo[obj] = self.rec.objects.is_asyncio(obj)
+        return known
+
+    def _task_done(self, task: int | None) -> None:
+        if task is None:
+            return
+        self.task_waits.pop(task, None)
+        if task in self.task_names:
+            # A finished task is named only if a report needs it (it ended
+            # holding a lock): keep the latest few, not all.
+            done = self.done_task_names
+            done[task] = self.task_names.pop(task)
+            if len(done) > _WOKEN_KEPT:
+                del done[next(iter(done))]
 
     def _apply(self, event: tuple[Any, ...], seq: int) -> None:
         _t, tid, task, kind, obj, site, data, _snap = event
-        on_task = task is not None and self.rec.objects.is_asyncio(obj)
         if kind in _WAKERS and obj is not None:
             self.woken_at[obj] = seq
-        if kind in _TASK_KINDS:
-            if kind == TASK_SUSPEND and task is not None:
-                awaits, target, timeout = (tuple(data) + (None, None, None))[:3]
-                self.task_waits[task] = (awaits or "?", obj, seq, site, timeout is not None, target, tid)
-            elif kind == TASK_WAKE:
-                self.task_waits.pop(data[0], None)
-            elif task is not None:
-                self.task_waits.pop(task, None)
-                if kind == TASK_DONE and task in self.task_names:
-                    # A finished task is named only if a report needs it (it
-                    # ended holding a lock): keep the latest few, not all.
-                    done = self.done_task_names
-                    done[task] = self.task_names.pop(task)
-                    if len(done) > _WOKEN_KEPT:
-                        del done[next(iter(done))]
-            return
         if kind == LOCK_ACQUIRE:
             if data[1] == 1 or obj not in self.holder:
                 self.holder[obj], self.held_since[obj] = event, seq
@@ -211,8 +232,8 @@ class Watchdog:
             self.thread_waits.pop(data[0], None)
             self.ended.add(data[0])
             return
-        if on_task:
-            return
+        if task is not None and self.rec.objects.is_asyncio(obj):
+            return  # a task's wait: its task.suspend names what it waits on
         start = _STARTS.get(kind)
         if start is not None:
             what, at = start
