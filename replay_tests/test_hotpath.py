@@ -344,6 +344,27 @@ def test_buffered_tuples_are_untracked_where_the_gc_would_untrack_them(monkeypat
     assert first[7] is not None and not gc.is_tracked(first[7]) and not any(gc.is_tracked(pair) for pair in first[7])
     assert dict(first[7])["holder"] is not None
 
+@needs_extension
+def test_code_events_get_the_same_sites_past_the_site_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EmitCode's (code, line) cache evicts and collides: every site still equals the Python path's."""
+    codes = [_emits.__code__, _buffered.__code__, make.__code__]
+    # More (code, line) pairs than the cache has slots, each seen in two orders, and lines that are not small ints.
+    where = [(code, line) for code in codes for line in range(1, 800)]
+    lines: list[Any] = [True, 2**40, -1]
+    results = []
+    for path in ("c", "python"):
+        rec = make(path, monkeypatch)
+        for code, line in where + where[::-1] + where[::7]:
+            rec.emit_code(Kind.LINE, (line,), code, line)
+        for line in lines + lines:
+            rec.emit_code(Kind.LINE, (), codes[0], line)
+        results.append(([e[5] for e in rec.buffer], rec.pending, rec.dropped))
+    assert results[0] == results[1]
+    sites, _, dropped = results[0]
+    assert dropped == 0 and len(set(sites[: len(where)])) == len(where)
+    assert sites[: len(where)] == sites[len(where) : 2 * len(where)][::-1]
+
+
 
 @pytest.mark.parametrize("path", PATHS)
 def test_odd_calls_behave_as_the_closure(path: str, monkeypatch: pytest.MonkeyPatch) -> None:

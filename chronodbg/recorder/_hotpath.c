@@ -46,11 +46,12 @@ static PyObject *monotonic_ns = NULL;
 static PyObject *str_dropped = NULL;
 static PyObject *one = NULL;
 
-/* A user frame's site by its code object and instruction offset (f_lasti).
+/* A site by its code object and a position in it: the instruction offset
+ * (f_lasti) of a user frame for Emit, the line the tracer gives for EmitCode.
  * Both references are strong. */
 typedef struct {
     PyObject *code;
-    int lasti;
+    int at;
     PyObject *site;
 } SiteSlot;
 
@@ -83,7 +84,7 @@ typedef struct {
      * the GIL, and a reference is taken before any callback. */
     unsigned long ident;
     PyObject *ident_obj;
-    /* Emit only: see cached_site. */
+    /* See cached_site (Emit) and code_site (EmitCode). */
     SiteSlot site_slots[SITE_SLOTS];
 } Emitter;
 
@@ -456,9 +457,9 @@ tracing(void)
 }
 
 static SiteSlot *
-site_slot(Emitter *self, PyObject *code, int lasti)
+site_slot(Emitter *self, PyObject *code, int at)
 {
-    size_t h = ((size_t)(uintptr_t)code >> 4) ^ ((size_t)(unsigned)lasti * 2654435761u);
+    size_t h = ((size_t)(uintptr_t)code >> 4) ^ ((size_t)(unsigned)at * 2654435761u);
     return &self->site_slots[(h ^ (h >> 11)) & (SITE_SLOTS - 1)];
 }
 
@@ -472,7 +473,7 @@ cached_site(Emitter *self, PyFrameObject *frame)
     PyCodeObject *code = PyFrame_GetCode(frame);
     int lasti = PyFrame_GetLasti(frame);
     SiteSlot *slot = site_slot(self, (PyObject *)code, lasti);
-    PyObject *site = slot->code == (PyObject *)code && slot->lasti == lasti ? Py_NewRef(slot->site) : NULL;
+    PyObject *site = slot->code == (PyObject *)code && slot->at == lasti ? Py_NewRef(slot->site) : NULL;
     Py_DECREF(code);
     return site;
 }
@@ -487,7 +488,27 @@ remember_site(Emitter *self, PyFrameObject *frame, PyObject *code, PyObject *sit
     SiteSlot *slot = site_slot(self, code, lasti);
     Py_XSETREF(slot->code, Py_NewRef(code));
     Py_XSETREF(slot->site, Py_NewRef(site));
-    slot->lasti = lasti;
+    slot->at = lasti;
+}
+
+/* EmitCode's site cache: (code, line) -> site, exact for the same reasons
+ * as cached_site's (the tracer gives the line, so tracing does not matter).
+ * It spares a code event the key tuple, its hash and the dict lookup of
+ * site_of. The slot for (code, line), or NULL when the line is not a small
+ * int (then site_of alone answers). */
+static SiteSlot *
+code_site_slot(Emitter *self, PyObject *code, PyObject *line, int *at)
+{
+    if (!PyLong_CheckExact(line)) {
+        return NULL;
+    }
+    int overflow;
+    long n = PyLong_AsLongAndOverflow(line, &overflow);
+    if (overflow || n < 0 || n > INT_MAX) {
+        return NULL;
+    }
+    *at = (int)n;
+    return site_slot(self, code, *at);
 }
 
 /* emit(kind, obj, data, frame, with_locals=True) */
@@ -642,13 +663,25 @@ emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObjec
     if (tid == NULL) {
         goto error;
     }
-    code_id = PyLong_FromVoidPtr(code);
-    if (code_id == NULL) {
-        goto error;
+    int at = 0;
+    SiteSlot *slot = code_site_slot(self, code, line, &at);
+    if (slot != NULL && slot->code == code && slot->at == at) {
+        site = Py_NewRef(slot->site);
     }
-    site = site_of(self, code, code_id, line);
-    if (site == NULL) {
-        goto error;
+    else {
+        code_id = PyLong_FromVoidPtr(code);
+        if (code_id == NULL) {
+            goto error;
+        }
+        site = site_of(self, code, code_id, line);
+        if (site == NULL) {
+            goto error;
+        }
+        if (slot != NULL) {
+            Py_XSETREF(slot->code, Py_NewRef(code));
+            Py_XSETREF(slot->site, Py_NewRef(site));
+            slot->at = at;
+        }
     }
     task = running_task(self, ident);
     if (task == NULL) {
@@ -667,7 +700,7 @@ emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObjec
         t = tid = task = site = NULL;
     }
     Py_DECREF(ident);
-    Py_DECREF(code_id);
+    Py_XDECREF(code_id);
     ident = code_id = NULL;
     if (event == NULL || append_event(self, event) < 0) {
         goto error;
