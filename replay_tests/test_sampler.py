@@ -359,6 +359,26 @@ def test_a_container_summarised_as_before_keeps_the_snapshot() -> None:
         assert _holding(numbers, sample) is shown
         numbers.append(0)
         assert _holding(numbers, sample) is not shown
+        # The same for a dict (its version moves at every change, shown or not).
+        counters = {i: 1000 + i for i in range(20)}
+        shown = _holding(counters, sample)
+        counters[15] = -1
+        counters[0] = int("1000")
+        counters[1] = counters[1]
+        assert _holding(counters, sample) is shown
+        counters[2] = 7
+        moved = _holding(counters, sample)
+        assert moved is not shown and _held(moved)[2][2] == (2, 7)
+        del counters[19]
+        assert _held(_holding(counters, sample))[1] == 19
+        counters[19] = 0  # back to 20 entries, the last one new
+        assert _held(_holding(counters, sample)) == _held(moved)
+        guarded = {"token": "abc", "n": 1, **{i: i for i in range(12)}}
+        hidden = _holding(guarded, sample)
+        guarded[11] = -1
+        assert _holding(guarded, sample) is hidden and _held(hidden)[2][0] == ("token", _comparable(snapshot._REDACTED))
+        guarded["token"] = "xyz"
+        assert _holding(guarded, sample) is hidden, "a secret's new value is never shown"
         # Summaries kept for reuse were made under the limits of their time.
         longer = {i: i for i in range(6)}
         assert len(_held(_holding(longer, sample))[2]) == 6

@@ -171,6 +171,40 @@ same_sequence(PyObject *value, PyObject *summary, Py_ssize_t max_items)
     return 1;
 }
 
+/* The same for a dict: the same length, and its first entries (the ones its
+ * summary shows) still the very atomic key and value objects summarised
+ * there. A dict changed only past them, or by assigning an entry its own
+ * value, is not summarised again: W3's shared dict of 64 counters changes at
+ * every message, almost always past the entries a summary shows. */
+static int
+same_mapping(PyObject *value, PyObject *summary, Py_ssize_t max_items)
+{
+    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+        return 0;
+    }
+    PyObject *length = PyTuple_GET_ITEM(summary, 1), *items = PyTuple_GET_ITEM(summary, 2);
+    Py_ssize_t size = PyDict_GET_SIZE(value);
+    if (!PyLong_CheckExact(length) || PyLong_AsSsize_t(length) != size || !PyTuple_CheckExact(items)) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t count = size < max_items ? size : max_items;
+    if (PyTuple_GET_SIZE(items) != count) {
+        return 0;
+    }
+    Py_ssize_t position = 0;
+    PyObject *key, *item;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(items, i);
+        if (!PyDict_Next(value, &position, &key, &item) || !PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            PyTuple_GET_ITEM(pair, 0) != key || PyTuple_GET_ITEM(pair, 1) != item || !cgr_is_immutable(Py_TYPE(key)) ||
+            !cgr_is_immutable(Py_TYPE(item))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether `held` (see above) says `value` is summarised as last time (`summary`): 1, 0, or -1 on error. */
 static int
 held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, PyObject *summary, const Limits *limits)
@@ -195,12 +229,19 @@ held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, Py
                 PyErr_Clear();
                 return 0;
             }
-            return version == dict_version(value);
+            if (version == dict_version(value)) {
+                return 1;
+            }
         }
 #endif
-        if (PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && (cls == &PyList_Type || cls == &PyTuple_Type) &&
-            !limits->use_repr && limits->max_depth > 0) {
+        if (PyTuple_GET_ITEM(held, 0) != (PyObject *)cls || limits->use_repr || limits->max_depth <= 0) {
+            return 0;
+        }
+        if (cls == &PyList_Type || cls == &PyTuple_Type) {
             return same_sequence(value, summary, limits->max_items);
+        }
+        if (cls == &PyDict_Type) {
+            return same_mapping(value, summary, limits->max_items);
         }
         return 0;
     default:
