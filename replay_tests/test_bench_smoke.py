@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SUITE = Path(__file__).resolve().parent / "benchmarks" / "suite.py"
 
@@ -28,3 +29,30 @@ def test_suite_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     assert "## The benchmark suite (issue 8)" in proc.stdout
     assert out.exists()
+
+
+def _case(workload: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    base = {"level": None, "locals_none": False, "failed": None, "ratios": None, "wall": None}
+    return {"workload": workload, "variants": [{**base, **row} for row in rows]}
+
+
+def test_a_peer_that_timed_out_counts_as_at_least_its_time_limit() -> None:
+    """A peer killed at its limit bounds its ratio from below: the verdict compares with that bound, never guesses."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    from replay_tests.benchmarks import suite
+
+    plain = {"name": "plain", "tool": "plain", "wall": 0.1}
+    lines = {"name": "`--level lines`", "tool": "chronodbg", "level": "lines", "ratios": [150.0, 160.0, 170.0]}
+    slow = {"name": "pyttd", "tool": "pyttd", "failed": "round 1: timed out after 120 s"}
+    broken = {"name": "pyttd", "tool": "pyttd", "failed": "round 1: exit status 1"}
+    runs = [
+        {"machine": {"python": "3.12.1"}, "cases": [_case("W4", [plain, lines, slow])]},
+        {"machine": {"python": "3.13.0"}, "cases": [_case("W4", [plain, lines, broken])]},
+    ]
+    row = next(line for line in suite.targets(runs, []).splitlines() if line.startswith("| lines level, W4"))
+    assert "3.12.1 W4 160.00x vs pyttd > 1200x (timed out)" in row and "3.13.0 W4 160.00x (peer not run)" in row
+    assert row.endswith("| met |")
+    faster = {**lines, "ratios": [1300.0]}
+    runs[0]["cases"] = [_case("W4", [plain, faster, slow])]
+    row = next(line for line in suite.targets(runs[:1], []).splitlines() if line.startswith("| lines level, W4"))
+    assert "1300.00x vs pyttd > 1200x (timed out)" in row and row.endswith("| missed |")

@@ -282,6 +282,14 @@ def _ratio(row: dict[str, Any]) -> float | None:
     return float(statistics.median(row["ratios"])) if row.get("ratios") else None
 
 
+def _timed_out_ratio(row: dict[str, Any], plain: dict[str, Any] | None) -> float | None:
+    """A peer run killed at its time limit: that limit over the plain run's wall time (a lower bound), else None."""
+    found = re.search(r"timed out after (\d+(?:\.\d+)?) s", row.get("failed") or "")
+    if found is None or plain is None or not plain.get("wall"):
+        return None
+    return float(found.group(1)) / float(plain["wall"])
+
+
 def _ratio_cell(row: dict[str, Any]) -> str:
     r = row.get("ratios")
     if row.get("failed"):
@@ -390,6 +398,14 @@ def targets(runs: list[dict[str, Any]], replay: list[dict[str, Any]]) -> str:
             text = f"{py} {label} {r:.2f}x" + (
                 f" vs {other:.2f}x" if other is not None else (" (peer not run)" if peer else "")
             )
+            if peer and other is None and peer in by:
+                # A peer killed at its time limit ran at least that long: a lower bound on its ratio.
+                bound = _timed_out_ratio(by[peer], by.get("plain"))
+                if bound is not None:
+                    ok = (limit is None or r <= limit) and r < bound
+                    text = f"{py} {label} {r:.2f}x vs > {bound:.0f}x (timed out)"
+                    checks.append((text, ok))
+                    continue
             checks.append((text, ok if (peer is None or other is not None) else None))
         return checks
 
