@@ -28,9 +28,10 @@ setup(
                 "chronodbg/recorder/_sampler.c",
                 "chronodbg/recorder/_summary.c",
                 "chronodbg/recorder/_frame_events.c",
+                "chronodbg/recorder/_line_events.c",
                 "chronodbg/recorder/_recorded.c",
             ],
-            depends=["chronodbg/recorder/_sampler.h"],
+            depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,
         ),
         Extension(

@@ -174,14 +174,16 @@ def _events(rec: Recording) -> dict[int, list[tuple[Any, ...]]]:
     return out
 
 
-def _record(tmp_path: Path, name: str, path: str, *options: str) -> Recording:
+def _record(
+    tmp_path: Path, name: str, path: str, *options: str, source: str = PROGRAM, prints: bytes = b""
+) -> Recording:
     environment = env()
     if path == "python":
         environment[hotpath.PURE_PYTHON_ENV] = "1"
     else:
         environment.pop(hotpath.PURE_PYTHON_ENV, None)
     program = tmp_path / "program.py"
-    program.write_text(PROGRAM)
+    program.write_text(source)
     out = tmp_path / f"{name}.cgr"
     proc = subprocess.run(
         [sys.executable, "-m", "chronodbg", "record", "-q", *options, "-o", str(out), str(program)],
@@ -192,7 +194,7 @@ def _record(tmp_path: Path, name: str, path: str, *options: str) -> Recording:
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr.decode()
-    assert proc.stdout == b"[('w0', 1), ('w1', 3), ('w2', 6)] [0, 1, 2, 3]\n"
+    assert proc.stdout == (prints or b"[('w0', 1), ('w1', 3), ('w2', 6)] [0, 1, 2, 3]\n")
     rec = read_log(str(out))
     assert rec.header["hot_path"] == path
     return rec
@@ -213,6 +215,72 @@ def test_both_paths_record_the_same_events(tmp_path: Path, options: tuple[str, .
     # The event from inside copy.deepcopy is put on the user's line, in __deepcopy__.
     sets = [e for e in c.events if e.kind == "event.set"]
     assert [c.site_of(e).func for e in sets] == ["encode"] * 3  # type: ignore[union-attr]
+    assert c.footer is not None and c.footer["dropped"] == 0
+
+
+#: What a line event compares: locals rebound to an equal new object, deleted,
+#: secret, of a type whose metaclass __hash__ raises, plain objects replaced,
+#: a generator's, and the module's own names (functions, classes and modules hidden).
+LINES_PROGRAM = """\
+import sys
+
+
+class Meta(type):
+    def __hash__(cls):
+        raise RuntimeError("no hash")
+
+
+class Odd(metaclass=Meta):
+    pass
+
+
+class Plain:
+    pass
+
+
+def body(n):
+    total = 0
+    password = "hunter2"
+    seen = []
+    p = Plain()
+    for i in range(n):
+        total += i
+        big = 10**30 + i - i
+        seen.append(i)
+        if i == 1:
+            del big
+            odd = Odd()
+        password = password + "x"
+        p = p if i % 2 else Plain()
+    return total
+
+
+def gen(k):
+    for j in range(k):
+        state = j * 2
+        yield state
+
+
+print(body(4), list(gen(3)))
+text = "module level"
+number = 7
+del number
+print(text, len(sys.argv))
+"""
+
+
+@needs_extension
+def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
+    prints = b"6 [0, 2, 4]\nmodule level 1\n"
+    c = _record(tmp_path, "c", "c", "--level", "lines", source=LINES_PROGRAM, prints=prints)
+    python = _record(tmp_path, "python", "python", "--level", "lines", source=LINES_PROGRAM, prints=prints)
+    assert _events(c) == _events(python)
+    lines = [c.data_dict(e) for e in c.events if e.kind == "line"]
+    changed = [name for data in lines for name, _ in data["changed"]]
+    assert {"total", "big", "odd", "password", "p", "state", "text"} <= set(changed)
+    # Bound (i=0), unbound (i=1), bound again (i=2); rebound to an equal new int at i=3: not a change.
+    assert changed.count("big") == 3
+    assert "sys" not in changed and "body" not in changed and "Plain" not in changed
     assert c.footer is not None and c.footer["dropped"] == 0
 
 

@@ -1,4 +1,4 @@
-#include "_sampler.h"
+#include "_frame_events.h"
 
 /* ---- Code events: CodeEvents.enter and .leave in C ------------------------------------------
  *
@@ -9,24 +9,6 @@
  * dicts (frames, parameters), so the Python methods that deal with lines and
  * exceptions read what these write.
  */
-typedef struct {
-    PyObject_HEAD
-    Sampler *sampler;
-    PyObject *frames;     /* CodeEvents.frames: id(frame) -> [frame id, last line, known] */
-    PyObject *parameters; /* CodeEvents._parameters: id(code) -> names */
-    PyObject *parameters_of; /* code_events._parameters(code) */
-    PyObject *next_frame; /* CodeEvents._next_frame */
-    PyObject *lines_in;   /* CodeEvents.lines_in, bound */
-    PyObject *lines_known; /* id(code) -> lines_in(code): asked once per code, not once per call */
-    PyObject *emit;       /* CodeEvents.emit (the recorder's emit_code) */
-    PyObject *call_kind, *return_kind; /* ints */
-    PyObject *not_held, *nothing;
-    PyObject *s_call, *s_resume, *s_return, *s_yield;
-    PyObject *rec;        /* CodeEvents.rec: its `dropped` counts what the callbacks could not record */
-    PyObject *traced;     /* CodeEvents.traced: id(code) -> user code? */
-    PyObject *local;      /* the tracer's id(code) -> local events switched on (use_start) */
-    PyObject *start_fallback; /* the tracer's Python PY_START callback (use_start) */
-} FrameEvents;
 
 static int
 line_of(PyFrameObject *frame, PyCodeObject *code)
@@ -306,8 +288,8 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
  * the monitored frame is the current one, and no exception may leave a callback
  * (sys.monitoring would raise it in the program): an Exception counts as a
  * dropped event on the recorder, as in the Python callbacks. */
-static PyObject *
-dropped(FrameEvents *self)
+PyObject *
+cgr_dropped(FrameEvents *self)
 {
     if (!PyErr_ExceptionMatches(PyExc_Exception)) {
         return NULL;
@@ -341,7 +323,7 @@ on_leave(FrameEvents *self, PyObject *const *args, Py_ssize_t nargs, PyObject *y
     PyObject *call[3] = {(PyObject *)frame, args[2], yielded};
     PyObject *result = FrameEvents_leave((PyObject *)self, call, 3);
     if (result == NULL) {
-        return dropped(self);
+        return cgr_dropped(self);
     }
     Py_DECREF(result);
     return Py_NewRef(Py_None);
@@ -373,7 +355,7 @@ FrameEvents_on_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *call[2] = {(PyObject *)frame, Py_True};
     PyObject *result = FrameEvents_enter(self, call, 2);
     if (result == NULL) {
-        return dropped((FrameEvents *)self);
+        return cgr_dropped((FrameEvents *)self);
     }
     Py_DECREF(result);
     return Py_NewRef(Py_None);
@@ -392,14 +374,14 @@ FrameEvents_on_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *code_id = PyLong_FromVoidPtr(args[0]);
     if (code_id == NULL) {
-        return dropped(self);
+        return cgr_dropped(self);
     }
     PyObject *known = PyDict_GetItemWithError(self->traced, code_id);
     int enabled = known == Py_True ? PyDict_Contains(self->local, code_id) : 0;
     Py_DECREF(code_id);
     if (enabled <= 0) {
         if (enabled < 0 || PyErr_Occurred()) {
-            return dropped(self);
+            return cgr_dropped(self);
         }
         return PyObject_Vectorcall(self->start_fallback, args, nargs, NULL);
     }
@@ -410,7 +392,7 @@ FrameEvents_on_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     PyObject *call[2] = {(PyObject *)frame, Py_False};
     PyObject *result = FrameEvents_enter(op, call, 2);
     if (result == NULL) {
-        return dropped(self);
+        return cgr_dropped(self);
     }
     Py_DECREF(result);
     return Py_NewRef(Py_None);
@@ -432,9 +414,10 @@ FrameEvents_use_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 static int
 FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *events, *sampler, *parameters_of, *call_kind, *return_kind, *not_held, *nothing;
-    if (!PyArg_ParseTuple(args, "OO!OOOOO:FrameEvents", &events, &cgr_SamplerType, &sampler, &parameters_of, &call_kind,
-                          &return_kind, &not_held, &nothing)) {
+    PyObject *events, *sampler, *parameters_of, *call_kind, *return_kind, *not_held, *nothing, *line_kind, *unbound;
+    PyObject *hidden_globals;
+    if (!PyArg_ParseTuple(args, "OO!OOOOOOOO!:FrameEvents", &events, &cgr_SamplerType, &sampler, &parameters_of, &call_kind,
+                          &return_kind, &not_held, &nothing, &line_kind, &unbound, &PyFrozenSet_Type, &hidden_globals)) {
         return -1;
     }
     PyObject *frames = PyObject_GetAttrString(events, "frames");
@@ -487,6 +470,9 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->s_resume, s_resume);
     Py_XSETREF(self->s_return, s_return);
     Py_XSETREF(self->s_yield, s_yield);
+    Py_XSETREF(self->line_kind, Py_NewRef(line_kind));
+    Py_XSETREF(self->unbound, Py_NewRef(unbound));
+    Py_XSETREF(self->hidden_globals, Py_NewRef(hidden_globals));
     return 0;
 }
 
@@ -506,6 +492,8 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->traced);
     Py_VISIT(self->local);
     Py_VISIT(self->start_fallback);
+    Py_VISIT(self->unbound);
+    Py_VISIT(self->hidden_globals);
     return 0;
 }
 
@@ -532,6 +520,9 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->traced);
     Py_CLEAR(self->local);
     Py_CLEAR(self->start_fallback);
+    Py_CLEAR(self->line_kind);
+    Py_CLEAR(self->unbound);
+    Py_CLEAR(self->hidden_globals);
     return 0;
 }
 
@@ -551,13 +542,15 @@ static PyMethodDef FrameEvents_methods[] = {
     {"on_resume", (PyCFunction)(void (*)(void))FrameEvents_on_resume, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RESUME callback")},
     {"on_start", (PyCFunction)(void (*)(void))FrameEvents_on_start, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_START callback (after use_start)")},
     {"use_start", (PyCFunction)(void (*)(void))FrameEvents_use_start, METH_FASTCALL, PyDoc_STR("use_start(local, fallback)")},
+    {"line", (PyCFunction)(void (*)(void))cgr_line, METH_FASTCALL, PyDoc_STR("line(frame, line): CodeEvents.line")},
+    {"on_line", (PyCFunction)(void (*)(void))cgr_on_line, METH_FASTCALL, PyDoc_STR("sys.monitoring LINE callback")},
     {NULL, NULL, 0, NULL},
 };
 
 PyTypeObject cgr_FrameEventsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "chronodbg.recorder._sampler.FrameEvents",
-    .tp_doc = PyDoc_STR("FrameEvents(events, sampler, parameters_of, call, return, not_held, nothing)."),
+    .tp_doc = PyDoc_STR("FrameEvents(events, sampler, parameters_of, call, return, not_held, nothing, line, unbound, hidden_globals)."),
     .tp_basicsize = sizeof(FrameEvents),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,

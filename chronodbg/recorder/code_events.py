@@ -98,12 +98,16 @@ class CodeEvents:
         #: ones where the sampler is C (the same steps on the same dicts).
         self.enter: Callable[[FrameType, bool], None] = self.python_enter
         self.leave: Callable[[FrameType, Any, bool], None] = self.python_leave
+        #: `line(frame, line)`: likewise.
+        self.line: Callable[[FrameType, int], None] = self.python_line
         #: The C object, whose sys.monitoring callbacks tracer_monitoring registers as they are.
         self.fast: Any = None
         sampler = self.summariser.frame_locals
         if FrameEvents is not None and type(sampler) is Sampler:
-            self.fast = FrameEvents(self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING)
-            self.enter, self.leave = self.fast.enter, self.fast.leave
+            self.fast = FrameEvents(
+                self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING, _LINE, _UNBOUND, _HIDDEN_GLOBALS
+            )
+            self.enter, self.leave, self.line = self.fast.enter, self.fast.leave, self.fast.line
 
     # -- frames --------------------------------------------------------------
 
@@ -216,7 +220,7 @@ class CodeEvents:
 
     # -- lines -----------------------------------------------------------------
 
-    def line(self, frame: FrameType, line: int) -> None:
+    def python_line(self, frame: FrameType, line: int) -> None:
         record = self.frames.get(id(frame))
         if record is None or record[1] == line:
             return

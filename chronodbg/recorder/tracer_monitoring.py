@@ -229,11 +229,12 @@ class MonitoringTracer:
 
         fast = events.fast
         if fast is not None:
-            # The same callbacks in C: one Python frame fewer per call, return, yield and
-            # resume. PY_START of code met before with its events on is recorded there;
+            # The same callbacks in C: one Python frame fewer per call, return, yield,
+            # resume and line. PY_START of code met before with its events on is recorded there;
             # the first meeting and the rest go to on_start above.
             fast.use_start(local, on_start)
             on_start, on_resume, on_return, on_yield = fast.on_start, fast.on_resume, fast.on_return, fast.on_yield
+            on_line = fast.on_line
         return {
             E.PY_START: on_start,
             E.PY_RESUME: on_resume,

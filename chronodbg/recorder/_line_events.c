@@ -1,0 +1,294 @@
+#include "_frame_events.h"
+
+/* ---- Code events: CodeEvents.line in C -------------------------------------------------------
+ *
+ * At level lines every new line of a user frame goes through CodeEvents.line
+ * and its `_changed` (code_events.py): three Python frames and a loop over
+ * the frame's locals, about 15,000 instructions a line on CPython 3.12, three
+ * times the event's own emit. This is the same steps on the same record
+ * (`frames[id(frame)]`: [frame id, last line, known]), so the Python methods
+ * that deal with calls, returns and exceptions read what this writes, and a
+ * recording made with CHRONODBG_PURE_PYTHON has the same events.
+ */
+
+static int
+same_address(PyObject *ident, PyObject *value)
+{
+    if (!PyLong_CheckExact(ident)) {
+        return 0;
+    }
+    void *address = PyLong_AsVoidPtr(ident);
+    if (address == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return address == (void *)value;
+}
+
+/* `(("<locals>", error summary),)`: what _changed returns when the locals cannot be read. */
+static PyObject *
+unreadable(Sampler *sampler)
+{
+    PyObject *error = cgr_error_summary(sampler);
+    if (error == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, sampler->locals_name, error);
+    Py_DECREF(error);
+    if (pair == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(1, pair);
+    Py_DECREF(pair);
+    return result;
+}
+
+/* Whether the name's value is as `entry` (held, type, id, summary) last saw it:
+ * 1, 0, or -1 with an Exception set (a metaclass __hash__ that raised), which
+ * the caller treats as "not the same", as the Python method's `except` does. */
+static int
+unchanged(FrameEvents *self, const Limits *limits, PyObject *entry, PyObject *value, PyTypeObject *cls)
+{
+    if (entry == NULL) {
+        return 0;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
+        PyErr_SetString(PyExc_TypeError, "malformed line entry");
+        return -1;
+    }
+    if (PyTuple_GET_ITEM(entry, 0) == value) {
+        return 1;
+    }
+    if (PyTuple_GET_ITEM(entry, 1) != (PyObject *)cls || !same_address(PyTuple_GET_ITEM(entry, 2), value)) {
+        return 0;
+    }
+    int plain = PySet_Contains(self->sampler->plain, (PyObject *)cls);
+    return plain <= 0 ? plain : !limits->use_repr;
+}
+
+/* A new entry (held, type, id, kept) for `name` in `known`: the value is held
+ * when it is an immutable scalar that is its own `summary`; `kept` is the
+ * summary the entry keeps (the last one written, when the new one equals it). */
+static int
+remember(FrameEvents *self, PyObject *known, PyObject *name, PyObject *value, PyObject *summary, PyObject *kept)
+{
+    PyTypeObject *cls = Py_TYPE(value);
+    PyObject *held = summary == value && cgr_is_immutable(cls) ? value : self->not_held;
+    PyObject *ident = PyLong_FromVoidPtr(value);
+    PyObject *entry = ident == NULL ? NULL : PyTuple_Pack(4, held, (PyObject *)cls, ident, kept);
+    Py_XDECREF(ident);
+    int failed = entry == NULL || PyDict_SetItem(known, name, entry) < 0;
+    Py_XDECREF(entry);
+    return failed ? -1 : 0;
+}
+
+/* One local of the loop in _changed: appends (name, summary) to `changed` if its summary changed. */
+static int
+compare_local(FrameEvents *self, const Limits *limits, PyObject *known, PyObject *name, PyObject *value, int module_level,
+              PyObject **changed, Py_ssize_t *seen)
+{
+    Sampler *sampler = self->sampler;
+    PyTypeObject *cls = Py_TYPE(value);
+    PyObject *entry;
+    int same;
+    int hidden = 0;
+    if (module_level) {
+        hidden = PyUnicode_GET_LENGTH(name) >= 2 && PyUnicode_READ_CHAR(name, 0) == '_' && PyUnicode_READ_CHAR(name, 1) == '_';
+        if (!hidden) {
+            hidden = PySet_Contains(self->hidden_globals, (PyObject *)cls);
+        }
+    }
+    if (hidden > 0) {
+        return 0;
+    }
+    entry = hidden < 0 ? NULL : PyDict_GetItemWithError(known, name);
+    same = hidden < 0 || PyErr_Occurred() ? -1 : unchanged(self, limits, entry, value, cls);
+    if (same < 0) {
+        /* The Python method's `except Exception`: summarised anew. */
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1;
+        }
+        PyErr_Clear();
+        entry = PyDict_GetItemWithError(known, name);
+        if (entry == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        same = 0;
+    }
+    *seen += 1;
+    if (same) {
+        return 0;
+    }
+    Py_XINCREF(entry); /* summarising can run Python code, which could replace it */
+    int secret = cgr_is_secret(sampler, name);
+    PyObject *summary = secret < 0 ? NULL : secret ? Py_NewRef(sampler->redacted) : cgr_safe_summary(sampler, limits, value);
+    int result = -1;
+    if (summary == NULL) {
+        goto done;
+    }
+    if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 4 && PyTuple_GET_ITEM(entry, 1) == (PyObject *)cls) {
+        int equal = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 3), summary, Py_EQ);
+        if (equal < 0) {
+            goto done;
+        }
+        if (equal) {
+            /* The same summary: the entry keeps the one it had (the snapshot's object). */
+            result = remember(self, known, name, value, summary, PyTuple_GET_ITEM(entry, 3));
+            goto done;
+        }
+    }
+    if (remember(self, known, name, value, summary, summary) < 0) {
+        goto done;
+    }
+    if (*changed == NULL && (*changed = PyList_New(0)) == NULL) {
+        goto done;
+    }
+    result = cgr_add_pair(*changed, name, summary);
+done:
+    Py_XDECREF(summary);
+    Py_XDECREF(entry);
+    return result;
+}
+
+/* CodeEvents._changed: the locals whose summaries differ from `known`, which is brought up to date. */
+static PyObject *
+changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
+{
+    Sampler *sampler = self->sampler;
+    Limits limits;
+    if (cgr_read_limits(sampler, &limits) < 0) {
+        return NULL;
+    }
+    PyObject *local = PyFrame_GetLocals(frame);
+    PyObject *items = local == NULL ? NULL : PyMapping_Items(local);
+    Py_XDECREF(local);
+    if (items == NULL) {
+        return unreadable(sampler);
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int module_level = PyUnicode_Compare(code->co_name, sampler->module_name) == 0;
+    Py_DECREF(code);
+    PyObject *changed = NULL, *result = NULL;
+    Py_ssize_t seen = 0, count = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < count && seen < limits.max_names; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "locals' items are not pairs");
+            goto done;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0);
+        if (!PyUnicode_CheckExact(name)) {
+            continue;
+        }
+        if (compare_local(self, &limits, known, name, PyTuple_GET_ITEM(item, 1), module_level, &changed, &seen) < 0) {
+            goto done;
+        }
+    }
+    if (PyDict_GET_SIZE(known) > seen) {
+        /* Names no longer bound: in `known`'s order. */
+        PyObject *present = PySet_New(NULL);
+        PyObject *gone = present == NULL ? NULL : PyList_New(0);
+        if (gone == NULL) {
+            Py_XDECREF(present);
+            goto done;
+        }
+        int failed = 0;
+        for (Py_ssize_t i = 0; i < count && !failed; i++) {
+            failed = PySet_Add(present, PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 0)) < 0;
+        }
+        Py_ssize_t position = 0;
+        PyObject *name, *entry;
+        while (!failed && PyDict_Next(known, &position, &name, &entry)) {
+            int there = PySet_Contains(present, name);
+            failed = there < 0 || (!there && PyList_Append(gone, name) < 0);
+        }
+        for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(gone); i++) {
+            name = PyList_GET_ITEM(gone, i);
+            failed = PyDict_DelItem(known, name) < 0 || (changed == NULL && (changed = PyList_New(0)) == NULL) ||
+                     cgr_add_pair(changed, name, self->unbound) < 0;
+        }
+        Py_DECREF(present);
+        Py_DECREF(gone);
+        if (failed) {
+            goto done;
+        }
+    }
+    result = changed == NULL ? Py_NewRef(self->nothing) : PyList_AsTuple(changed);
+done:
+    Py_XDECREF(changed);
+    Py_DECREF(items);
+    return result;
+}
+
+PyObject *
+cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    FrameEvents *self = (FrameEvents *)op;
+    if (nargs != 2 || !PyFrame_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "line(frame, line)");
+        return NULL;
+    }
+    PyFrameObject *frame = (PyFrameObject *)args[0];
+    PyObject *line = args[1];
+    PyObject *key = PyLong_FromVoidPtr(frame);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *record = PyDict_GetItemWithError(self->frames, key);
+    Py_DECREF(key);
+    if (record == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != 3) {
+        PyErr_SetString(PyExc_TypeError, "malformed frame record");
+        return NULL;
+    }
+    Py_INCREF(record);
+    PyObject *result = NULL, *data = NULL, *changed = NULL;
+    int same = PyObject_RichCompareBool(PyList_GET_ITEM(record, 1), line, Py_EQ);
+    if (same != 0) {
+        result = same < 0 ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    PyList_SetItem(record, 1, Py_NewRef(line));
+    PyObject *known = PyList_GET_ITEM(record, 2);
+    if (!PyDict_CheckExact(known)) {
+        /* A frame whose code records no lines: as in Python, the line fails (and is counted dropped). */
+        PyErr_SetString(PyExc_TypeError, "no line entries for this frame");
+        goto done;
+    }
+    changed = changed_locals(self, frame, known);
+    data = changed == NULL ? NULL : PyTuple_Pack(2, PyList_GET_ITEM(record, 0), changed);
+    if (data != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *call[4] = {self->line_kind, data, (PyObject *)code, line};
+        result = PyObject_Vectorcall(self->emit, call, 4, NULL);
+        Py_DECREF(code);
+    }
+done:
+    Py_XDECREF(changed);
+    Py_XDECREF(data);
+    Py_DECREF(record);
+    return result;
+}
+
+/* sys.monitoring's LINE callback: the monitored frame is the current one. */
+PyObject *
+cgr_on_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "callback(code, line)");
+        return NULL;
+    }
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *call[2] = {(PyObject *)frame, args[1]};
+    PyObject *result = cgr_line(op, call, 2);
+    if (result == NULL) {
+        return cgr_dropped((FrameEvents *)op);
+    }
+    Py_DECREF(result);
+    return Py_NewRef(Py_None);
+}
