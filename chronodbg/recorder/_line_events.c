@@ -150,6 +150,27 @@ done:
     return result;
 }
 
+/* Whether `name` is among the frame's names. */
+static int
+bound(const Locals *locals, PyObject *name)
+{
+    for (Py_ssize_t i = 0; i < locals->count; i++) {
+        if (locals->names[i] == name) {
+            return 1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < locals->count; i++) {
+        int equal = PyUnicode_Compare(locals->names[i], name);
+        if (equal == 0) {
+            return 1;
+        }
+        if (equal == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* CodeEvents._changed: the locals whose summaries differ from `known`, which is brought up to date. */
 static PyObject *
 changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
@@ -159,47 +180,36 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
     if (cgr_read_limits(sampler, &limits) < 0) {
         return NULL;
     }
+    /* The names and values are read first, with references, as the Python method's list(items()). */
+    Locals locals = {0};
     PyObject *local = PyFrame_GetLocals(frame);
-    PyObject *items = local == NULL ? NULL : PyMapping_Items(local);
+    int unread = local == NULL || cgr_locals_read(&locals, local) < 0;
     Py_XDECREF(local);
-    if (items == NULL) {
+    if (unread) {
+        cgr_locals_release(&locals);
         return unreadable(sampler);
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
     int module_level = PyUnicode_Compare(code->co_name, sampler->module_name) == 0;
     Py_DECREF(code);
     PyObject *changed = NULL, *result = NULL;
-    Py_ssize_t seen = 0, count = PyList_GET_SIZE(items);
-    for (Py_ssize_t i = 0; i < count && seen < limits.max_names; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
-            PyErr_SetString(PyExc_TypeError, "locals' items are not pairs");
-            goto done;
-        }
-        PyObject *name = PyTuple_GET_ITEM(item, 0);
-        if (!PyUnicode_CheckExact(name)) {
-            continue;
-        }
-        if (compare_local(self, &limits, known, name, PyTuple_GET_ITEM(item, 1), module_level, &changed, &seen) < 0) {
+    Py_ssize_t seen = 0;
+    for (Py_ssize_t i = 0; i < locals.count && seen < limits.max_names; i++) {
+        if (compare_local(self, &limits, known, locals.names[i], locals.values[i], module_level, &changed, &seen) < 0) {
             goto done;
         }
     }
     if (PyDict_GET_SIZE(known) > seen) {
-        /* Names no longer bound: in `known`'s order. */
-        PyObject *present = PySet_New(NULL);
-        PyObject *gone = present == NULL ? NULL : PyList_New(0);
+        /* Names no longer bound, in `known`'s order. */
+        PyObject *gone = PyList_New(0);
         if (gone == NULL) {
-            Py_XDECREF(present);
             goto done;
-        }
-        int failed = 0;
-        for (Py_ssize_t i = 0; i < count && !failed; i++) {
-            failed = PySet_Add(present, PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 0)) < 0;
         }
         Py_ssize_t position = 0;
         PyObject *name, *entry;
+        int failed = 0;
         while (!failed && PyDict_Next(known, &position, &name, &entry)) {
-            int there = PySet_Contains(present, name);
+            int there = bound(&locals, name);
             failed = there < 0 || (!there && PyList_Append(gone, name) < 0);
         }
         for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(gone); i++) {
@@ -207,7 +217,6 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
             failed = PyDict_DelItem(known, name) < 0 || (changed == NULL && (changed = PyList_New(0)) == NULL) ||
                      cgr_add_pair(changed, name, self->unbound) < 0;
         }
-        Py_DECREF(present);
         Py_DECREF(gone);
         if (failed) {
             goto done;
@@ -216,7 +225,7 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
     result = changed == NULL ? Py_NewRef(self->nothing) : PyList_AsTuple(changed);
 done:
     Py_XDECREF(changed);
-    Py_DECREF(items);
+    cgr_locals_release(&locals);
     return result;
 }
 

@@ -387,16 +387,6 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
     return *held == NULL ? -1 : 0;
 }
 
-/* A frame's locals as (name, value) arrays, str names only, holding references.
- * Read from the frame's own dict without building a list of item tuples
- * (two allocations per name a sample otherwise); a mapping of another kind
- * (3.13's proxy) or a large one goes through its items(). */
-#define LOCALS_ON_STACK 64
-typedef struct {
-    PyObject *names_on_stack[LOCALS_ON_STACK], *values_on_stack[LOCALS_ON_STACK];
-    PyObject **names, **values;
-    Py_ssize_t count;
-} Locals;
 
 static int
 locals_add(Locals *locals, Py_ssize_t room, PyObject *name, PyObject *value)
@@ -410,8 +400,8 @@ locals_add(Locals *locals, Py_ssize_t room, PyObject *name, PyObject *value)
     return 0;
 }
 
-static int
-locals_read(Locals *locals, PyObject *namespace)
+int
+cgr_locals_read(Locals *locals, PyObject *namespace)
 {
     locals->names = locals->names_on_stack;
     locals->values = locals->values_on_stack;
@@ -448,8 +438,8 @@ locals_read(Locals *locals, PyObject *namespace)
     return 0;
 }
 
-static void
-locals_release(Locals *locals)
+void
+cgr_locals_release(Locals *locals)
 {
     for (Py_ssize_t i = 0; i < locals->count; i++) {
         Py_DECREF(locals->names[i]);
@@ -525,7 +515,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
     int unchanged = known, helds_changed = !known;
 
     namespace = PyFrame_GetLocals(frame);
-    if (namespace == NULL || locals_read(&locals, namespace) < 0) {
+    if (namespace == NULL || cgr_locals_read(&locals, namespace) < 0) {
         PyObject *error = cgr_error_summary(self);
         if (error != NULL) {
             PyObject *pair = PyTuple_Pack(2, self->locals_name, error);
@@ -654,7 +644,7 @@ done:
     Py_XDECREF(key);
     Py_XDECREF(entry);
     Py_XDECREF(namespace);
-    locals_release(&locals);
+    cgr_locals_release(&locals);
     Py_XDECREF(pairs);
     Py_XDECREF(helds);
     return result;

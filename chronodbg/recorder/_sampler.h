@@ -45,6 +45,19 @@ typedef struct {
 } Sampler;
 
 
+/* A frame's locals as (name, value) arrays, str names only, holding references.
+ * Read from the frame's own dict without building a list of item tuples
+ * (two allocations per name a sample otherwise); a mapping of another kind
+ * (3.13's proxy) or a large one goes through its items(). */
+#define LOCALS_ON_STACK 64
+typedef struct {
+    PyObject *names_on_stack[LOCALS_ON_STACK], *values_on_stack[LOCALS_ON_STACK];
+    PyObject **names, **values;
+    Py_ssize_t count;
+} Locals;
+int cgr_locals_read(Locals *locals, PyObject *namespace);
+void cgr_locals_release(Locals *locals);
+
 int cgr_is_immutable(PyTypeObject *cls);
 PyObject *cgr_error_summary(Sampler *self);
 PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
