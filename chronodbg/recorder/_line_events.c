@@ -266,7 +266,10 @@ cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "no line entries for this frame");
         goto done;
     }
+    /* Held: summarising can run Python code (another thread's, meanwhile). */
+    Py_INCREF(known);
     changed = changed_locals(self, frame, known);
+    Py_DECREF(known);
     data = changed == NULL ? NULL : PyTuple_Pack(2, PyList_GET_ITEM(record, 0), changed);
     if (data != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
