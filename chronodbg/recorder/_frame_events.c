@@ -95,20 +95,7 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
 failed:
     Py_XDECREF(local);
     Py_XDECREF(pairs);
-    {
-        PyObject *error = cgr_error_summary(sampler);
-        if (error == NULL) {
-            return NULL;
-        }
-        PyObject *pair = PyTuple_Pack(2, sampler->locals_name, error);
-        Py_DECREF(error);
-        if (pair == NULL) {
-            return NULL;
-        }
-        PyObject *result = PyTuple_Pack(1, pair);
-        Py_DECREF(pair);
-        return result;
-    }
+    return cgr_unreadable_locals(sampler);
 }
 
 /* A new record [frame id, None, {} or None] for `frame`, in frames; returns it (borrowed from frames). */

@@ -11,38 +11,6 @@
  * recording made with CHRONODBG_PURE_PYTHON has the same events.
  */
 
-static int
-same_address(PyObject *ident, PyObject *value)
-{
-    if (!PyLong_CheckExact(ident)) {
-        return 0;
-    }
-    void *address = PyLong_AsVoidPtr(ident);
-    if (address == NULL && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return address == (void *)value;
-}
-
-/* `(("<locals>", error summary),)`: what _changed returns when the locals cannot be read. */
-static PyObject *
-unreadable(Sampler *sampler)
-{
-    PyObject *error = cgr_error_summary(sampler);
-    if (error == NULL) {
-        return NULL;
-    }
-    PyObject *pair = PyTuple_Pack(2, sampler->locals_name, error);
-    Py_DECREF(error);
-    if (pair == NULL) {
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(1, pair);
-    Py_DECREF(pair);
-    return result;
-}
-
 /* Whether the name's value is as `entry` (held, type, id, summary) last saw it:
  * 1, 0, or -1 with an Exception set (a metaclass __hash__ that raised), which
  * the caller treats as "not the same", as the Python method's `except` does. */
@@ -59,7 +27,7 @@ unchanged(FrameEvents *self, const Limits *limits, PyObject *entry, PyObject *va
     if (PyTuple_GET_ITEM(entry, 0) == value) {
         return 1;
     }
-    if (PyTuple_GET_ITEM(entry, 1) != (PyObject *)cls || !same_address(PyTuple_GET_ITEM(entry, 2), value)) {
+    if (PyTuple_GET_ITEM(entry, 1) != (PyObject *)cls || !cgr_same_address(PyTuple_GET_ITEM(entry, 2), value)) {
         return 0;
     }
     int plain = PySet_Contains(self->sampler->plain, (PyObject *)cls);
@@ -187,7 +155,7 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
     Py_XDECREF(local);
     if (unread) {
         cgr_locals_release(&locals);
-        return unreadable(sampler);
+        return cgr_unreadable_locals(sampler);
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
     int module_level = PyUnicode_Compare(code->co_name, sampler->module_name) == 0;

@@ -128,18 +128,21 @@ by_value_held(PyTypeObject *cls, PyObject *value, PyObject *summary)
     return PyTuple_Pack(4, (PyObject *)cls, Py_None, Py_None, Py_None);
 }
 
-static int
-same_address(PyObject *ident, PyObject *value)
+/* The items of a container's summary (tag, length, items) when its length is
+ * still `size` and it shows as many items as a summary made now would show;
+ * NULL otherwise (nothing raised). */
+static PyObject *
+shown_items(PyObject *summary, Py_ssize_t size, Py_ssize_t max_items)
 {
-    if (!PyLong_CheckExact(ident)) {
-        return 0;
+    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+        return NULL;
     }
-    void *address = PyLong_AsVoidPtr(ident);
-    if (address == NULL && PyErr_Occurred()) {
+    PyObject *length = PyTuple_GET_ITEM(summary, 1), *items = PyTuple_GET_ITEM(summary, 2);
+    if (!PyLong_CheckExact(length) || PyLong_AsSsize_t(length) != size || !PyTuple_CheckExact(items)) {
         PyErr_Clear();
-        return 0;
+        return NULL;
     }
-    return address == (void *)value;
+    return PyTuple_GET_SIZE(items) == (size < max_items ? size : max_items) ? items : NULL;
 }
 
 /* Whether a list or tuple still holds, at each place its summary shows, the very
@@ -148,19 +151,11 @@ same_address(PyObject *ident, PyObject *value)
 static int
 same_sequence(PyObject *value, PyObject *summary, Py_ssize_t max_items)
 {
-    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+    PyObject *items = shown_items(summary, Py_SIZE(value), max_items);
+    if (items == NULL) {
         return 0;
     }
-    PyObject *length = PyTuple_GET_ITEM(summary, 1), *items = PyTuple_GET_ITEM(summary, 2);
-    Py_ssize_t size = Py_SIZE(value);
-    if (!PyLong_CheckExact(length) || PyLong_AsSsize_t(length) != size || !PyTuple_CheckExact(items)) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_ssize_t count = size < max_items ? size : max_items;
-    if (PyTuple_GET_SIZE(items) != count) {
-        return 0;
-    }
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
     PyObject **held = PyList_CheckExact(value) ? ((PyListObject *)value)->ob_item : ((PyTupleObject *)value)->ob_item;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PyTuple_GET_ITEM(items, i);
@@ -179,19 +174,11 @@ same_sequence(PyObject *value, PyObject *summary, Py_ssize_t max_items)
 static int
 same_mapping(PyObject *value, PyObject *summary, Py_ssize_t max_items)
 {
-    if (!PyTuple_CheckExact(summary) || PyTuple_GET_SIZE(summary) != 3) {
+    PyObject *items = shown_items(summary, PyDict_GET_SIZE(value), max_items);
+    if (items == NULL) {
         return 0;
     }
-    PyObject *length = PyTuple_GET_ITEM(summary, 1), *items = PyTuple_GET_ITEM(summary, 2);
-    Py_ssize_t size = PyDict_GET_SIZE(value);
-    if (!PyLong_CheckExact(length) || PyLong_AsSsize_t(length) != size || !PyTuple_CheckExact(items)) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_ssize_t count = size < max_items ? size : max_items;
-    if (PyTuple_GET_SIZE(items) != count) {
-        return 0;
-    }
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
     Py_ssize_t position = 0;
     PyObject *key, *item;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -217,13 +204,13 @@ held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, Py
     }
     switch (PyTuple_GET_SIZE(held)) {
     case 2:
-        return PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && same_address(PyTuple_GET_ITEM(held, 1), value);
+        return PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && cgr_same_address(PyTuple_GET_ITEM(held, 1), value);
     case 3:
         return cgr_same_recorded(self, held, cls, value);
     case 4:
 #ifdef CGR_DICT_VERSIONS
         if (PyTuple_GET_ITEM(held, 0) == (PyObject *)cls && PyDict_CheckExact(value) &&
-            same_address(PyTuple_GET_ITEM(held, 1), value) && PyLong_CheckExact(PyTuple_GET_ITEM(held, 2))) {
+            cgr_same_address(PyTuple_GET_ITEM(held, 1), value) && PyLong_CheckExact(PyTuple_GET_ITEM(held, 2))) {
             unsigned long long version = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(held, 2));
             if (version == (unsigned long long)-1 && PyErr_Occurred()) {
                 PyErr_Clear();
@@ -285,7 +272,7 @@ entry_of(PyObject *entry, PyCodeObject *code, unsigned long thread)
     }
     PyObject *snapshot = PyTuple_GET_ITEM(entry, 0), *helds = PyTuple_GET_ITEM(entry, 1);
     if (!PyTuple_CheckExact(snapshot) || !PyTuple_CheckExact(helds) || PyTuple_GET_SIZE(snapshot) != PyTuple_GET_SIZE(helds) ||
-        !same_address(PyTuple_GET_ITEM(entry, 2), (PyObject *)code) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 3))) {
+        !cgr_same_address(PyTuple_GET_ITEM(entry, 2), (PyObject *)code) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 3))) {
         return 0;
     }
     unsigned long owner = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(entry, 3));
@@ -516,15 +503,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
 
     namespace = PyFrame_GetLocals(frame);
     if (namespace == NULL || cgr_locals_read(&locals, namespace) < 0) {
-        PyObject *error = cgr_error_summary(self);
-        if (error != NULL) {
-            PyObject *pair = PyTuple_Pack(2, self->locals_name, error);
-            Py_DECREF(error);
-            if (pair != NULL) {
-                result = PyTuple_Pack(1, pair);
-                Py_DECREF(pair);
-            }
-        }
+        result = cgr_unreadable_locals(self);
         goto done;
     }
 #if PY_VERSION_HEX < 0x030D0000

@@ -60,6 +60,8 @@ void cgr_locals_release(Locals *locals);
 
 int cgr_is_immutable(PyTypeObject *cls);
 PyObject *cgr_error_summary(Sampler *self);
+PyObject *cgr_unreadable_locals(Sampler *self);
+int cgr_same_address(PyObject *ident, PyObject *value);
 PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
 int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
 int cgr_same_summary(PyObject *a, PyObject *b);

@@ -35,6 +35,41 @@ cgr_error_summary(Sampler *self)
     return summary;
 }
 
+/* (("<locals>", error summary),): a snapshot of a frame whose locals could not
+ * be read, for the Exception being raised (which is cleared); NULL (still
+ * raised) if it is not an Exception. */
+PyObject *
+cgr_unreadable_locals(Sampler *self)
+{
+    PyObject *error = cgr_error_summary(self);
+    if (error == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, self->locals_name, error);
+    Py_DECREF(error);
+    if (pair == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(1, pair);
+    Py_DECREF(pair);
+    return result;
+}
+
+/* Whether `ident` (an int made by PyLong_FromVoidPtr) is the address of `value`. */
+int
+cgr_same_address(PyObject *ident, PyObject *value)
+{
+    if (!PyLong_CheckExact(ident)) {
+        return 0;
+    }
+    void *address = PyLong_AsVoidPtr(ident);
+    if (address == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return address == (void *)value;
+}
+
 /* Summariser.is_secret(name), its memo read first: 1, 0, or -1 with an exception set. */
 int
 cgr_is_secret(Sampler *self, PyObject *name)
