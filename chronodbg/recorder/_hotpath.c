@@ -84,7 +84,7 @@ typedef struct {
      * the GIL, and a reference is taken before any callback. */
     unsigned long ident;
     PyObject *ident_obj;
-    /* See cached_site (Emit) and code_site (EmitCode). */
+    /* See cached_site (Emit) and code_site_slot (EmitCode). */
     SiteSlot site_slots[SITE_SLOTS];
 } Emitter;
 

@@ -5,7 +5,7 @@
  * At level lines every new line of a user frame goes through CodeEvents.line
  * and its `_changed` (code_events.py): three Python frames and a loop over
  * the frame's locals, about 15,000 instructions a line on CPython 3.12, three
- * times the event's own emit. This is the same steps on the same record
+ * times the event's own emit. These are the same steps, on the same record
  * (`frames[id(frame)]`: [frame id, last line, known]), so the Python methods
  * that deal with calls, returns and exceptions read what this writes, and a
  * recording made with CHRONODBG_PURE_PYTHON has the same events.
