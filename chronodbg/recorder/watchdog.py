@@ -232,7 +232,7 @@ class Watchdog:
             self.thread_waits.pop(data[0], None)
             self.ended.add(data[0])
             return
-        if task is not None and self.rec.objects.is_asyncio(obj):
+        if task is not None and self._on_asyncio(obj):
             return  # a task's wait: its task.suspend names what it waits on
         start = _STARTS.get(kind)
         if start is not None:
