@@ -89,7 +89,6 @@ _ENDS = frozenset(
         QUEUE_JOINED, FUTURE_WAKE, THREAD_JOINED,
     }
 )  # fmt: skip
-_TASK_KINDS = frozenset({TASK_SUSPEND, TASK_RESUME, TASK_DONE, TASK_WAKE})
 #: What wakes the waiters of its object (a lock's release is followed through its owner instead).
 _WAKERS = frozenset(
     {
@@ -97,7 +96,8 @@ _WAKERS = frozenset(
         BARRIER_PASS, BARRIER_BROKEN, FUTURE_SET,
     }
 )  # fmt: skip
-_RELEVANT = frozenset(_STARTS) | _ENDS | _TASK_KINDS | _WAKERS | {LOCK_RELEASE, THREAD_END}
+# Task steps and lock releases are handled inline in `feed`, before this set is asked.
+_RELEVANT = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END}
 
 
 @dataclass
@@ -224,10 +224,6 @@ class Watchdog:
         if kind == LOCK_ACQUIRE:
             if data[1] == 1 or obj not in self.holder:
                 self.holder[obj], self.held_since[obj] = event, seq
-        elif kind == LOCK_RELEASE:
-            if not data[0]:
-                self.holder.pop(obj, None)
-                self.held_since.pop(obj, None)
         elif kind == THREAD_END:
             self.thread_waits.pop(data[0], None)
             self.ended.add(data[0])

@@ -495,7 +495,7 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
   results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them again, e.g. after
   merging runs made separately.
 - `--write-docs` replaces this section. The workloads are sized by the issue's event counts (W1–W3), not by seconds;
-  W4 (24 rounds, ~2.4M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
+  W4 (24 rounds, 2.16M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
 - VizTracer `--include_files FILE` (1.1.1) does not trace a function of FILE that runs below a frame of another
   file: it records the call chains that stay in FILE from its `<module>` down. The workers of W1, W2, W3 and W5 run
   below `threading`'s, `asyncio`'s or `concurrent.futures`' frames, so there it records a handful of entries (the

@@ -1,9 +1,9 @@
 """Suite workload W4, call-heavy: one thread, recursive and helper calls only (pure function-call cost).
 
 R rounds (R = 24) of: a recursive Fibonacci through a helper (`fib(21)`,
-about 29k calls of `fib` and as many of `add`), and a recursive
-Ackermann-like descent through small helpers (`walk`, `step`, `clamp`), about
-110k calls a round in all. No threads, no locks, no I/O: what a recorder adds
+35,421 calls of `fib` and 17,710 of `add`), and a recursive Ackermann-like
+descent through small helpers (`walk`, `step`, `clamp`, and `add` again),
+about 33k more: 90,170 calls a round in all. No threads, no locks, no I/O: what a recorder adds
 is what it costs per call and line. argv[1] overrides R. Prints `checksum`.
 """
 
