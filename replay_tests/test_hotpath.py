@@ -261,7 +261,13 @@ def gen(k):
         yield state
 
 
-print(body(4), list(gen(3)))
+def outer(token, count, *rest, **extra):
+    def inner():
+        return count
+    return inner() + len(rest) + len(extra)
+
+
+print(body(4), list(gen(3)), outer("t", 1, 2, 3, k=4))
 text = "module level"
 number = 7
 del number
@@ -271,7 +277,7 @@ print(text, len(sys.argv))
 
 @needs_extension
 def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
-    prints = b"6 [0, 2, 4]\nmodule level 1\n"
+    prints = b"6 [0, 2, 4] 4\nmodule level 1\n"
     c = _record(tmp_path, "c", "c", "--level", "lines", source=LINES_PROGRAM, prints=prints)
     python = _record(tmp_path, "python", "python", "--level", "lines", source=LINES_PROGRAM, prints=prints)
     assert _events(c) == _events(python)
@@ -281,6 +287,12 @@ def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
     # Bound (i=0), unbound (i=1), bound again (i=2); rebound to an equal new int at i=3: not a change.
     assert changed.count("big") == 3
     assert "sys" not in changed and "body" not in changed and "Plain" not in changed
+    # A call's arguments: a secret one redacted, one a closure holds (a cell), *rest and **extra.
+    (call,) = [c.data_dict(e) for e in c.events if e.kind == "call" and c.site_of(e).func == "outer"]  # type: ignore[union-attr]
+    assert [name for name, _ in call["args"]] == ["token", "count", "rest", "extra"]
+    assert call["args"] == (
+        ("token", ("redacted",)), ("count", 1), ("rest", ("tuple", 2, (2, 3))), ("extra", ("dict", 1, (("k", 4),)))
+    )
     assert c.footer is not None and c.footer["dropped"] == 0
 
 

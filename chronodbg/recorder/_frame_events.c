@@ -39,8 +39,15 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
     if (cgr_read_limits(sampler, &limits) < 0) {
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    /* One variable at a time: PyFrame_GetLocals would build (3.12) or wrap
+     * (3.13) the whole namespace at every call. An unbound one is a NameError. */
+    PyObject *local = NULL;
+    PyObject *pairs = PyList_New(0);
+#else
     PyObject *local = PyFrame_GetLocals(frame);
     PyObject *pairs = local == NULL ? NULL : PyList_New(0);
+#endif
     if (pairs == NULL) {
         goto failed;
     }
@@ -48,6 +55,12 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
         PyObject *value;
+#if PY_VERSION_HEX >= 0x030C0000
+        value = PyFrame_GetVar(frame, name);
+        if (value == NULL && PyErr_ExceptionMatches(PyExc_NameError)) {
+            PyErr_Clear();
+        }
+#else
         if (PyDict_CheckExact(local)) {
             value = PyDict_GetItemWithError(local, name);
             Py_XINCREF(value);
@@ -58,6 +71,7 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
                 PyErr_Clear();
             }
         }
+#endif
         if (value == NULL) {
             if (PyErr_Occurred()) {
                 goto failed;
@@ -87,7 +101,7 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
             goto failed;
         }
     }
-    Py_DECREF(local);
+    Py_XDECREF(local);
     PyObject *result = PyList_AsTuple(pairs);
     Py_DECREF(pairs);
     return result;

@@ -96,8 +96,9 @@ _WAKERS = frozenset(
         BARRIER_PASS, BARRIER_BROKEN, FUTURE_SET,
     }
 )  # fmt: skip
-# Task steps and lock releases are handled inline in `feed`, before this set is asked.
-_RELEVANT = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END}
+#: The kinds `feed` looks at: its inline cases and what goes to `_apply`.
+_INLINE = frozenset({LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET, TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE})
+_WATCHED = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END} | _INLINE
 
 
 @dataclass
@@ -153,18 +154,19 @@ class Watchdog:
             self.sites[sid] = (file, line, func)
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
-        relevant, starts = _RELEVANT, _STARTS
+        watched, starts = _WATCHED, _STARTS
         acquire, release, put, get = LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET
         resume, suspend, wake, done = TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE
         holder, held_since, woken_at = self.holder, self.held_since, self.woken_at
         thread_waits, task_waits = self.thread_waits, self.task_waits
-        seq = first_seq - 1
         # Lock, queue and task traffic is most of a busy program's events and
         # runs on the writer thread, which holds the GIL: a dict write or two,
         # nothing built, unless the thread was waiting (then _apply ends its wait).
-        for event in batch:
-            seq += 1
+        # Calls, returns and lines (most events at those levels) leave at the first test.
+        for seq, event in enumerate(batch, first_seq):
             kind = event[3]
+            if kind not in watched:
+                continue
             if kind is acquire:
                 if event[6][1] == 1:
                     holder[event[4]] = event
@@ -192,7 +194,7 @@ class Watchdog:
                     task_waits[task] = (awaits or "?", event[4], seq, event[5], timeout is not None, target, event[1])
             elif kind is done:
                 self._task_done(event[2])
-            elif kind in relevant:
+            else:
                 if kind in starts and event[2] is not None and self._on_asyncio(event[4]):
                     continue  # a task's wait: its task.suspend names what it waits on
                 self._apply(event, seq)
