@@ -77,7 +77,7 @@ WORKLOADS = {
             "w4_calls.py",
             24,
             1,
-            "call-heavy: one thread, {n} rounds of recursive and helper calls (~100k calls each)",
+            "call-heavy: one thread, {n} rounds of recursive and helper calls (~90k calls each)",
         ),
         _wl("W5", "w5_mixed.py", 10_000, 100, "mixed app: ThreadPoolExecutor, {n} jobs, Condition, Events, logging"),
     )
