@@ -487,10 +487,12 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-27 (fourth pass): 5 pairs of `--levels sync` for W1, W2, W3 and W5 on three Pythons
-  took 10.3 minutes, and of `--levels calls,lines` for W1 and W4 8.3 minutes; W3 at `--level lines` (about 40 s a
-  run), VizTracer on W3 (about 2 min) and pyttd (past its timeout on W3–W5) are the rest, so the default run (every
-  level, the peers, 5 pairs, three Pythons) still takes well over an hour, not the issue's 15 minutes. `--pairs N`, `--levels`,
+- How long, here on 2026-11-27 (fifth pass): every chronodbg variant of the five workloads, 5 pairs after a
+  warm-up, without peers, on three Pythons, took 42 minutes in one invocation (`--no-peers`; 3.11 17 minutes,
+  3.12 13, 3.13 12); W3 is more than half of it (`--level calls` 15–33 s and `lines` 27–46 s a run). The peers
+  add more than that (VizTracer about 2 minutes a run on W3, pyttd past its time limit on W3–W5), so the
+  default run (every level, the peers, 5 pairs, three Pythons) takes well over an hour, not the issue's 15
+  minutes. `--pairs N`, `--levels`,
   `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time; `--json PATH` keeps the
   results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them again, e.g. after
   merging runs made separately.
