@@ -289,7 +289,6 @@ def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
     assert "sys" not in changed and "body" not in changed and "Plain" not in changed
     # A call's arguments: a secret one redacted, one a closure holds (a cell), *rest and **extra.
     (call,) = [c.data_dict(e) for e in c.events if e.kind == "call" and c.site_of(e).func == "outer"]  # type: ignore[union-attr]
-    assert [name for name, _ in call["args"]] == ["token", "count", "rest", "extra"]
     assert call["args"] == (
         ("token", ("redacted",)), ("count", 1), ("rest", ("tuple", 2, (2, 3))), ("extra", ("dict", 1, (("k", 4),)))
     )
