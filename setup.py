@@ -2,7 +2,8 @@
 
 - chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py);
 - chronodbg.recorder._sampler: local variables' samples, values' summaries, calls and returns
-  (see recorder/snapshot.py and recorder/code_events.py);
+  (see recorder/snapshot.py and recorder/code_events.py), and on 3.11 the settrace tracer's trace
+  function (see recorder/tracer_settrace.py);
 - chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
 - chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
 
@@ -30,6 +31,7 @@ setup(
                 "chronodbg/recorder/_frame_events.c",
                 "chronodbg/recorder/_line_events.c",
                 "chronodbg/recorder/_recorded.c",
+                "chronodbg/recorder/_settrace_hook.c",
             ],
             depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,

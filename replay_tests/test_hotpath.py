@@ -267,7 +267,32 @@ def outer(token, count, *rest, **extra):
     return inner() + len(rest) + len(extra)
 
 
-print(body(4), list(gen(3)), outer("t", 1, 2, 3, k=4))
+def risky(n):
+    try:
+        if n:
+            raise ValueError(n)
+    except ValueError as exc:
+        caught = exc.args[0]
+        return caught
+    return 0
+
+
+def unwinds():
+    return risky(1) / 0
+
+
+def reraises():
+    try:
+        unwinds()
+    except ZeroDivisionError:
+        raise
+
+
+try:
+    reraises()
+except ZeroDivisionError:
+    pass
+print(body(4), list(gen(3)), outer("t", 1, 2, 3, k=4), risky(2))
 text = "module level"
 number = 7
 del number
@@ -277,7 +302,7 @@ print(text, len(sys.argv))
 
 @needs_extension
 def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
-    prints = b"6 [0, 2, 4] 4\nmodule level 1\n"
+    prints = b"6 [0, 2, 4] 4 2\nmodule level 1\n"
     c = _record(tmp_path, "c", "c", "--level", "lines", source=LINES_PROGRAM, prints=prints)
     python = _record(tmp_path, "python", "python", "--level", "lines", source=LINES_PROGRAM, prints=prints)
     assert _events(c) == _events(python)
@@ -287,12 +312,26 @@ def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
     # Bound (i=0), unbound (i=1), bound again (i=2); rebound to an equal new int at i=3: not a change.
     assert changed.count("big") == 3
     assert "sys" not in changed and "body" not in changed and "Plain" not in changed
+    # Raised and caught, unwound, raised again by a bare `raise`: both tracers' exception paths.
+    assert {"raise", "handled", "unwind"} <= {e.kind for e in c.events}
     # A call's arguments: a secret one redacted, one a closure holds (a cell), *rest and **extra.
     (call,) = [c.data_dict(e) for e in c.events if e.kind == "call" and c.site_of(e).func == "outer"]  # type: ignore[union-attr]
     assert call["args"] == (
         ("token", ("redacted",)), ("count", 1), ("rest", ("tuple", 2, (2, 3))), ("extra", ("dict", 1, (("k", 4),)))
     )
     assert c.footer is not None and c.footer["dropped"] == 0
+
+
+@needs_extension
+def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.11 with the C sampler installs SettraceHook; elsewhere (3.12+, Python path) sys.settrace(global_trace)."""
+    from chronodbg.recorder.tracer_settrace import SettraceTracer
+
+    for path in ("c", "python"):
+        tracer = SettraceTracer(make(path, monkeypatch, level="calls"), "calls")
+        in_c = path == "c" and sys.version_info < (3, 12)
+        assert (tracer.hook is not None) == in_c
+        assert tracer._ours is (tracer.hook if in_c else tracer._global)
 
 
 def test_header_and_info_say_which_path_ran(tmp_path: Path) -> None:

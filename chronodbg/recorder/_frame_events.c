@@ -152,7 +152,7 @@ new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
     return failed ? NULL : record;
 }
 
-static PyObject *
+PyObject *
 FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
     FrameEvents *self = (FrameEvents *)op;
@@ -227,7 +227,7 @@ done:
     return result;
 }
 
-static PyObject *
+PyObject *
 FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
     FrameEvents *self = (FrameEvents *)op;

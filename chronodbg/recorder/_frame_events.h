@@ -27,6 +27,11 @@ typedef struct {
     PyObject *hidden_globals; /* snapshot._HIDDEN_GLOBALS */
 } FrameEvents;
 
+/* FrameEvents.enter(frame, resumed) and .leave(frame, value, yielded): CodeEvents.enter and .leave. */
+PyObject *FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
+PyObject *FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
+/* Adds SettraceHook (_settrace_hook.c) to the module where this Python has it (3.11); -1 on error. */
+int cgr_settrace_hook_add(PyObject *module);
 /* An Exception raised inside a sys.monitoring callback counts as a dropped event; returns None (or NULL for a BaseException). */
 PyObject *cgr_dropped(FrameEvents *self);
 /* FrameEvents.line(frame, line) and the LINE callback on_line(code, line). */

@@ -19,7 +19,7 @@
  * object's identity, where Python's tuple comparison would consult a
  * metaclass's __eq__ for two distinct types.
  */
-#include "_sampler.h"
+#include "_frame_events.h"
 
 /* Summariser.safe_value(value) in C: what every event's data summaries go through. */
 static PyObject *
@@ -823,7 +823,8 @@ PyInit__sampler(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "Sampler", (PyObject *)&cgr_SamplerType) < 0 ||
-        PyModule_AddObjectRef(module, "FrameEvents", (PyObject *)&cgr_FrameEventsType) < 0) {
+        PyModule_AddObjectRef(module, "FrameEvents", (PyObject *)&cgr_FrameEventsType) < 0 ||
+        cgr_settrace_hook_add(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,5 +1,5 @@
 # The C locals sampler (_sampler.c): Summariser.sample_locals in C, sharing its cache.
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
@@ -35,3 +35,21 @@ class FrameEvents:
     def on_resume(self, code: Any, offset: int, /) -> None: ...
     def on_start(self, code: Any, offset: int, /) -> Any: ...
     def use_start(self, local: dict[int, int], fallback: Callable[[Any, int], Any], /) -> None: ...
+
+class SettraceHook:
+    """tracer_settrace's trace functions in C (CPython 3.11 only)."""
+
+    def __init__(
+        self,
+        events: FrameEvents,
+        global_trace: Callable[..., Any],
+        local_trace: Callable[..., Any],
+        flight: dict[int, list[Any]],
+        returns: Iterable[int],
+        yields: Iterable[int],
+        resume: int,
+        /,
+    ) -> None: ...
+    def install(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...

@@ -26,6 +26,14 @@ What settrace reports is normalised to what sys.monitoring reports:
   line is not reported.
 - A bare `raise` fires no 'exception': it is reported when it unwinds the frame.
 
+On 3.11 with the C sampler, a C trace function (SettraceHook, in
+_settrace_hook.c) is installed with PyEval_SetTrace in place of
+global_trace: it does the calls of code already judged, and the returns
+and lines of user frames with no exception in flight, itself, and passes
+the rest to these Python functions. Unlike sys.settrace's trampoline it
+does not copy every frame's variables into its locals dict around each
+event, and library code costs no Python call.
+
 The program's own use of sys.settrace wins, as it would unrecorded:
 `sys.gettrace()` returns what the program installed (None when it
 installed nothing); `sys.settrace(f)` installs `f` in place of chronodbg's
@@ -52,6 +60,12 @@ from chronodbg.recorder.excepts import (
     HandlerIndex,
 )
 from chronodbg.recorder.patching import Patches
+
+SettraceHook: Any
+try:
+    from chronodbg.recorder._sampler import SettraceHook
+except ImportError:  # no C, or a Python that has none (3.12+)
+    SettraceHook = None
 
 TraceFunction = Callable[[FrameType, str, Any], Any]
 
@@ -81,13 +95,36 @@ class SettraceTracer:
         self._settrace = sys.settrace
         self._gettrace = sys.gettrace
         self._global, self._local = self._trace_functions()
+        #: The C trace function, or None: then sys.settrace(global_trace).
+        self.hook: Any = self._make_hook()
+        #: What sys.gettrace() returns in a thread we trace.
+        self._ours: Any = self.hook if self.hook is not None else self._global
+
+    def _make_hook(self) -> Any:
+        if SettraceHook is None or self.events.fast is None:
+            return None
+        try:
+            return SettraceHook(self.events.fast, self._global, self._local, self.flight, RETURNS, _YIELDS, RESUME)
+        except RuntimeError:  # frame objects laid out otherwise than it was built for
+            return None
+
+    def _trace_here(self) -> None:
+        if self.hook is not None:
+            self.hook.install()
+        else:
+            self._settrace(self._global)
 
     def start(self) -> None:
         self.running = True
-        real_settrace, real_gettrace, ours = self._settrace, self._gettrace, self._global
+        if self.hook is not None:
+            self.hook.start()
+        real_settrace, real_gettrace, ours = self._settrace, self._gettrace, self._ours
 
         def settrace(function: Any) -> None:
-            real_settrace(ours if function is None and self.running else function)
+            if function is None and self.running:
+                self._trace_here()
+            else:
+                real_settrace(function)
 
         def gettrace() -> Any:
             current = real_gettrace()
@@ -103,13 +140,15 @@ class SettraceTracer:
     def install(self) -> None:
         """Trace the calling thread, unless the program traces it itself."""
         if self.running and self._gettrace() is None:
-            self._settrace(self._global)
+            self._trace_here()
 
     def stop(self) -> None:
         """Other threads drop the trace function at their next event."""
         self.running = False
+        if self.hook is not None:
+            self.hook.stop()
         self.rec.thread_started = None
-        if self._gettrace() is self._global:
+        if self._gettrace() is self._ours:
             self._settrace(None)
         self.patches.restore()
 
