@@ -5,6 +5,7 @@
   (see recorder/snapshot.py and recorder/code_events.py), and on 3.11 the settrace tracer's trace
   function (see recorder/tracer_settrace.py);
 - chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
+- chronodbg.recorder._aio: the walk down a task's awaits and the loop's call_soon (see recorder/aio.py);
 - chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
 
 Each is `optional=True`: where one cannot be compiled (no compiler, no Python
@@ -36,6 +37,7 @@ setup(
             depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,
         ),
+        Extension("chronodbg.recorder._aio", sources=["chronodbg/recorder/_aio.c"], optional=True),
         Extension(
             "chronodbg.recorder._locks",
             sources=["chronodbg/recorder/_locks.c"],

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.hotpath import built_aio
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.threads import exception_data
 
@@ -96,6 +97,16 @@ class TaskTracker:
         self.suspended_in: dict[int, FrameType | None] = {}
         #: ids of chronodbg's own wrappers that make tasks for their caller (kept alive by them).
         self.maker_codes: set[int] = set()
+        #: The C hooks (recorder/_aio.c), or None for the Python ones.
+        self.native: Any = built_aio() if rec.aio_path == "c" else None
+        if self.native is not None:
+            await_frames, by_code, code_is_user = self.native.await_frames, rec.user.by_code, rec.user.code_is_user
+
+            def frames(task: Any) -> tuple[FrameType | None, FrameType | None]:
+                return await_frames(task.get_coro(), by_code, code_is_user)  # type: ignore[no-any-return]
+
+            frames.__doc__ = TaskTracker.frames.__doc__
+            self.frames = frames  # type: ignore[method-assign]
 
     # -- identity ------------------------------------------------------------
 
@@ -459,6 +470,14 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
     rec.stop_codes.add(id(_run.__code__))
 
     original_call_soon = asyncio.base_events.BaseEventLoop.call_soon
+    if tracker.native is not None:
+        # The same steps in C, with no Python frame between the loop's caller and call_soon.
+        fast = tracker.native.CallSoon(
+            original_call_soon, rec, step_callbacks, is_step_type, tracker.is_task_type, tracker.is_task, running,
+            tracker.future_types, TASK_WAKE,
+        )  # fmt: skip
+        patches.set(asyncio.base_events.BaseEventLoop, "call_soon", fast)
+        return
 
     def call_soon(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         # A task's wakeup (or next step) scheduled by someone else: it is ready.

@@ -61,6 +61,25 @@ def locks_path() -> str:
     return "python" if forced_python() or built_locks() is None else "c"
 
 
+def built_aio() -> Any:
+    """The extension with asyncio's step hooks in C (`chronodbg.recorder._aio`), or None where it is not to be used.
+
+    Like the emit, read when asyncio is patched, so the environment variable is honoured.
+    """
+    if forced_python():
+        return None
+    try:
+        from chronodbg.recorder import _aio
+    except ImportError:
+        return None
+    return _aio
+
+
+def aio_path() -> str:
+    """"c" when asyncio patched now would get the C hooks, else "python"."""
+    return "python" if built_aio() is None else "c"
+
+
 def path_of(emit: object) -> str:
     """"c" when `emit` is the extension's, else "python"."""
     return "c" if type(emit).__module__ == "chronodbg.recorder._hotpath" else "python"
@@ -69,7 +88,7 @@ def path_of(emit: object) -> str:
 def header_fields(parts: dict[str, str]) -> dict[str, Any]:
     """The header's `hot_path` ("c", "python", or "mixed" when only some parts were built) and `hot_path_parts`.
 
-    `parts` says, for each part of the per-event path (emit, locals, pack, locks),
+    `parts` says, for each part of the per-event path (emit, locals, pack, locks, asyncio),
     which ran: one of them can fail to build where the others did.
     """
     paths = set(parts.values())

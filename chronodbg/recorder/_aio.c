@@ -1,0 +1,442 @@
+/* asyncio's two busiest recorder hooks in C (see recorder/aio.py, whose Python they replace where built).
+ *
+ * A recorded asyncio program pays, at every step of every task, for the walk
+ * down the chain of coroutines the task awaits through (TaskTracker.frames:
+ * where it suspended, and what it waits on), and at every callback the loop
+ * schedules, for the call_soon wrapper that tells a task's wakeup from the
+ * rest and records who woke it (task.wake). In Python those were a fifth of
+ * a recorded asyncio.Queue/asyncio.Lock workload's time. These do the same
+ * steps on the same dicts, and call back into Python for what is met for the
+ * first time (a type, a code object).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+/* How deep a chain of awaiting coroutines is followed (aio._MAX_AWAIT_DEPTH). */
+#define MAX_AWAIT_DEPTH 64
+
+static PyObject *s_cr_frame, *s_cr_await, *s_gi_frame, *s_gi_yieldfrom, *s_self, *s_cgr_task, *s_cgr, *s_active,
+    *s_emit, *s_dropped;
+
+/* by_code.get(id(code)), else code_is_user(code): 1, 0, or -1 with an error set. */
+static int
+is_user_code(PyObject *by_code, PyObject *code_is_user, PyCodeObject *code)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemWithError(by_code, key);
+    Py_DECREF(key);
+    if (known != NULL) {
+        return PyObject_IsTrue(known);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *answer = PyObject_CallOneArg(code_is_user, (PyObject *)code);
+    if (answer == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(answer);
+    Py_DECREF(answer);
+    return truth;
+}
+
+/* await_frames(coro, by_code, code_is_user) -> (innermost user frame, innermost frame): TaskTracker.frames. */
+static PyObject *
+await_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3 || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "await_frames(coro, by_code: dict, code_is_user)");
+        return NULL;
+    }
+    PyObject *node = Py_NewRef(args[0]);
+    PyObject *user = Py_NewRef(Py_None), *inner = Py_NewRef(Py_None);
+    for (int depth = 0; depth < MAX_AWAIT_DEPTH; depth++) {
+        PyObject *frame_name, *next_name;
+        if (PyCoro_CheckExact(node)) {
+            frame_name = s_cr_frame;
+            next_name = s_cr_await;
+        }
+        else if (PyGen_CheckExact(node)) {
+            frame_name = s_gi_frame;
+            next_name = s_gi_yieldfrom;
+        }
+        else {
+            break;
+        }
+        PyObject *frame = PyObject_GetAttr(node, frame_name);
+        if (frame == NULL) {
+            goto failed;
+        }
+        if (!PyFrame_Check(frame)) { /* None: it has finished */
+            Py_DECREF(frame);
+            break;
+        }
+        PyObject *next = PyObject_GetAttr(node, next_name);
+        if (next == NULL) {
+            Py_DECREF(frame);
+            goto failed;
+        }
+        Py_SETREF(node, next);
+        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+        int mine = is_user_code(args[1], args[2], code);
+        Py_DECREF(code);
+        if (mine < 0) {
+            Py_DECREF(frame);
+            goto failed;
+        }
+        if (mine) {
+            Py_SETREF(user, Py_NewRef(frame));
+        }
+        Py_SETREF(inner, frame);
+        if (node == Py_None) {
+            break;
+        }
+    }
+    Py_DECREF(node);
+    PyObject *pair = PyTuple_Pack(2, user, inner);
+    Py_DECREF(user);
+    Py_DECREF(inner);
+    return pair;
+
+failed:
+    Py_DECREF(node);
+    Py_DECREF(user);
+    Py_DECREF(inner);
+    return NULL;
+}
+
+/* ---- The loop's call_soon, recorded ------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original;     /* BaseEventLoop.call_soon */
+    PyObject *rec;          /* the Recorder: its `active`, `emit` and `dropped` */
+    PyObject *step_types;   /* type -> whether a callback of it can be a task's step (aio's step_callbacks) */
+    PyObject *is_step_type; /* decides that for a type met for the first time, and remembers it */
+    PyObject *task_types;   /* TaskTracker.is_task_type */
+    PyObject *is_task;      /* TaskTracker.is_task */
+    PyObject *running;      /* Recorder.running_tasks: thread ident -> the task it runs */
+    PyObject *future_types; /* TaskTracker.future_types */
+    PyObject *wake_kind;    /* Kind.TASK_WAKE */
+} CallSoon;
+
+static int
+truth_of(PyObject *dict, PyObject *key, PyObject *decide, PyObject *argument)
+{
+    PyObject *known = PyDict_GetItemWithError(dict, key);
+    if (known != NULL) {
+        return PyObject_IsTrue(known);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *answer = PyObject_CallOneArg(decide, argument);
+    if (answer == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(answer);
+    Py_DECREF(answer);
+    return truth;
+}
+
+/* getattr(obj, name, None) as a new reference, or NULL with an error set. */
+static PyObject *
+attribute_or_none(PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        value = Py_NewRef(Py_None);
+    }
+    return value;
+}
+
+/* The recorded task id of the task whose wakeup or step `callback` is (a new reference), None when it is none. */
+static PyObject *
+task_id_of(CallSoon *self, PyObject *callback)
+{
+    PyObject *cls = (PyObject *)Py_TYPE(callback);
+    int step = truth_of(self->step_types, cls, self->is_step_type, cls);
+    if (step <= 0) {
+        return step < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *task = PyObject_GetAttr(callback, s_self);
+    if (task == NULL) {
+        return NULL;
+    }
+    int is_task = truth_of(self->task_types, (PyObject *)Py_TYPE(task), self->is_task, task);
+    PyObject *tid = is_task <= 0 ? (is_task < 0 ? NULL : Py_NewRef(Py_None)) : attribute_or_none(task, s_cgr_task);
+    Py_DECREF(task);
+    return tid;
+}
+
+/* The recorded object a future stands for (its `_cgr` mark, see aio_links), or None; a new reference. */
+static PyObject *
+marked_object(CallSoon *self, PyObject *future)
+{
+    int known = PySet_Contains(self->future_types, (PyObject *)Py_TYPE(future));
+    if (known <= 0) {
+        return known < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *mark = attribute_or_none(future, s_cgr);
+    if (mark == NULL) {
+        return NULL;
+    }
+    PyObject *obj = Py_None;
+    if (PyTuple_Check(mark) && PyTuple_GET_SIZE(mark) == 3 && PyLong_Check(PyTuple_GET_ITEM(mark, 1))) {
+        obj = PyTuple_GET_ITEM(mark, 1);
+    }
+    Py_INCREF(obj);
+    Py_DECREF(mark);
+    return obj;
+}
+
+/* A task's wakeup scheduled by someone other than the task itself: record task.wake (TaskTracker.woken). */
+static int
+note_wake(CallSoon *self, PyObject *callback, PyObject *future)
+{
+    PyObject *active = PyObject_GetAttr(self->rec, s_active);
+    int on = active == NULL ? -1 : PyObject_IsTrue(active);
+    Py_XDECREF(active);
+    if (on <= 0) {
+        return on;
+    }
+    PyObject *tid = task_id_of(self, callback);
+    if (tid == NULL) {
+        return -1;
+    }
+    int result = -1;
+    PyObject *ident = NULL, *obj = NULL, *data = NULL, *emit = NULL;
+    int wanted = PyObject_IsTrue(tid);
+    if (wanted <= 0) {
+        result = wanted;
+        goto done;
+    }
+    ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (ident == NULL) {
+        goto done;
+    }
+    PyObject *current = PyDict_GetItemWithError(self->running, ident);
+    if (current == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    int itself = current == NULL ? 0 : PyObject_RichCompareBool(current, tid, Py_EQ);
+    if (itself != 0) {
+        result = itself < 0 ? -1 : 0;
+        goto done;
+    }
+    obj = marked_object(self, future);
+    data = obj == NULL ? NULL : PyTuple_Pack(1, tid);
+    emit = data == NULL ? NULL : PyObject_GetAttr(self->rec, s_emit);
+    if (emit != NULL) {
+        /* The frame that scheduled it: our callers are C (a future's callbacks) or that frame itself. */
+        PyFrameObject *frame = PyEval_GetFrame();
+        PyObject *call[5] = {self->wake_kind, obj, data, frame != NULL ? (PyObject *)frame : Py_None, Py_False};
+        PyObject *none = PyObject_Vectorcall(emit, call, 5, NULL);
+        result = none == NULL ? -1 : 0;
+        Py_XDECREF(none);
+    }
+
+done:
+    Py_DECREF(tid);
+    Py_XDECREF(ident);
+    Py_XDECREF(obj);
+    Py_XDECREF(data);
+    Py_XDECREF(emit);
+    return result;
+}
+
+/* rec.dropped += 1, the Python hooks' `except Exception` (a failure here never reaches the loop). */
+static void
+count_dropped(CallSoon *self)
+{
+    PyObject *count = PyObject_GetAttr(self->rec, s_dropped);
+    PyObject *one = count == NULL ? NULL : PyLong_FromLong(1);
+    PyObject *more = one == NULL ? NULL : PyNumber_Add(count, one);
+    if (more != NULL) {
+        PyObject_SetAttr(self->rec, s_dropped, more);
+    }
+    Py_XDECREF(more);
+    Py_XDECREF(one);
+    Py_XDECREF(count);
+    PyErr_Clear();
+}
+
+static PyObject *
+CallSoon_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CallSoon *self = (CallSoon *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    /* (loop, callback, *args): a bad call is the original's to refuse, with its own message. */
+    if (nargs >= 2 && note_wake(self, args[1], nargs >= 3 ? args[2] : Py_None) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        count_dropped(self);
+    }
+    return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+}
+
+/* A method: loop.call_soon binds the loop (and with METH_DESCRIPTOR, method calls skip the binding). */
+static PyObject *
+CallSoon_get(PyObject *op, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(op);
+    }
+    return PyMethod_New(op, obj);
+}
+
+/* __doc__, __name__, __qualname__ and __module__ are the original's; __wrapped__ is the original. */
+static PyObject *
+CallSoon_original_attribute(PyObject *op, void *name)
+{
+    PyObject *original = ((CallSoon *)op)->original;
+    if (original == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (name == NULL) {
+        return Py_NewRef(original);
+    }
+    return PyObject_GetAttrString(original, (const char *)name);
+}
+
+static PyGetSetDef CallSoon_getset[] = {
+    {"__doc__", CallSoon_original_attribute, NULL, NULL, "__doc__"},
+    {"__name__", CallSoon_original_attribute, NULL, NULL, "__name__"},
+    {"__qualname__", CallSoon_original_attribute, NULL, NULL, "__qualname__"},
+    {"__module__", CallSoon_original_attribute, NULL, NULL, "__module__"},
+    {"__wrapped__", CallSoon_original_attribute, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static int
+CallSoon_init(CallSoon *self, PyObject *args, PyObject *kwds)
+{
+    (void)kwds;
+    PyObject *original, *rec, *step_types, *is_step_type, *task_types, *is_task, *running, *future_types, *wake_kind;
+    if (!PyArg_ParseTuple(args, "OOO!OO!OO!O!O:CallSoon", &original, &rec, &PyDict_Type, &step_types, &is_step_type,
+                          &PyDict_Type, &task_types, &is_task, &PyDict_Type, &running, &PyFrozenSet_Type, &future_types,
+                          &wake_kind)) {
+        return -1;
+    }
+    Py_XSETREF(self->original, Py_NewRef(original));
+    Py_XSETREF(self->rec, Py_NewRef(rec));
+    Py_XSETREF(self->step_types, Py_NewRef(step_types));
+    Py_XSETREF(self->is_step_type, Py_NewRef(is_step_type));
+    Py_XSETREF(self->task_types, Py_NewRef(task_types));
+    Py_XSETREF(self->is_task, Py_NewRef(is_task));
+    Py_XSETREF(self->running, Py_NewRef(running));
+    Py_XSETREF(self->future_types, Py_NewRef(future_types));
+    Py_XSETREF(self->wake_kind, Py_NewRef(wake_kind));
+    self->vectorcall = CallSoon_vectorcall;
+    return 0;
+}
+
+static int
+CallSoon_traverse(CallSoon *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->rec);
+    Py_VISIT(self->step_types);
+    Py_VISIT(self->is_step_type);
+    Py_VISIT(self->task_types);
+    Py_VISIT(self->is_task);
+    Py_VISIT(self->running);
+    Py_VISIT(self->future_types);
+    Py_VISIT(self->wake_kind);
+    return 0;
+}
+
+static int
+CallSoon_clear(CallSoon *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->rec);
+    Py_CLEAR(self->step_types);
+    Py_CLEAR(self->is_step_type);
+    Py_CLEAR(self->task_types);
+    Py_CLEAR(self->is_task);
+    Py_CLEAR(self->running);
+    Py_CLEAR(self->future_types);
+    Py_CLEAR(self->wake_kind);
+    return 0;
+}
+
+static void
+CallSoon_dealloc(CallSoon *self)
+{
+    PyObject_GC_UnTrack(self);
+    CallSoon_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject CallSoonType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "chronodbg.recorder._aio.CallSoon",
+    .tp_basicsize = sizeof(CallSoon),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)CallSoon_init,
+    .tp_dealloc = (destructor)CallSoon_dealloc,
+    .tp_traverse = (traverseproc)CallSoon_traverse,
+    .tp_clear = (inquiry)CallSoon_clear,
+    .tp_vectorcall_offset = offsetof(CallSoon, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = CallSoon_get,
+    .tp_getset = CallSoon_getset,
+};
+
+static PyMethodDef aio_functions[] = {
+    {"await_frames", (PyCFunction)(void (*)(void))await_frames, METH_FASTCALL,
+     PyDoc_STR("await_frames(coro, by_code, code_is_user) -> (innermost user frame, innermost frame)")},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef aio_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "chronodbg.recorder._aio",
+    .m_doc = "asyncio's busiest recorder hooks in C (see recorder/aio.py for the Python originals).",
+    .m_size = -1,
+    .m_methods = aio_functions,
+};
+
+static int
+intern(PyObject **slot, const char *text)
+{
+    if (*slot == NULL) {
+        *slot = PyUnicode_InternFromString(text);
+    }
+    return *slot == NULL ? -1 : 0;
+}
+
+PyMODINIT_FUNC
+PyInit__aio(void)
+{
+    if (intern(&s_cr_frame, "cr_frame") < 0 || intern(&s_cr_await, "cr_await") < 0 || intern(&s_gi_frame, "gi_frame") < 0 ||
+        intern(&s_gi_yieldfrom, "gi_yieldfrom") < 0 || intern(&s_self, "__self__") < 0 ||
+        intern(&s_cgr_task, "_cgr_task") < 0 || intern(&s_cgr, "_cgr") < 0 || intern(&s_active, "active") < 0 ||
+        intern(&s_emit, "emit") < 0 || intern(&s_dropped, "dropped") < 0) {
+        return NULL;
+    }
+    if (PyType_Ready(&CallSoonType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&aio_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

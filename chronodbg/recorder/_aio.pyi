@@ -1,0 +1,27 @@
+# Types of the C extension chronodbg/recorder/_aio.c (see recorder/aio.py).
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+def await_frames(
+    coro: Any, by_code: dict[int, bool], code_is_user: Callable[[Any], bool], /
+) -> tuple[FrameType | None, FrameType | None]: ...
+
+class CallSoon:
+    """BaseEventLoop.call_soon, recording a task's wakeup (task.wake) first."""
+
+    def __init__(
+        self,
+        original: Callable[..., Any],
+        rec: Any,
+        step_types: dict[type, bool],
+        is_step_type: Callable[[type], bool],
+        task_types: dict[type, bool],
+        is_task: Callable[[Any], bool],
+        running: dict[int, int],
+        future_types: frozenset[type],
+        wake_kind: Any,
+        /,
+    ) -> None: ...
+    def __call__(self, loop: Any, callback: Any, *args: Any, context: Any = ...) -> Any: ...
+    def __get__(self, obj: Any, owner: Any = ...) -> Any: ...

@@ -1,0 +1,252 @@
+"""asyncio's step hooks in C (recorder/_aio.c) against the Python they replace (recorder/aio.py).
+
+Whole recordings on both paths are compared in test_hotpath (its program
+has tasks waking each other over an asyncio.Queue); these check the two C
+pieces one case at a time, the odd ones included: a finished coroutine, a
+generator in the chain, a chain past the depth limit, a type or code met
+for the first time, a hook that fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from typing import Any
+
+import pytest
+
+from chronodbg.kinds import Kind
+from chronodbg.recorder.aio import TaskTracker
+from replay_tests.conftest import built_extension
+
+_aio = built_extension("chronodbg.recorder._aio")
+pytestmark = pytest.mark.skipif(_aio is None, reason="the C extension was not built for this Python")
+
+
+class Pause:
+    def __await__(self) -> Any:
+        yield "paused"
+
+
+async def leaf() -> None:
+    await Pause()
+
+
+async def middle() -> None:
+    await leaf()
+
+
+def inner_generator() -> Any:
+    yield from Pause().__await__()
+
+
+def generator_based() -> Any:
+    yield from inner_generator()
+
+
+async def nested(depth: int) -> None:
+    if depth:
+        await nested(depth - 1)
+    else:
+        await Pause()
+
+
+def _python_frames(coro: Any, by_code: dict[int, bool], code_is_user: Any) -> Any:
+    tracker = types.SimpleNamespace(rec=types.SimpleNamespace(user=types.SimpleNamespace(by_code=by_code, code_is_user=code_is_user)))
+    task = types.SimpleNamespace(get_coro=lambda: coro)
+    return TaskTracker.frames(tracker, task)  # type: ignore[arg-type]
+
+
+def _both(coro: Any, user_names: set[str], by_code: dict[int, bool] | None = None) -> tuple[Any, Any]:
+    asked: list[str] = []
+
+    def code_is_user(code: types.CodeType) -> bool:
+        asked.append(code.co_name)
+        return code.co_name in user_names
+
+    python = _python_frames(coro, dict(by_code or {}), code_is_user)
+    python_asked = list(asked)
+    asked.clear()
+    native = _aio.await_frames(coro, dict(by_code or {}), code_is_user)
+    assert asked == python_asked
+    return python, native
+
+
+def _started(coro: Any) -> Any:
+    assert coro.send(None) == "paused"
+    return coro
+
+
+def _names(pair: tuple[Any, Any]) -> tuple[str | None, str | None]:
+    return tuple(f.f_code.co_name if f is not None else None for f in pair)  # type: ignore[return-value]
+
+
+def test_a_suspended_chain_gives_the_innermost_user_frame_and_the_innermost_frame() -> None:
+    coro = _started(middle())
+    python, native = _both(coro, {"middle", "leaf"})
+    assert native == python
+    assert _names(native) == ("leaf", "__await__")
+    # Only the outer one is the user's: the walk still goes to the end.
+    python, native = _both(coro, {"middle"})
+    assert native == python and _names(native) == ("middle", "__await__")
+    coro.close()
+
+
+def test_the_code_dict_is_asked_first_and_a_generator_is_followed() -> None:
+    gen = generator_based()
+    assert next(gen) == "paused"
+    # A code judged before is not asked about again; its answer wins over the function's.
+    by_code = {id(inner_generator.__code__): False, id(Pause.__await__.__code__): True}
+    python, native = _both(gen, {"generator_based", "inner_generator"}, by_code)
+    assert native == python
+    assert _names(native) == ("__await__", "__await__")
+    gen.close()
+
+
+def test_finished_and_foreign_awaitables_give_no_frames() -> None:
+    coro = middle()
+    coro.close()
+    for node in (coro, object(), 42, None):
+        python, native = _both(node, {"middle"})
+        assert native == python == (None, None)
+
+
+def test_the_walk_stops_at_the_depth_limit() -> None:
+    coro = _started(nested(100))
+    python, native = _both(coro, {"nested"})
+    assert native == python
+    assert _names(native) == ("nested", "nested")  # 64 levels down, not the Pause at 101
+    coro.close()
+
+
+def test_a_failing_judge_fails_both_alike() -> None:
+    coro = _started(middle())
+
+    def broken(code: types.CodeType) -> bool:
+        raise LookupError(code.co_name)
+
+    with pytest.raises(LookupError):
+        _python_frames(coro, {}, broken)
+    with pytest.raises(LookupError):
+        _aio.await_frames(coro, {}, broken)
+    coro.close()
+
+
+# -- call_soon ------------------------------------------------------------------------------------------------------
+
+
+class FakeTask:
+    def __init__(self, tid: int | None) -> None:
+        if tid is not None:
+            self._cgr_task = tid
+
+    def wakeup(self, future: Any) -> None:
+        pass
+
+
+class Mark:
+    """A future type whose `_cgr` mark names a recorded object (aio_links marks the loop's futures so)."""
+
+    def __init__(self, mark: Any) -> None:
+        self._cgr = mark
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.active = True
+        self.dropped = 0
+        self.emitted: list[tuple[Any, ...]] = []
+
+    def emit(self, *args: Any) -> None:
+        self.emitted.append(args)
+
+
+def _hooked(rec: Recorded, running: dict[int, int] | None = None, emit_error: BaseException | None = None) -> Any:
+    calls: list[tuple[Any, ...]] = []
+
+    def original(loop: Any, callback: Any, *args: Any, context: Any = None) -> str:
+        """The loop's own call_soon."""
+        calls.append((loop, callback, args, context))
+        return "handle"
+
+    step_types: dict[type, bool] = {types.FunctionType: False}
+
+    def is_step_type(cls: type) -> bool:
+        step_types[cls] = cls is types.MethodType
+        return step_types[cls]
+
+    task_types: dict[type, bool] = {}
+
+    def is_task(obj: Any) -> bool:
+        task_types[type(obj)] = isinstance(obj, FakeTask)
+        return task_types[type(obj)]
+
+    if emit_error is not None:
+
+        def failing(*args: Any) -> None:
+            raise emit_error
+
+        rec.emit = failing  # type: ignore[method-assign]
+    hook = _aio.CallSoon(
+        original, rec, step_types, is_step_type, task_types, is_task, running if running is not None else {},
+        frozenset({Mark}), Kind.TASK_WAKE,
+    )  # fmt: skip
+
+    class Loop:
+        call_soon = hook
+
+    return Loop(), calls
+
+
+def test_call_soon_is_a_method_that_forwards_everything() -> None:
+    rec = Recorded()
+    loop, calls = _hooked(rec)
+    callback = FakeTask(None).wakeup
+    assert loop.call_soon(callback, 1, 2, context="ctx") == "handle"
+    assert type(loop).call_soon(loop, callback) == "handle"
+    assert calls == [(loop, callback, (1, 2), "ctx"), (loop, callback, (), None)]
+    hook = type(loop).__dict__["call_soon"]
+    assert hook.__doc__ == "The loop's own call_soon." and hook.__name__ == "original" and hook.__wrapped__.__name__ == "original"
+    assert rec.emitted == [] and rec.dropped == 0  # a task not recorded (no _cgr_task) is not woken
+    # A bad call is refused by the original, with its own message.
+    with pytest.raises(TypeError, match="original"):
+        loop.call_soon()
+
+
+def test_a_recorded_tasks_wakeup_is_recorded_once_with_the_scheduling_frame() -> None:
+    rec = Recorded()
+    running: dict[int, int] = {}
+    loop, calls = _hooked(rec, running)
+    task = FakeTask(5)
+    loop.call_soon(task.wakeup, Mark(("queue", 9, None)))
+    here = sys._getframe()
+    loop.call_soon(task.wakeup, Mark("not a triple"))
+    loop.call_soon(task.wakeup)
+    loop.call_soon(lambda: None)  # a function: never a step
+    loop.call_soon(FakeTask(0).wakeup)  # a task chronodbg does not record
+    running[threading.get_ident()] = 5
+    loop.call_soon(task.wakeup, None)  # the task schedules its own step: not a wake
+    assert len(calls) == 6
+    assert [(e[0], e[1], e[2], e[4]) for e in rec.emitted] == [
+        (Kind.TASK_WAKE, 9, (5,), False),
+        (Kind.TASK_WAKE, None, (5,), False),
+        (Kind.TASK_WAKE, None, (5,), False),
+    ]
+    assert all(e[3] is here for e in rec.emitted)
+    rec.active = False
+    running.clear()
+    loop.call_soon(task.wakeup, None)
+    assert len(rec.emitted) == 3 and len(calls) == 7
+
+
+def test_a_failing_hook_is_counted_and_the_callback_still_scheduled() -> None:
+    rec = Recorded()
+    loop, calls = _hooked(rec, emit_error=RuntimeError("full"))
+    assert loop.call_soon(FakeTask(3).wakeup, None) == "handle"
+    assert rec.dropped == 1 and len(calls) == 1
+    rec = Recorded()
+    loop, calls = _hooked(rec, emit_error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        loop.call_soon(FakeTask(3).wakeup, None)
+    assert calls == []
