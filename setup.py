@@ -5,7 +5,8 @@
   (see recorder/snapshot.py and recorder/code_events.py), and on 3.11 the settrace tracer's trace
   function (see recorder/tracer_settrace.py);
 - chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
-- chronodbg.recorder._aio: the walk down a task's awaits and the loop's call_soon (see recorder/aio.py);
+- chronodbg.recorder._hooks: the loop's call_soon, the walk down a task's awaits, the queues' puts and gets
+  (see recorder/aio.py, recorder/queues.py);
 - chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
 
 Each is `optional=True`: where one cannot be compiled (no compiler, no Python
@@ -37,7 +38,7 @@ setup(
             depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,
         ),
-        Extension("chronodbg.recorder._aio", sources=["chronodbg/recorder/_aio.c"], optional=True),
+        Extension("chronodbg.recorder._hooks", sources=["chronodbg/recorder/_hooks.c"], optional=True),
         Extension(
             "chronodbg.recorder._locks",
             sources=["chronodbg/recorder/_locks.c"],

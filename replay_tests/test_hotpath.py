@@ -365,7 +365,7 @@ def test_the_extension_is_built_where_it_can_be() -> None:
     skip_unless_c_can_build()
     assert EXTENSION is not None, "chronodbg.recorder._hotpath was not built (see pip install -v for the compiler's error)"
     assert locks._built is not None, "chronodbg.recorder._locks was not built (see pip install -v)"
-    assert built_extension("chronodbg.recorder._aio") is not None, "chronodbg.recorder._aio was not built (see pip install -v)"
+    assert built_extension("chronodbg.recorder._hooks") is not None, "chronodbg.recorder._hooks was not built (see pip install -v)"
     if sys.version_info < (3, 12):
         sampler = built_extension("chronodbg.recorder._sampler")
         assert hasattr(sampler, "SettraceHook"), "chronodbg.recorder._sampler has no SettraceHook on 3.11"

@@ -32,7 +32,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
 from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
-from chronodbg.recorder.hotpath import aio_path, locks_path
+from chronodbg.recorder.hotpath import hooks_path, locks_path
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
@@ -172,8 +172,8 @@ class Recorder:
         self.thread_started: Callable[[], None] | None = None
         #: Whether the lock wrappers this recorder makes run the C cores ("c") or Python (recorder.locks).
         self.lock_path = locks_path()
-        #: Whether asyncio, once the program imports it, gets the C step hooks ("c") or Python's (recorder.aio).
-        self.aio_path = aio_path()
+        #: Whether queues and asyncio get the C hooks ("c", recorder/_hooks.c) or the Python ones.
+        self.hooks_path = hooks_path()
         self.emit: Emit = self._make_emit()
         self.emit_code: EmitCode = self._make_emit_code()
 
@@ -235,7 +235,7 @@ class Recorder:
                     "locals": self.summariser.path,
                     "pack": self._packer_path(),
                     "locks": self.lock_path,
-                    "asyncio": self.aio_path,
+                    "hooks": self.hooks_path,
                 }
             ),
             "options": {

@@ -61,23 +61,24 @@ def locks_path() -> str:
     return "python" if forced_python() or built_locks() is None else "c"
 
 
-def built_aio() -> Any:
-    """The extension with asyncio's step hooks in C (`chronodbg.recorder._aio`), or None where it is not to be used.
+def built_hooks() -> Any:
+    """The extension with the busiest hooks in C (`chronodbg.recorder._hooks`), or None where it is not to be used.
 
-    Like the emit, read when asyncio is patched, so the environment variable is honoured.
+    Its CallSoon and await_frames serve recorder.aio; its StorageHook the
+    queues' `_put` / `_get` (recorder.queues, recorder.aio_sync).
     """
     if forced_python():
         return None
     try:
-        from chronodbg.recorder import _aio
+        from chronodbg.recorder import _hooks
     except ImportError:
         return None
-    return _aio
+    return _hooks
 
 
-def aio_path() -> str:
-    """"c" when asyncio patched now would get the C hooks, else "python"."""
-    return "python" if built_aio() is None else "c"
+def hooks_path() -> str:
+    """"c" when a recorder made now would patch queues and asyncio with the C hooks, else "python"."""
+    return "python" if built_hooks() is None else "c"
 
 
 def path_of(emit: object) -> str:
@@ -88,7 +89,7 @@ def path_of(emit: object) -> str:
 def header_fields(parts: dict[str, str]) -> dict[str, Any]:
     """The header's `hot_path` ("c", "python", or "mixed" when only some parts were built) and `hot_path_parts`.
 
-    `parts` says, for each part of the per-event path (emit, locals, pack, locks, asyncio),
+    `parts` says, for each part of the per-event path (emit, locals, pack, locks, hooks),
     which ran: one of them can fail to build where the others did.
     """
     paths = set(parts.values())

@@ -22,6 +22,7 @@ from typing import Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.sync import creator
 
@@ -47,6 +48,13 @@ _FUTURES_DIR = concurrent.futures.__file__.rsplit("/", 1)[0] + "/"
 def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
     """Record puts and gets in this class's own `_put` / `_get`, once per queue operation."""
     own = cls.__dict__
+    hooks = built_hooks() if rec.hooks_path == "c" else None
+    if hooks is not None:
+        # The same steps in C (recorder/_hooks.c): (original, rec, kind, gets, guarded, size by self._qsize()).
+        for name, kind, gets in (("_put", QUEUE_PUT, False), ("_get", QUEUE_GET, True)):
+            if name in own and not getattr(own[name], "_cgr", False):
+                patches.set(cls, name, hooks.StorageHook(own[name], rec, kind, gets, True, True))
+        return
     if "_put" in own and not getattr(own["_put"], "_cgr", False):
         original_put = own["_put"]
 

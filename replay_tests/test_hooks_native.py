@@ -1,10 +1,11 @@
-"""asyncio's step hooks in C (recorder/_aio.c) against the Python they replace (recorder/aio.py).
+"""The hooks in C (recorder/_hooks.c) against the Python they replace (recorder/aio.py, queues.py, aio_sync.py).
 
 Whole recordings on both paths are compared in test_hotpath (its program
-has tasks waking each other over an asyncio.Queue); these check the two C
-pieces one case at a time, the odd ones included: a finished coroutine, a
-generator in the chain, a chain past the depth limit, a type or code met
-for the first time, a hook that fails.
+has tasks waking each other over an asyncio.Queue, and threads moving items
+through queue.Queue); these check the C pieces one case at a time, the odd
+ones included: a finished coroutine, a generator in the chain, a chain past
+the depth limit, a type or code met for the first time, a hook that fails,
+a subclass whose _put calls its wrapped base's, a put that raises.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
 from replay_tests.conftest import built_extension
 
-_aio = built_extension("chronodbg.recorder._aio")
-pytestmark = pytest.mark.skipif(_aio is None, reason="the C extension was not built for this Python")
+_hooks = built_extension("chronodbg.recorder._hooks")
+pytestmark = pytest.mark.skipif(_hooks is None, reason="the C extension was not built for this Python")
 
 
 class Pause:
@@ -68,7 +69,7 @@ def _both(coro: Any, user_names: set[str], by_code: dict[int, bool] | None = Non
     python = _python_frames(coro, dict(by_code or {}), code_is_user)
     python_asked = list(asked)
     asked.clear()
-    native = _aio.await_frames(coro, dict(by_code or {}), code_is_user)
+    native = _hooks.await_frames(coro, dict(by_code or {}), code_is_user)
     assert asked == python_asked
     return python, native
 
@@ -129,7 +130,7 @@ def test_a_failing_judge_fails_both_alike() -> None:
     with pytest.raises(LookupError):
         _python_frames(coro, {}, broken)
     with pytest.raises(LookupError):
-        _aio.await_frames(coro, {}, broken)
+        _hooks.await_frames(coro, {}, broken)
     coro.close()
 
 
@@ -188,7 +189,7 @@ def _hooked(rec: Recorded, running: dict[int, int] | None = None, emit_error: Ba
             raise emit_error
 
         rec.emit = failing  # type: ignore[method-assign]
-    hook = _aio.CallSoon(
+    hook = _hooks.CallSoon(
         original, rec, step_types, is_step_type, task_types, is_task, running if running is not None else {},
         frozenset({Mark}), Kind.TASK_WAKE,
     )  # fmt: skip
@@ -250,3 +251,128 @@ def test_a_failing_hook_is_counted_and_the_callback_still_scheduled() -> None:
     with pytest.raises(KeyboardInterrupt):
         loop.call_soon(FakeTask(3).wakeup, None)
     assert calls == []
+
+
+# -- a queue's _put and _get ------------------------------------------------------------------------------------------
+
+
+class Summariser:
+    def safe_value(self, value: Any) -> Any:
+        return ("summary", value)
+
+
+class Storing(Recorded):
+    def __init__(self) -> None:
+        super().__init__()
+        self.summariser = Summariser()
+
+
+class Base:
+    """queue.Queue's shape: _put and _get under the caller's lock, _qsize for the size."""
+
+    def __init__(self, oid: int) -> None:
+        self._cgr_oid = oid
+        self.items: list[Any] = []
+
+    def _put(self, item: Any) -> None:
+        if item == "bad":
+            raise ValueError("bad item")
+        self.items.append(item)
+
+    def _get(self) -> Any:
+        return self.items.pop(0)
+
+    def _qsize(self) -> int:
+        return len(self.items)
+
+
+def _storage_class(rec: Storing, guarded: bool = True) -> type:
+    class Queue(Base):
+        _put = _hooks.StorageHook(Base._put, rec, Kind.QUEUE_PUT, False, guarded, True)
+        _get = _hooks.StorageHook(Base._get, rec, Kind.QUEUE_GET, True, guarded, True)
+
+    return Queue
+
+
+def test_a_put_and_a_get_are_recorded_after_the_move_with_the_callers_frame() -> None:
+    rec = Storing()
+    q = _storage_class(rec)(7)
+    q._put("a")
+    here = sys._getframe()
+    assert q._get() == "a"
+    assert [e[:3] for e in rec.emitted] == [
+        (Kind.QUEUE_PUT, 7, (("summary", "a"), 1)),
+        (Kind.QUEUE_GET, 7, (("summary", "a"), 0)),
+    ]
+    assert all(e[3] is here and len(e) == 4 for e in rec.emitted)
+    hook = type(q).__dict__["_put"]
+    assert hook._cgr is True and hook.__wrapped__ is Base._put and hook.__name__ == "_put"
+    assert "_cgr_in" in q.__dict__ and q.__dict__["_cgr_in"] is False
+
+
+def test_what_is_not_recorded_passes_straight_through() -> None:
+    rec = Storing()
+    Queue = _storage_class(rec)
+    unrecorded = Queue(0)
+    unrecorded._put(1)
+    rec.active = False
+    recorded = Queue(3)
+    recorded._put(2)
+    rec.active = True
+    recorded._put(item=3)  # a keyword call: not one the queue makes, the original's to take
+    assert rec.emitted == [] and recorded.items == [2, 3] and unrecorded.items == [1]
+    assert "_cgr_in" not in unrecorded.__dict__
+
+
+def test_a_subclass_calling_its_wrapped_base_records_one_put() -> None:
+    rec = Storing()
+    Queue = _storage_class(rec)
+
+    class Doubling(Queue):  # type: ignore[misc, valid-type]
+        def _put(self, item: Any) -> None:
+            Queue._put(self, item)
+            Queue._put(self, item)
+
+    Doubling._put = _hooks.StorageHook(Doubling.__dict__["_put"], rec, Kind.QUEUE_PUT, False, True, True)  # type: ignore[method-assign]
+    q = Doubling(4)
+    q._put("x")
+    assert q.items == ["x", "x"]
+    assert [e[:3] for e in rec.emitted] == [(Kind.QUEUE_PUT, 4, (("summary", "x"), 2))]
+
+
+def test_a_failing_put_records_nothing_and_clears_the_guard() -> None:
+    rec = Storing()
+    q = _storage_class(rec)(5)
+    with pytest.raises(ValueError, match="bad item"):
+        q._put("bad")
+    assert rec.emitted == [] and q.__dict__["_cgr_in"] is False
+    q._put("good")
+    assert len(rec.emitted) == 1
+
+
+def test_asyncios_shape_takes_the_size_of_its_deque_and_passes_extra_arguments() -> None:
+    rec = Storing()
+
+    class AioBase:
+        def __init__(self) -> None:
+            self._cgr_oid = 9
+            self._queue: list[Any] = []
+
+        def _put(self, item: Any, *extra: Any) -> None:
+            self._queue.append((item, extra))
+
+        def _get(self) -> Any:
+            return self._queue.pop()
+
+    class AioQueue(AioBase):
+        _put = _hooks.StorageHook(AioBase._put, rec, Kind.QUEUE_PUT, False, False, False)
+        _get = _hooks.StorageHook(AioBase._get, rec, Kind.QUEUE_GET, True, False, False)
+
+    q = AioQueue()
+    q._put("m", "extra")
+    assert q._get() == ("m", ("extra",))
+    assert [e[:3] for e in rec.emitted] == [
+        (Kind.QUEUE_PUT, 9, (("summary", "m"), 1)),
+        (Kind.QUEUE_GET, 9, (("summary", ("m", ("extra",))), 0)),
+    ]
+    assert "_cgr_in" not in q.__dict__

@@ -1,13 +1,20 @@
-/* asyncio's two busiest recorder hooks in C (see recorder/aio.py, whose Python they replace where built).
+/* The recorder's busiest Python hooks in C (recorder/aio.py, recorder/queues.py and recorder/aio_sync.py
+ * keep the Python they replace, which runs where this is not built or CHRONODBG_PURE_PYTHON is set).
  *
  * A recorded asyncio program pays, at every step of every task, for the walk
  * down the chain of coroutines the task awaits through (TaskTracker.frames:
  * where it suspended, and what it waits on), and at every callback the loop
  * schedules, for the call_soon wrapper that tells a task's wakeup from the
- * rest and records who woke it (task.wake). In Python those were a fifth of
- * a recorded asyncio.Queue/asyncio.Lock workload's time. These do the same
- * steps on the same dicts, and call back into Python for what is met for the
- * first time (a type, a code object).
+ * rest and records who woke it (task.wake). A program moving items through
+ * a queue.Queue or an asyncio.Queue pays, at every item, for the wrappers of
+ * the queue's own `_put` and `_get`, where the puts and gets are recorded.
+ * In Python those wrappers were a fifth to a quarter of such programs'
+ * recorded time. These do the same steps on the same dicts, and call back
+ * into Python for what is met for the first time (a type, a code object).
+ *
+ * The wrappers are method descriptors (a method of the class they replace
+ * the original in, called without a bound method where CPython can): no
+ * Python frame stands between the caller and the original.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,7 +24,7 @@
 #define MAX_AWAIT_DEPTH 64
 
 static PyObject *s_cr_frame, *s_cr_await, *s_gi_frame, *s_gi_yieldfrom, *s_self, *s_cgr_task, *s_cgr, *s_active,
-    *s_emit, *s_dropped;
+    *s_emit, *s_dropped, *s_cgr_oid, *s_cgr_in, *s_summariser, *s_safe_value, *s_qsize, *s_queue;
 
 /* by_code.get(id(code)), else code_is_user(code): 1, 0, or -1 with an error set. */
 static int
@@ -108,6 +115,85 @@ failed:
     Py_DECREF(user);
     Py_DECREF(inner);
     return NULL;
+}
+
+/* ---- What the wrappers share: a method standing in for an original ----------------------- */
+
+/* The first fields of every wrapper below. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original; /* the method it replaces */
+} Wrapper;
+
+/* A method: obj.method binds obj (and with METH_DESCRIPTOR, method calls skip the binding). */
+static PyObject *
+wrapper_get(PyObject *op, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(op);
+    }
+    return PyMethod_New(op, obj);
+}
+
+/* __doc__, __name__, __qualname__ and __module__ are the original's; __wrapped__ is the original. */
+static PyObject *
+wrapper_original_attribute(PyObject *op, void *name)
+{
+    PyObject *original = ((Wrapper *)op)->original;
+    if (original == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (name == NULL) {
+        return Py_NewRef(original);
+    }
+    return PyObject_GetAttrString(original, (const char *)name);
+}
+
+/* `_cgr`: True, the mark by which the recorder knows a method it has wrapped already. */
+static PyObject *
+wrapper_mark(PyObject *op, void *unused)
+{
+    (void)op;
+    (void)unused;
+    Py_RETURN_TRUE;
+}
+
+static PyGetSetDef wrapper_getset[] = {
+    {"__doc__", wrapper_original_attribute, NULL, NULL, "__doc__"},
+    {"__name__", wrapper_original_attribute, NULL, NULL, "__name__"},
+    {"__qualname__", wrapper_original_attribute, NULL, NULL, "__qualname__"},
+    {"__module__", wrapper_original_attribute, NULL, NULL, "__module__"},
+    {"__wrapped__", wrapper_original_attribute, NULL, NULL, NULL},
+    {"_cgr", wrapper_mark, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* rec.dropped += 1, the Python hooks' `except Exception` (a failure there never reaches the program). */
+static void
+count_dropped(PyObject *rec)
+{
+    PyObject *count = PyObject_GetAttr(rec, s_dropped);
+    PyObject *one = count == NULL ? NULL : PyLong_FromLong(1);
+    PyObject *more = one == NULL ? NULL : PyNumber_Add(count, one);
+    if (more != NULL) {
+        PyObject_SetAttr(rec, s_dropped, more);
+    }
+    Py_XDECREF(more);
+    Py_XDECREF(one);
+    Py_XDECREF(count);
+    PyErr_Clear();
+}
+
+/* Whether rec.active: 1, 0, or -1 with an error set. */
+static int
+recording(PyObject *rec)
+{
+    PyObject *active = PyObject_GetAttr(rec, s_active);
+    int on = active == NULL ? -1 : PyObject_IsTrue(active);
+    Py_XDECREF(active);
+    return on;
 }
 
 /* ---- The loop's call_soon, recorded ------------------------------------------------------ */
@@ -201,9 +287,7 @@ marked_object(CallSoon *self, PyObject *future)
 static int
 note_wake(CallSoon *self, PyObject *callback, PyObject *future)
 {
-    PyObject *active = PyObject_GetAttr(self->rec, s_active);
-    int on = active == NULL ? -1 : PyObject_IsTrue(active);
-    Py_XDECREF(active);
+    int on = recording(self->rec);
     if (on <= 0) {
         return on;
     }
@@ -252,22 +336,6 @@ done:
     return result;
 }
 
-/* rec.dropped += 1, the Python hooks' `except Exception` (a failure here never reaches the loop). */
-static void
-count_dropped(CallSoon *self)
-{
-    PyObject *count = PyObject_GetAttr(self->rec, s_dropped);
-    PyObject *one = count == NULL ? NULL : PyLong_FromLong(1);
-    PyObject *more = one == NULL ? NULL : PyNumber_Add(count, one);
-    if (more != NULL) {
-        PyObject_SetAttr(self->rec, s_dropped, more);
-    }
-    Py_XDECREF(more);
-    Py_XDECREF(one);
-    Py_XDECREF(count);
-    PyErr_Clear();
-}
-
 static PyObject *
 CallSoon_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -279,44 +347,10 @@ CallSoon_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject
             return NULL;
         }
         PyErr_Clear();
-        count_dropped(self);
+        count_dropped(self->rec);
     }
     return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
 }
-
-/* A method: loop.call_soon binds the loop (and with METH_DESCRIPTOR, method calls skip the binding). */
-static PyObject *
-CallSoon_get(PyObject *op, PyObject *obj, PyObject *type)
-{
-    (void)type;
-    if (obj == NULL || obj == Py_None) {
-        return Py_NewRef(op);
-    }
-    return PyMethod_New(op, obj);
-}
-
-/* __doc__, __name__, __qualname__ and __module__ are the original's; __wrapped__ is the original. */
-static PyObject *
-CallSoon_original_attribute(PyObject *op, void *name)
-{
-    PyObject *original = ((CallSoon *)op)->original;
-    if (original == NULL) {
-        Py_RETURN_NONE;
-    }
-    if (name == NULL) {
-        return Py_NewRef(original);
-    }
-    return PyObject_GetAttrString(original, (const char *)name);
-}
-
-static PyGetSetDef CallSoon_getset[] = {
-    {"__doc__", CallSoon_original_attribute, NULL, NULL, "__doc__"},
-    {"__name__", CallSoon_original_attribute, NULL, NULL, "__name__"},
-    {"__qualname__", CallSoon_original_attribute, NULL, NULL, "__qualname__"},
-    {"__module__", CallSoon_original_attribute, NULL, NULL, "__module__"},
-    {"__wrapped__", CallSoon_original_attribute, NULL, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
 
 static int
 CallSoon_init(CallSoon *self, PyObject *args, PyObject *kwds)
@@ -381,7 +415,7 @@ CallSoon_dealloc(CallSoon *self)
 
 static PyTypeObject CallSoonType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "chronodbg.recorder._aio.CallSoon",
+    .tp_name = "chronodbg.recorder._hooks.CallSoon",
     .tp_basicsize = sizeof(CallSoon),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_new = PyType_GenericNew,
@@ -391,22 +425,200 @@ static PyTypeObject CallSoonType = {
     .tp_clear = (inquiry)CallSoon_clear,
     .tp_vectorcall_offset = offsetof(CallSoon, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_descr_get = CallSoon_get,
-    .tp_getset = CallSoon_getset,
+    .tp_descr_get = wrapper_get,
+    .tp_getset = wrapper_getset,
 };
 
-static PyMethodDef aio_functions[] = {
+/* ---- A queue's own _put and _get, recorded ------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original; /* the class's own _put or _get */
+    PyObject *rec;
+    PyObject *kind;     /* Kind.QUEUE_PUT or Kind.QUEUE_GET */
+    int gets;           /* the item is what the original returns (a _get), else its argument (a _put) */
+    /* queue.Queue's: `_cgr_in` set on the queue while the original runs, so that
+     * a subclass's _put calling its base's (both wrapped) records one put. */
+    int guarded;
+    /* The queue's size after the move: self._qsize() (queue.Queue's, which a
+     * subclass may override) or len(self._queue) (asyncio.Queue's). */
+    int size_by_method;
+} StorageHook;
+
+/* The queue's recorded id (`_cgr_oid` in its own __dict__, as the Python wrappers read it), or NULL: not recorded. */
+static PyObject *
+queue_id(PyObject *queue, PyObject **dict)
+{
+    *dict = PyObject_GenericGetDict(queue, NULL);
+    if (*dict == NULL) {
+        return NULL;
+    }
+    PyObject *oid = PyDict_GetItemWithError(*dict, s_cgr_oid);
+    if (oid == NULL) {
+        return NULL;
+    }
+    int truth = PyObject_IsTrue(oid);
+    return truth > 0 ? oid : NULL;
+}
+
+static int
+record_move(StorageHook *self, PyObject *queue, PyObject *oid, PyObject *item)
+{
+    PyObject *summariser = PyObject_GetAttr(self->rec, s_summariser);
+    PyObject *summary = summariser == NULL ? NULL : PyObject_CallMethodOneArg(summariser, s_safe_value, item);
+    Py_XDECREF(summariser);
+    if (summary == NULL) {
+        return -1;
+    }
+    PyObject *size;
+    if (self->size_by_method) {
+        size = PyObject_CallMethodNoArgs(queue, s_qsize);
+    }
+    else {
+        PyObject *storage = PyObject_GetAttr(queue, s_queue);
+        Py_ssize_t length = storage == NULL ? -1 : PyObject_Size(storage);
+        Py_XDECREF(storage);
+        size = length < 0 ? NULL : PyLong_FromSsize_t(length);
+    }
+    PyObject *data = size == NULL ? NULL : PyTuple_Pack(2, summary, size);
+    Py_DECREF(summary);
+    Py_XDECREF(size);
+    PyObject *emit = data == NULL ? NULL : PyObject_GetAttr(self->rec, s_emit);
+    PyObject *none = NULL;
+    if (emit != NULL) {
+        /* The caller of _put / _get (Queue.put, Queue.get_nowait, ...): the event's site is found from there. */
+        PyFrameObject *frame = PyEval_GetFrame();
+        PyObject *call[4] = {self->kind, oid, data, frame != NULL ? (PyObject *)frame : Py_None};
+        none = PyObject_Vectorcall(emit, call, 4, NULL);
+        Py_DECREF(emit);
+    }
+    Py_XDECREF(data);
+    Py_XDECREF(none);
+    return none == NULL ? -1 : 0;
+}
+
+static PyObject *
+StorageHook_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    StorageHook *self = (StorageHook *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1 || kwnames != NULL || nargs < 2 - self->gets) {
+        /* Not a call the queue itself makes: the original's to take or refuse. */
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    PyObject *queue = args[0], *dict = NULL, *result = NULL;
+    PyObject *oid = queue_id(queue, &dict);
+    int on = oid == NULL ? 0 : recording(self->rec);
+    if (on > 0 && self->guarded) {
+        PyObject *inside = PyDict_GetItemWithError(dict, s_cgr_in);
+        on = inside == NULL ? (PyErr_Occurred() ? -1 : 1) : !PyObject_IsTrue(inside);
+    }
+    if (on <= 0) {
+        Py_XDECREF(dict);
+        return on < 0 || PyErr_Occurred() ? NULL : PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    Py_INCREF(oid); /* the dict may change while the original runs */
+    if (self->guarded && PyDict_SetItem(dict, s_cgr_in, Py_True) < 0) {
+        goto done;
+    }
+    result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    if (self->guarded) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        if (PyDict_SetItem(dict, s_cgr_in, Py_False) < 0) {
+            Py_CLEAR(result);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
+            goto done;
+        }
+        PyErr_Restore(type, value, traceback);
+    }
+    if (result != NULL && record_move(self, queue, oid, self->gets ? result : args[1]) < 0) {
+        Py_CLEAR(result);
+    }
+
+done:
+    Py_DECREF(oid);
+    Py_DECREF(dict);
+    return result;
+}
+
+static int
+StorageHook_init(StorageHook *self, PyObject *args, PyObject *kwds)
+{
+    (void)kwds;
+    PyObject *original, *rec, *kind;
+    int gets, guarded, size_by_method;
+    if (!PyArg_ParseTuple(args, "OOOppp:StorageHook", &original, &rec, &kind, &gets, &guarded, &size_by_method)) {
+        return -1;
+    }
+    Py_XSETREF(self->original, Py_NewRef(original));
+    Py_XSETREF(self->rec, Py_NewRef(rec));
+    Py_XSETREF(self->kind, Py_NewRef(kind));
+    self->gets = gets;
+    self->guarded = guarded;
+    self->size_by_method = size_by_method;
+    self->vectorcall = StorageHook_vectorcall;
+    return 0;
+}
+
+static int
+StorageHook_traverse(StorageHook *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->rec);
+    Py_VISIT(self->kind);
+    return 0;
+}
+
+static int
+StorageHook_clear(StorageHook *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->rec);
+    Py_CLEAR(self->kind);
+    return 0;
+}
+
+static void
+StorageHook_dealloc(StorageHook *self)
+{
+    PyObject_GC_UnTrack(self);
+    StorageHook_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject StorageHookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "chronodbg.recorder._hooks.StorageHook",
+    .tp_basicsize = sizeof(StorageHook),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)StorageHook_init,
+    .tp_dealloc = (destructor)StorageHook_dealloc,
+    .tp_traverse = (traverseproc)StorageHook_traverse,
+    .tp_clear = (inquiry)StorageHook_clear,
+    .tp_vectorcall_offset = offsetof(StorageHook, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = wrapper_get,
+    .tp_getset = wrapper_getset,
+    .tp_doc = PyDoc_STR("StorageHook(original, rec, kind, gets, guarded, size_by_method): a queue's _put or _get, recorded."),
+};
+
+static PyMethodDef hooks_functions[] = {
     {"await_frames", (PyCFunction)(void (*)(void))await_frames, METH_FASTCALL,
      PyDoc_STR("await_frames(coro, by_code, code_is_user) -> (innermost user frame, innermost frame)")},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef aio_module = {
+static struct PyModuleDef hooks_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "chronodbg.recorder._aio",
+    .m_name = "chronodbg.recorder._hooks",
     .m_doc = "asyncio's busiest recorder hooks in C (see recorder/aio.py for the Python originals).",
     .m_size = -1,
-    .m_methods = aio_functions,
+    .m_methods = hooks_functions,
 };
 
 static int
@@ -419,22 +631,25 @@ intern(PyObject **slot, const char *text)
 }
 
 PyMODINIT_FUNC
-PyInit__aio(void)
+PyInit__hooks(void)
 {
     if (intern(&s_cr_frame, "cr_frame") < 0 || intern(&s_cr_await, "cr_await") < 0 || intern(&s_gi_frame, "gi_frame") < 0 ||
         intern(&s_gi_yieldfrom, "gi_yieldfrom") < 0 || intern(&s_self, "__self__") < 0 ||
         intern(&s_cgr_task, "_cgr_task") < 0 || intern(&s_cgr, "_cgr") < 0 || intern(&s_active, "active") < 0 ||
-        intern(&s_emit, "emit") < 0 || intern(&s_dropped, "dropped") < 0) {
+        intern(&s_emit, "emit") < 0 || intern(&s_dropped, "dropped") < 0 || intern(&s_cgr_oid, "_cgr_oid") < 0 ||
+        intern(&s_cgr_in, "_cgr_in") < 0 || intern(&s_summariser, "summariser") < 0 ||
+        intern(&s_safe_value, "safe_value") < 0 || intern(&s_qsize, "_qsize") < 0 || intern(&s_queue, "_queue") < 0) {
         return NULL;
     }
-    if (PyType_Ready(&CallSoonType) < 0) {
+    if (PyType_Ready(&CallSoonType) < 0 || PyType_Ready(&StorageHookType) < 0) {
         return NULL;
     }
-    PyObject *module = PyModule_Create(&aio_module);
+    PyObject *module = PyModule_Create(&hooks_module);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0) {
+    if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0 ||
+        PyModule_AddObjectRef(module, "StorageHook", (PyObject *)&StorageHookType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
