@@ -376,3 +376,42 @@ def test_asyncios_shape_takes_the_size_of_its_deque_and_passes_extra_arguments()
         (Kind.QUEUE_GET, 9, (("summary", ("m", ("extra",))), 0)),
     ]
     assert "_cgr_in" not in q.__dict__
+
+
+# -- a gate in front of a wrapper ------------------------------------------------------------------------------------
+
+
+def test_a_gate_sends_objects_decided_not_the_users_to_the_original() -> None:
+    seen: list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]] = []
+
+    def original(obj: Any, *args: Any, **kwargs: Any) -> str:
+        """The class's own notify."""
+        seen.append(("original", obj, args, kwargs))
+        return "original"
+
+    def wrapper(obj: Any, *args: Any, **kwargs: Any) -> str:
+        seen.append(("wrapper", obj, args, kwargs))
+        return "wrapper"
+
+    class Condition:
+        notify = _hooks.Gate(original, wrapper)
+
+    class Slotted:
+        __slots__ = ()
+        notify = _hooks.Gate(original, wrapper)
+
+    decided, recorded, undecided, falsy, slotted = Condition(), Condition(), Condition(), Condition(), Slotted()
+    decided._cgr_oid = 0  # type: ignore[attr-defined]
+    recorded._cgr_oid = 12  # type: ignore[attr-defined]
+    falsy._cgr_oid = None  # type: ignore[attr-defined]
+    assert decided.notify(2) == "original"
+    assert recorded.notify(n=1) == "wrapper"
+    assert undecided.notify() == "wrapper"  # not decided yet: the wrapper decides
+    assert falsy.notify() == "wrapper"
+    assert slotted.notify() == "wrapper"  # no __dict__: the wrapper's to deal with
+    assert Condition.notify(decided) == "original"
+    assert [(who, args, kwargs) for who, _, args, kwargs in seen] == [
+        ("original", (2,), {}), ("wrapper", (), {"n": 1}), ("wrapper", (), {}), ("wrapper", (), {}), ("wrapper", (), {}),
+        ("original", (), {}),
+    ]  # fmt: skip
+    assert Condition.__dict__["notify"].__doc__ == "The class's own notify." and Condition.__dict__["notify"].__wrapped__ is original

@@ -7,7 +7,9 @@
  * schedules, for the call_soon wrapper that tells a task's wakeup from the
  * rest and records who woke it (task.wake). A program moving items through
  * a queue.Queue or an asyncio.Queue pays, at every item, for the wrappers of
- * the queue's own `_put` and `_get`, where the puts and gets are recorded.
+ * the queue's own `_put` and `_get`, where the puts and gets are recorded,
+ * and for the wrapper of the queue's own Condition.notify, which records
+ * nothing (Gate skips it for objects decided not the user's).
  * In Python those wrappers were a fifth to a quarter of such programs'
  * recorded time. These do the same steps on the same dicts, and call back
  * into Python for what is met for the first time (a type, a code object).
@@ -607,6 +609,96 @@ static PyTypeObject StorageHookType = {
     .tp_doc = PyDoc_STR("StorageHook(original, rec, kind, gets, guarded, size_by_method): a queue's _put or _get, recorded."),
 };
 
+/* ---- A method whose Python wrapper has nothing to do for objects decided not the user's ---- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original; /* the class's method */
+    PyObject *wrapper;  /* the recorder's Python wrapper of it */
+} Gate;
+
+/* Whether obj's own __dict__ holds `_cgr_oid` == 0: an object the recorder decided is not the user's. */
+static int
+decided_not_users(PyObject *obj)
+{
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (dict == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *oid = PyDict_GetItemWithError(dict, s_cgr_oid);
+    int overflow = 0;
+    int zero = oid != NULL && PyLong_Check(oid) && PyLong_AsLongAndOverflow(oid, &overflow) == 0 && !overflow;
+    Py_DECREF(dict);
+    PyErr_Clear();
+    return zero;
+}
+
+static PyObject *
+Gate_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Gate *self = (Gate *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *target = nargs >= 1 && decided_not_users(args[0]) ? self->original : self->wrapper;
+    return PyObject_Vectorcall(target, args, nargsf, kwnames);
+}
+
+static int
+Gate_init(Gate *self, PyObject *args, PyObject *kwds)
+{
+    (void)kwds;
+    PyObject *original, *wrapper;
+    if (!PyArg_ParseTuple(args, "OO:Gate", &original, &wrapper)) {
+        return -1;
+    }
+    Py_XSETREF(self->original, Py_NewRef(original));
+    Py_XSETREF(self->wrapper, Py_NewRef(wrapper));
+    self->vectorcall = Gate_vectorcall;
+    return 0;
+}
+
+static int
+Gate_traverse(Gate *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->wrapper);
+    return 0;
+}
+
+static int
+Gate_clear(Gate *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->wrapper);
+    return 0;
+}
+
+static void
+Gate_dealloc(Gate *self)
+{
+    PyObject_GC_UnTrack(self);
+    Gate_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject GateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "chronodbg.recorder._hooks.Gate",
+    .tp_basicsize = sizeof(Gate),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Gate_init,
+    .tp_dealloc = (destructor)Gate_dealloc,
+    .tp_traverse = (traverseproc)Gate_traverse,
+    .tp_clear = (inquiry)Gate_clear,
+    .tp_vectorcall_offset = offsetof(Gate, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = wrapper_get,
+    .tp_getset = wrapper_getset,
+    .tp_doc = PyDoc_STR("Gate(original, wrapper): the original for objects whose _cgr_oid is 0, else the wrapper."),
+};
+
 static PyMethodDef hooks_functions[] = {
     {"await_frames", (PyCFunction)(void (*)(void))await_frames, METH_FASTCALL,
      PyDoc_STR("await_frames(coro, by_code, code_is_user) -> (innermost user frame, innermost frame)")},
@@ -641,7 +733,7 @@ PyInit__hooks(void)
         intern(&s_safe_value, "safe_value") < 0 || intern(&s_qsize, "_qsize") < 0 || intern(&s_queue, "_queue") < 0) {
         return NULL;
     }
-    if (PyType_Ready(&CallSoonType) < 0 || PyType_Ready(&StorageHookType) < 0) {
+    if (PyType_Ready(&CallSoonType) < 0 || PyType_Ready(&StorageHookType) < 0 || PyType_Ready(&GateType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&hooks_module);
@@ -649,7 +741,8 @@ PyInit__hooks(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0 ||
-        PyModule_AddObjectRef(module, "StorageHook", (PyObject *)&StorageHookType) < 0) {
+        PyModule_AddObjectRef(module, "StorageHook", (PyObject *)&StorageHookType) < 0 ||
+        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
