@@ -487,9 +487,9 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-27 (fifth pass): every chronodbg variant of the five workloads, 5 pairs after a
-  warm-up, without peers, on three Pythons, took 42 minutes in one invocation (`--no-peers`; 3.11 17 minutes,
-  3.12 13, 3.13 12); W3 is more than half of it (`--level calls` 15–33 s and `lines` 27–46 s a run). The peers
+- How long, here on 2026-11-27 (sixth pass): every chronodbg variant of the five workloads, 5 pairs after a
+  warm-up, without peers, on three Pythons, took 28.5 minutes in one invocation (`--no-peers`; 42 in the fifth
+  pass); W3 is two thirds of it (`--level calls` 12–18 s and `lines` 22–27 s a run). The peers
   add more than that (VizTracer about 2 minutes a run on W3, pyttd past its time limit on W3–W5), so the
   default run (every level, the peers, 5 pairs, three Pythons) takes well over an hour, not the issue's 15
   minutes. `--pairs N`, `--levels`,
