@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.threads import exception_data
 
@@ -98,7 +97,7 @@ class TaskTracker:
         #: ids of chronodbg's own wrappers that make tasks for their caller (kept alive by them).
         self.maker_codes: set[int] = set()
         #: The C hooks (recorder/_hooks.c), or None for the Python ones.
-        self.native: Any = built_hooks() if rec.hooks_path == "c" else None
+        self.native: Any = rec.hooks
         if self.native is not None:
             await_frames, by_code, code_is_user = self.native.await_frames, rec.user.by_code, rec.user.code_is_user
 

@@ -27,8 +27,8 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import Patches, without_own_frames
+from chronodbg.recorder.queues import storage_hooks_in_c
 from chronodbg.recorder.sync import object_id, type_label, wrap_init
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
@@ -316,14 +316,9 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
 
 def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
     """Record puts and gets where the item really moves: in the class's own `_put` / `_get`."""
-    own = cls.__dict__
-    hooks = built_hooks() if rec.hooks_path == "c" else None
-    if hooks is not None:
-        # The same steps in C (recorder/_hooks.c): (original, rec, kind, gets, guarded, size by self._qsize()).
-        for name, kind, gets in (("_put", QUEUE_PUT, False), ("_get", QUEUE_GET, True)):
-            if name in own and not getattr(own[name], "_cgr", False):
-                patches.set(cls, name, hooks.StorageHook(own[name], rec, kind, gets, False, False))
+    if storage_hooks_in_c(rec, patches, cls, threading_queue=False):
         return
+    own = cls.__dict__
     if "_put" in own and not getattr(own["_put"], "_cgr", False):
         original_put = own["_put"]
 

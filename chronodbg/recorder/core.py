@@ -32,7 +32,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
 from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
-from chronodbg.recorder.hotpath import hooks_path, locks_path
+from chronodbg.recorder.hotpath import built_hooks, locks_path
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
@@ -172,8 +172,8 @@ class Recorder:
         self.thread_started: Callable[[], None] | None = None
         #: Whether the lock wrappers this recorder makes run the C cores ("c") or Python (recorder.locks).
         self.lock_path = locks_path()
-        #: Whether queues and asyncio get the C hooks ("c", recorder/_hooks.c) or the Python ones.
-        self.hooks_path = hooks_path()
+        #: The C hooks the queues, conditions and asyncio get (recorder/_hooks.c), or None for the Python ones.
+        self.hooks: Any = built_hooks()
         self.emit: Emit = self._make_emit()
         self.emit_code: EmitCode = self._make_emit_code()
 
@@ -235,7 +235,7 @@ class Recorder:
                     "locals": self.summariser.path,
                     "pack": self._packer_path(),
                     "locks": self.lock_path,
-                    "hooks": self.hooks_path,
+                    "hooks": "python" if self.hooks is None else "c",
                 }
             ),
             "options": {

@@ -76,11 +76,6 @@ def built_hooks() -> Any:
     return _hooks
 
 
-def hooks_path() -> str:
-    """"c" when a recorder made now would patch queues and asyncio with the C hooks, else "python"."""
-    return "python" if built_hooks() is None else "c"
-
-
 def path_of(emit: object) -> str:
     """"c" when `emit` is the extension's, else "python"."""
     return "c" if type(emit).__module__ == "chronodbg.recorder._hotpath" else "python"

@@ -22,7 +22,6 @@ from typing import Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.sync import creator
 
@@ -45,16 +44,27 @@ _now = time.monotonic_ns
 _FUTURES_DIR = concurrent.futures.__file__.rsplit("/", 1)[0] + "/"
 
 
+def storage_hooks_in_c(rec: Recorder, patches: Patches, cls: type, threading_queue: bool) -> bool:
+    """Wrap the class's own `_put` / `_get` with the C StorageHook where built; False: the Python wrappers' turn.
+
+    queue.Queue's shape (`threading_queue`): the guard against a subclass's
+    `_put` calling its wrapped base's, the size from `self._qsize()`;
+    asyncio.Queue's: no guard, the size from `len(self._queue)`.
+    """
+    if rec.hooks is None:
+        return False
+    own = cls.__dict__
+    for name, kind, gets in (("_put", QUEUE_PUT, False), ("_get", QUEUE_GET, True)):
+        if name in own and not getattr(own[name], "_cgr", False):
+            patches.set(cls, name, rec.hooks.StorageHook(own[name], rec, kind, gets, threading_queue, threading_queue))
+    return True
+
+
 def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
     """Record puts and gets in this class's own `_put` / `_get`, once per queue operation."""
-    own = cls.__dict__
-    hooks = built_hooks() if rec.hooks_path == "c" else None
-    if hooks is not None:
-        # The same steps in C (recorder/_hooks.c): (original, rec, kind, gets, guarded, size by self._qsize()).
-        for name, kind, gets in (("_put", QUEUE_PUT, False), ("_get", QUEUE_GET, True)):
-            if name in own and not getattr(own[name], "_cgr", False):
-                patches.set(cls, name, hooks.StorageHook(own[name], rec, kind, gets, True, True))
+    if storage_hooks_in_c(rec, patches, cls, threading_queue=True):
         return
+    own = cls.__dict__
     if "_put" in own and not getattr(own["_put"], "_cgr", False):
         original_put = own["_put"]
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import Patches
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
@@ -140,10 +139,9 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
             raise
 
     patches.set(Condition, "wait", wait)
-    hooks = built_hooks() if rec.hooks_path == "c" else None
     # A queue's own conditions are notified at every put and get: the C gate
     # sends those (decided not the user's) straight to the original.
-    patches.set(Condition, "notify", hooks.Gate(original_notify, notify) if hooks is not None else notify)
+    patches.set(Condition, "notify", rec.hooks.Gate(original_notify, notify) if rec.hooks is not None else notify)
 
 
 def install_semaphore(rec: Recorder, patches: Patches) -> None:
