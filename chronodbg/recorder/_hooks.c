@@ -28,7 +28,28 @@
 static PyObject *s_cr_frame, *s_cr_await, *s_gi_frame, *s_gi_yieldfrom, *s_self, *s_cgr_task, *s_cgr, *s_active,
     *s_emit, *s_dropped, *s_cgr_oid, *s_cgr_in, *s_summariser, *s_safe_value, *s_qsize, *s_queue;
 
-/* by_code.get(id(code)), else code_is_user(code): 1, 0, or -1 with an error set. */
+/* dict.get(key), else decide(argument) (the Python hooks' `known = d.get(k); if known is None: known = decide(...)`),
+ * taken as a truth: 1, 0, or -1 with an error set. */
+static int
+truth_of(PyObject *dict, PyObject *key, PyObject *decide, PyObject *argument)
+{
+    PyObject *known = PyDict_GetItemWithError(dict, key);
+    if (known != NULL) {
+        return PyObject_IsTrue(known);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *answer = PyObject_CallOneArg(decide, argument);
+    if (answer == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(answer);
+    Py_DECREF(answer);
+    return truth;
+}
+
+/* by_code.get(id(code)), else code_is_user(code). */
 static int
 is_user_code(PyObject *by_code, PyObject *code_is_user, PyCodeObject *code)
 {
@@ -36,20 +57,8 @@ is_user_code(PyObject *by_code, PyObject *code_is_user, PyCodeObject *code)
     if (key == NULL) {
         return -1;
     }
-    PyObject *known = PyDict_GetItemWithError(by_code, key);
+    int truth = truth_of(by_code, key, code_is_user, (PyObject *)code);
     Py_DECREF(key);
-    if (known != NULL) {
-        return PyObject_IsTrue(known);
-    }
-    if (PyErr_Occurred()) {
-        return -1;
-    }
-    PyObject *answer = PyObject_CallOneArg(code_is_user, (PyObject *)code);
-    if (answer == NULL) {
-        return -1;
-    }
-    int truth = PyObject_IsTrue(answer);
-    Py_DECREF(answer);
     return truth;
 }
 
@@ -213,25 +222,6 @@ typedef struct {
     PyObject *future_types; /* TaskTracker.future_types */
     PyObject *wake_kind;    /* Kind.TASK_WAKE */
 } CallSoon;
-
-static int
-truth_of(PyObject *dict, PyObject *key, PyObject *decide, PyObject *argument)
-{
-    PyObject *known = PyDict_GetItemWithError(dict, key);
-    if (known != NULL) {
-        return PyObject_IsTrue(known);
-    }
-    if (PyErr_Occurred()) {
-        return -1;
-    }
-    PyObject *answer = PyObject_CallOneArg(decide, argument);
-    if (answer == NULL) {
-        return -1;
-    }
-    int truth = PyObject_IsTrue(answer);
-    Py_DECREF(answer);
-    return truth;
-}
 
 /* getattr(obj, name, None) as a new reference, or NULL with an error set. */
 static PyObject *
