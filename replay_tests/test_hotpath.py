@@ -334,6 +334,52 @@ def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch
         assert tracer._ours is (tracer.hook if in_c else tracer._global)
 
 
+#: A frame traced the way bdb.set_trace does it: its f_trace set before the
+#: program's own sys.settrace, and left set after sys.settrace(None).
+BDB_ORDER = """
+import sys
+
+seen = []
+
+
+def tracer(frame, event, arg):
+    if frame.f_code.co_name == "traced_here":
+        seen.append((event, frame.f_lineno - traced_here.__code__.co_firstlineno))
+    return tracer
+
+
+def traced_here():
+    frame = sys._getframe()
+    frame.f_trace = tracer
+    sys.settrace(tracer)
+    x = 1
+    sys.settrace(None)
+    y = x + 1
+    return y
+
+
+traced_here()
+print(seen)
+"""
+
+
+@needs_extension
+@pytest.mark.parametrize("level", ["calls", "lines"])
+def test_the_c_tracer_calls_a_frames_own_f_trace_only_as_cpython_would(tmp_path: Path, level: str) -> None:
+    """Not before the program's sys.settrace, nor after its sys.settrace(None), and at level calls too.
+
+    On 3.11 the C hook is the thread's trace function, and decides; under
+    sys.settrace (the Python path) CPython calls a frame's f_trace whenever
+    some trace function is installed, which is not in the program's power
+    to see or chronodbg's to change.
+    """
+    program = tmp_path / "bdb_order.py"
+    program.write_text(BDB_ORDER)
+    plain = subprocess.run([sys.executable, str(program)], capture_output=True, timeout=TIMEOUT, env=env(), cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stdout == b"[('line', 4), ('line', 5)]\n", plain.stdout
+    _record(tmp_path, "c", "c", "--level", level, source=BDB_ORDER, prints=plain.stdout)
+
+
 def test_header_and_info_say_which_path_ran(tmp_path: Path) -> None:
     for path in (["c"] if EXTENSION is not None else []) + ["python"]:
         rec = _record(tmp_path, path, path)

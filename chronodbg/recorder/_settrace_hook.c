@@ -12,15 +12,18 @@
  *
  * SettraceHook is installed with PyEval_SetTrace instead and does the common
  * steps itself, on the same dicts as tracer_settrace's Python functions:
- *   - a call of code known not to be the user's: nothing;
+ *   - a call of code known not to be the user's: f_trace_lines off (as
+ *     global_trace does);
  *   - a call of code known to be the user's: global_trace's steps
  *     (f_trace_lines, FrameEvents.enter, f_trace = local_trace);
  *   - a return or line of a frame whose f_trace is local_trace, with no
  *     exception in flight: local_trace's steps (FrameEvents.leave, .line).
- * Everything else (code met for the first time, exceptions, opcodes, a
- * frame whose f_trace is someone else's) goes to the Python function as the
- * trampoline would send it, so the two tracers stay one implementation; only
- * a function of the program's own gets the trampoline's locals dict copies.
+ * Everything else (code met for the first time, exceptions, opcodes) goes
+ * to the Python function as the trampoline would send it, so the two
+ * tracers stay one implementation. A frame whose f_trace is the program's
+ * own gets nothing: the program has no trace function installed while this
+ * hook is the thread's (under sys.settrace, CPython would call it, which
+ * unrecorded it would not).
  *
  * Its fast paths read and write the frame object's first fields (f_trace,
  * f_trace_lines), which CPython 3.11 keeps in an internal header: the
@@ -246,8 +249,14 @@ hook_trace(PyObject *op, PyFrameObject *frame, int what, PyObject *arg)
         else if (user < 0) {
             result = trampoline(self, self->global_trace, frame, what, arg);
         }
+        else if (user) {
+            result = enter(self, frame, code);
+        }
         else {
-            result = user ? enter(self, frame, code) : 0;
+            /* No line events for it either: CPython would otherwise call this
+             * function at each of its lines only to find no f_trace. */
+            ((FrameHead *)frame)->f_trace_lines = 0;
+            result = 0;
         }
         Py_DECREF(code);
         return result;
@@ -256,7 +265,13 @@ hook_trace(PyObject *op, PyFrameObject *frame, int what, PyObject *arg)
     if (callback == NULL || what < 0 || what >= WHAT_COUNT) {
         return 0;
     }
-    if (callback == self->local_trace && self->running && PyDict_GET_SIZE(self->flight) == 0) {
+    if (callback != self->local_trace) {
+        /* The program's own f_trace, while the thread's trace function is
+         * this hook: the program has none installed (sys.gettrace() says
+         * None to it), and unrecorded CPython would not call it. */
+        return 0;
+    }
+    if (self->running && PyDict_GET_SIZE(self->flight) == 0) {
         int done = what == PyTrace_RETURN ? leave(self, frame, arg) : what == PyTrace_LINE ? line(self, frame) : 0;
         if (done != 0) {
             return done > 0 ? 0 : -1;

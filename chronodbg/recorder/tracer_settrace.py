@@ -4,7 +4,8 @@ Installed in the thread that starts recording and, through the patched
 `Thread._bootstrap_inner`, first thing in every thread started afterwards
 with `threading`; threads already running and `_thread` threads are not
 traced. The global trace function sees every call; for user code it returns
-the local one (with `f_trace_lines` off at level calls), for the rest None.
+the local one (with `f_trace_lines` off at level calls), for the rest None
+(with `f_trace_lines` off: no line event would find a function to call).
 
 What settrace reports is normalised to what sys.monitoring reports:
 
@@ -38,7 +39,13 @@ The program's own use of sys.settrace wins, as it would unrecorded:
 `sys.gettrace()` returns what the program installed (None when it
 installed nothing); `sys.settrace(f)` installs `f` in place of chronodbg's
 in that thread, whose new frames are then not recorded; `sys.settrace(None)`
-puts chronodbg's back.
+puts chronodbg's back. Installing one also turns `f_trace_lines` back on in
+the frames of every thread that chronodbg does not trace (lines_back_on),
+as CPython leaves it: the program's trace function may trace frames already
+running (`bdb.set_trace` sets their `f_trace` first), and expects their
+lines. A frame chronodbg traces keeps `f_trace_lines` off at level calls,
+so one whose `f_trace` the program sets only after its own sys.settrace
+reports no lines to it there.
 """
 
 from __future__ import annotations
@@ -68,6 +75,22 @@ except ImportError:  # no C, or a Python that has none (3.12+)
     SettraceHook = None
 
 TraceFunction = Callable[[FrameType, str, Any], Any]
+
+
+def lines_back_on(ours: TraceFunction) -> None:
+    """The frames of every thread that chronodbg does not trace trace their lines again, as CPython makes them.
+
+    A frame whose f_trace is `ours` keeps its setting: CPython goes on
+    calling chronodbg's function there, under the program's trace
+    function, and a line event would make the trampoline copy the frame's
+    variables into its locals dict, where a deleted one would stay alive.
+    """
+    for top in sys._current_frames().values():
+        frame: FrameType | None = top
+        while frame is not None:
+            if frame.f_trace is not ours:
+                frame.f_trace_lines = True
+            frame = frame.f_back
 
 #: co_flags of generator, coroutine and async generator code.
 _SUSPENDABLE = 0x20 | 0x80 | 0x100 | 0x200
@@ -118,12 +141,14 @@ class SettraceTracer:
         self.running = True
         if self.hook is not None:
             self.hook.start()
-        real_settrace, real_gettrace, ours = self._settrace, self._gettrace, self._ours
+        real_settrace, real_gettrace, ours, local_trace = self._settrace, self._gettrace, self._ours, self._local
 
         def settrace(function: Any) -> None:
             if function is None and self.running:
                 self._trace_here()
             else:
+                if function is not None:
+                    lines_back_on(local_trace)
                 real_settrace(function)
 
         def gettrace() -> Any:
@@ -174,6 +199,8 @@ class SettraceTracer:
                 if known is None:
                     known = traces(code, frame)
                 if not known:
+                    # No line events for it either (see lines_back_on).
+                    frame.f_trace_lines = False
                     return None
                 resumed = False
                 if code.co_flags & _SUSPENDABLE:

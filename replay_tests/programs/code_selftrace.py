@@ -20,6 +20,19 @@ def untraced(x):
     return x * 2
 
 
+def own_lines():
+    # Traces a frame already running, as bdb.set_trace does (its f_trace, then
+    # the thread's trace function): its lines reach the program's tracer
+    # whatever chronodbg set on the frame at its call. One line each way, so
+    # that no line runs with one set and not the other.
+    frame = sys._getframe()
+    frame.f_trace = tracer; sys.settrace(tracer)  # noqa: E702
+    x = 1
+    y = x + 1
+    sys.settrace(None); frame.f_trace = None  # noqa: E702
+    return y
+
+
 print("before", sys.gettrace() is None, threading.gettrace() is None)
 untraced(1)
 sys.settrace(tracer)
@@ -28,4 +41,5 @@ traced(1)
 sys.settrace(None)
 print("after", sys.gettrace() is None)
 untraced(2)
+own_lines()
 print(seen)
