@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from chronodbg.errors import LogError
+from chronodbg.kinds import Kind
 from chronodbg.logfile import format as fmt
 from chronodbg.logfile import read_log
+from chronodbg.recorder import core
+from chronodbg.recorder.core import Options, Recorder
+from chronodbg.recorder.watchdog import Watchdog
 from replay_tests.conftest import POLL_LIMIT, PROGRAMS, chronodbg, env, record, start_recording
 
 
@@ -61,6 +65,157 @@ def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
     info = chronodbg("info", str(out))
     assert info.returncode == 0
     assert b"recovered, no footer" in info.stdout
+
+
+def test_a_busy_asyncio_loop_killed_once_quiet_has_every_event_on_disk(tmp_path: Path) -> None:
+    # While busy the loop packs and writes its own events, and the writer wakes
+    # less often; once the loop is quiet, the writer must still write the rest.
+    proc, out = start_recording(tmp_path, "busy_aio.py")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"quiet\n"
+        deadline = time.monotonic() + POLL_LIMIT
+        while _events_on_disk(out, "queue.get") < 20_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    rec = read_log(str(out))
+    assert not rec.complete
+    assert [e.seq for e in rec.events] == list(range(1, len(rec.events) + 1))
+    assert sum(1 for e in rec.events if e.kind == "queue.get") == 20_000
+
+
+LOOP_PACKS = """
+import _thread, asyncio, sys
+import chronodbg
+from chronodbg.recorder import control, core
+
+core.FLUSH_INTERVAL = core.BUSY_FLUSH_INTERVAL = 3600  # the writer never wakes while the loop runs
+core.OUT_LIMIT = 4096  # the loop writes what it packed (FLUSH_INTERVAL never passes)
+chronodbg.start(sys.argv[1])
+rec = control.current()
+on_disk = rec.bytes_on_disk
+packers = set()
+drain_held = type(rec)._drain_held
+
+
+def spy(self, from_writer, write):
+    packers.add(_thread.get_ident())
+    drain_held(self, from_writer, write)
+
+
+type(rec)._drain_held = spy
+
+
+async def produce(items):
+    for i in range(6000):
+        await items.put(i)
+
+
+async def consume(items):
+    for _ in range(6000):
+        await items.get()
+
+
+async def main():
+    items = asyncio.Queue(maxsize=10)
+    await asyncio.gather(produce(items), consume(items))
+    return rec.events_written, rec.bytes_on_disk > on_disk, packers == {_thread.get_ident()}, rec.packed_at > 0
+
+
+result = asyncio.run(main())
+chronodbg.stop()
+print(result[0] > 0, *result[1:])
+"""
+
+
+def test_an_asyncio_loop_packs_and_writes_its_own_events_between_callbacks(tmp_path: Path) -> None:
+    program = tmp_path / "loop_packs.py"
+    program.write_text(LOOP_PACKS)
+    out = tmp_path / "run.cgr"
+    proc = subprocess.run(
+        [sys.executable, str(program), str(out)], capture_output=True, timeout=POLL_LIMIT, env=env(), cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    # Packed and written on the loop's thread alone (the writer never woke), and it said so for the writer.
+    assert proc.stdout == b"True True True True\n"
+    rec = read_log(str(out))
+    assert rec.complete and rec.footer is not None and rec.footer["dropped"] == 0
+    assert [e.seq for e in rec.events] == list(range(1, len(rec.events) + 1))
+    assert sum(1 for e in rec.events if e.kind == "queue.put") == 6000
+
+
+def _recording_in_memory() -> Recorder:
+    rec = Recorder(Options())
+    rec.open()
+    rec.active = True
+    rec.emit(Kind.MARK, None, (), None)
+    return rec
+
+
+def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = _recording_in_memory()
+
+    def broken() -> None:
+        raise RuntimeError("a bug in packing")
+
+    monkeypatch.setattr(rec, "_pack", broken)
+    rec.pack_here()
+    assert rec.dropped == 1 and rec.program_packs(time.monotonic())
+    assert not rec._io_lock.locked() and rec._draining is None
+
+
+def test_packing_on_the_loop_leaves_it_to_the_writer_when_the_writer_is_at_it() -> None:
+    rec = _recording_in_memory()
+    rec._io_lock.acquire()
+    rec.pack_here()
+    # Still offered: the writer's next wake-up leaves the packing to the program.
+    assert len(rec.buffer) == 1 and rec.events_written == 0 and rec.program_packs(time.monotonic())
+    rec._io_lock.release()
+    rec.pack_here()
+    assert not rec.buffer and rec.events_written == 1
+
+
+def test_packing_on_the_loop_writes_when_a_flush_interval_has_passed(tmp_path: Path) -> None:
+    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
+    rec.open()
+    rec.active = True
+    on_disk = rec.bytes_on_disk
+    rec.emit(Kind.MARK, None, (), None)
+    rec.written_at = time.monotonic()
+    rec.pack_here()
+    # Packed, not written: the last write was just now, and far less than OUT_LIMIT waits.
+    assert rec.events_written == 1 and rec.bytes_on_disk == on_disk and rec._out
+    rec.emit(Kind.MARK, None, (), None)
+    rec.written_at -= core.FLUSH_INTERVAL
+    rec.pack_here()
+    assert rec.events_written == 2 and rec.bytes_on_disk > on_disk and not rec._out
+    rec.active = False
+    rec.close(0, "exit")
+
+
+def test_the_watchdog_does_not_wait_for_whoever_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = _recording_in_memory()
+    rec.watchdog = Watchdog(rec)
+
+    def not_now() -> None:
+        raise AssertionError("checked while the events were being packed")
+
+    monkeypatch.setattr(rec.watchdog, "check", not_now)
+    rec._io_lock.acquire()
+    assert rec._watch() is None
+    rec._io_lock.release()
+
+
+def test_the_writer_wakes_less_often_while_the_program_packs() -> None:
+    rec = Recorder(Options())
+    now = time.monotonic()
+    assert rec._flush_period() == core.FLUSH_INTERVAL and not rec.program_packs(now)
+    rec.packed_at = now
+    assert rec._flush_period() == core.BUSY_FLUSH_INTERVAL > core.FLUSH_INTERVAL
+    # A program quiet for a whole FLUSH_INTERVAL since its last offer has its events written by the writer again.
+    assert rec.program_packs(now + core.FLUSH_INTERVAL / 2) and not rec.program_packs(now + core.FLUSH_INTERVAL * 1.5)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -25,7 +25,7 @@ from types import BuiltinMethodType, CodeType, CoroutineType, FrameType, Functio
 from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
-from chronodbg.recorder.core import Recorder
+from chronodbg.recorder.core import PACK_LIMIT, Recorder
 from chronodbg.recorder.patching import Patches
 from chronodbg.recorder.threads import exception_data
 
@@ -400,6 +400,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
     """Patch this asyncio's tasks (the module object, maybe a fresh re-import)."""
     tasks, events = asyncio.tasks, asyncio.events
     running = rec.running_tasks
+    buffer, pack_limit = rec.buffer, PACK_LIMIT
 
     Task = _make_task_class(rec, tracker, tasks.Task, events._get_running_loop)
     # Below an eager task's first step lies its creator, not the task.
@@ -450,6 +451,8 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
                 calls.ran(self)
             original_run(self)
             self = None
+            if len(buffer) >= pack_limit:
+                rec.pack_here()
             return
         ident = _get_ident()
         outer = running.get(ident)
@@ -464,6 +467,9 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
         finally:
             _restore(running, ident, outer)
             self = None
+        # Between two callbacks the loop holds nothing of the program's: it packs its own events (Recorder.pack_here).
+        if len(buffer) >= pack_limit:
+            rec.pack_here()
 
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))

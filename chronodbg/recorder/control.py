@@ -7,8 +7,9 @@ program's own (so it runs last, after non-daemon threads were joined),
 only where the default one was (the program still sees SIG_DFL there). The
 writer thread blocks asynchronous signals, so they reach the program's
 threads as they would unrecorded. SIGKILL cannot be caught: the writer thread
-has already put all but the last moments on disk (the last FLUSH_INTERVAL,
-plus however long the writer waits for the GIL and a CPU and packs; see
+(or a busy asyncio loop, which writes its own events: Recorder.pack_here) has
+already put all but the last moments on disk (the last FLUSH_INTERVAL, plus
+however long the writer waits for the GIL and a CPU and packs; see
 replay_tests/kill_runs.py).
 """
 

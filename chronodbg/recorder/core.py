@@ -5,6 +5,9 @@ makes no system call: a background thread started with `_thread` (invisible to
 `threading.enumerate()`) drains the list every FLUSH_INTERVAL seconds, packs it
 and writes it with `os.write`. That bounds what a SIGKILL loses and puts a
 deadlocked program's last events on disk without any help from the program.
+An asyncio loop packs and writes its own events between two steps once a
+chunk's worth is buffered (`pack_here`), and the writer then wakes less often
+(see BUSY_FLUSH_INTERVAL).
 Sequence numbers are assigned when the writer drains: append order is the
 causal order because every wrapper records an acquire after acquiring and a
 release before releasing.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import _thread
 import gc
 import itertools
+import math
 import os
 import stat
 import sys
@@ -39,13 +43,28 @@ from chronodbg.recorder.usercode import UserCode
 from chronodbg.recorder.watchdog import DEADLOCK_EXIT, Finding, Watchdog, event_data
 
 FLUSH_INTERVAL = 0.05
+#: The writer's period while the program packs its own events (pack_here).
+#: Why longer: a thread waiting for the GIL is woken by every release of it,
+#: and an asyncio loop polling with select(0) releases it thousands of times
+#: a second and takes it straight back before the woken thread runs; CPython
+#: restarts the waiter's switch interval at each such wake, so the writer
+#: waited through hundreds of them at every wake-up, a futex wake on the
+#: loop's side each: a sixth of W3's recorded time at 20 wake-ups a second.
+#: Meanwhile the loop writes its own events at least every FLUSH_INTERVAL.
+BUSY_FLUSH_INTERVAL = 0.25
 #: Events buffered at most before the thread adding one writes them itself:
 #: when the disk is slower than the program, the program waits for it
 #: instead of the buffer growing without bound (about 250 bytes an event).
 BUFFER_LIMIT = 1 << 17
+#: Events buffered before pack_here packs them: one chunk.
+PACK_LIMIT = CHUNK_EVENTS
+#: Packed bytes pack_here leaves unwritten at most (it also writes them once
+#: FLUSH_INTERVAL has passed since the last write).
+OUT_LIMIT = 1 << 20
 #: The smallest --max-size: below it a few chunks of events would not fit.
 MIN_MAX_SIZE = 64 << 10
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
+_monotonic = time.monotonic
 
 Emit = Callable[..., None]
 #: (kind, data, code, line): an event of user code at that line, without locals.
@@ -144,6 +163,10 @@ class Recorder:
         self.exit_how = "exit"
         self.error: str | None = None
         self._io_lock = _thread.allocate_lock()
+        #: When the program last offered to pack its own events (pack_here), time.monotonic().
+        self.packed_at = -math.inf
+        #: When the last write to the file began, time.monotonic().
+        self.written_at = -math.inf
         self._wake = _thread.allocate_lock()
         self._writer_done = _thread.allocate_lock()
         self._writer_running = False
@@ -443,6 +466,7 @@ class Recorder:
         out, fd = self._out, self._fd
         if out is None or fd is None:
             return
+        self.written_at = _monotonic()
         while out:
             written = os.write(fd, out)
             self.bytes_on_disk += written
@@ -462,6 +486,31 @@ class Recorder:
         """
         # Not `with`: on 3.11 it allocates bound methods of the lock.
         self._io_lock.acquire()
+        self._drain_held(from_writer, True)
+
+    def pack_here(self) -> None:
+        """Pack the buffered events on this thread; write them past OUT_LIMIT bytes or FLUSH_INTERVAL since the last write.
+
+        For a thread at a point where it holds nothing of the program's (an
+        asyncio loop between two callbacks): there it costs the program what
+        the writer thread's packing would, without the two threads handing
+        the GIL to each other. Never waits: when the writer is at it, it is
+        left to the writer.
+        """
+        # Offered, even when the writer is at it: the program makes events faster than the writer's period.
+        now = self.packed_at = _monotonic()
+        if self._draining is not None or not self.active or not self._io_lock.acquire(False):
+            return
+        out = self._out
+        write = out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL)
+        try:
+            self._drain_held(False, write)
+        except Exception:
+            # Never into the loop; whatever was taken out of the buffer is lost.
+            self.dropped += 1
+
+    def _drain_held(self, from_writer: bool, write: bool) -> None:
+        """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`."""
         self._draining = _thread.get_ident()
         try:
             if self.log is None or not self.buffer:
@@ -484,7 +533,8 @@ class Recorder:
                     if gc_off:
                         self._gc_paused = False
                         _gc_enable()
-                self._flush_out()
+                if write:
+                    self._flush_out()
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
                 self.dropped += self.events_written - first
@@ -631,9 +681,10 @@ class Recorder:
                 # A period from the start of the last drain, not from its end:
                 # packing a busy program's events takes tens of ms, and a
                 # SIGKILL loses what came in since the last write began.
-                self._wake.acquire(timeout=max(0.005, FLUSH_INTERVAL - (time.monotonic() - began)))
+                self._wake.acquire(timeout=max(0.005, self._flush_period() - (time.monotonic() - began)))
                 began = time.monotonic()
-                self.drain(True)
+                if not self.program_packs(began):
+                    self.drain(True)
                 if self.watchdog is not None and self._writer_running and self.active:
                     finding = self._watch()
                     if finding is not None and self.options.on_deadlock == "stop" and self.end_process is not None:
@@ -643,10 +694,24 @@ class Recorder:
         if finding is not None and not self._writer_running and self.end_process is not None and not self.closed:
             self.end_process(DEADLOCK_EXIT)
 
+    def program_packs(self, now: float) -> bool:
+        """Whether the program packed its own events within the last FLUSH_INTERVAL: then the writer leaves them to it."""
+        return now - self.packed_at < FLUSH_INTERVAL
+
+    def _flush_period(self) -> float:
+        """The writer's period: longer while the program packs its own events (see BUSY_FLUSH_INTERVAL)."""
+        return BUSY_FLUSH_INTERVAL if self.program_packs(time.monotonic()) else FLUSH_INTERVAL
+
     def _watch(self) -> Finding | None:
         """Look for a deadlock; record and report one when found."""
         assert self.watchdog is not None
-        self._io_lock.acquire()
+        # Not waiting for the lock: a thread blocked on it takes it without the
+        # GIL and then holds it until it gets the GIL, which a busy asyncio
+        # loop rarely lets go of long enough (and pack_here cannot pack
+        # meanwhile). Whoever holds it is packing or writing events: the next
+        # wake-up looks again.
+        if not self._io_lock.acquire(False):
+            return None
         try:
             finding = self.watchdog.check()
         finally:
