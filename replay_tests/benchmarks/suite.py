@@ -487,15 +487,16 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-27 (sixth pass): every chronodbg variant of the five workloads, 5 pairs after a
-  warm-up, without peers, on three Pythons, took 28.5 minutes in one invocation (`--no-peers`; 42 in the fifth
-  pass); W3 is two thirds of it (`--level calls` 12–18 s and `lines` 22–27 s a run). The peers
+- How long, here on 2026-11-27 (seventh pass): every chronodbg variant of the five workloads, 5 pairs after a
+  warm-up, without peers, on three Pythons, took 23.6 minutes in one invocation (`--no-peers`; 28.5 in the sixth
+  pass, 42 in the fifth); W3 is half of it (`--level calls` 8–15 s and `lines` 16–23 s a run). The peers
   add more than that (VizTracer about 2 minutes a run on W3, pyttd past its time limit on W3–W5), so the
   default run (every level, the peers, 5 pairs, three Pythons) takes well over an hour, not the issue's 15
   minutes. `--pairs N`, `--levels`,
   `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time; `--json PATH` keeps the
   results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them again, e.g. after
-  merging runs made separately.
+  merging runs made separately. The results behind the tables below are kept in `docs/suite-results.json`
+  (`--report-json docs/suite-results.json` prints them again).
 - `--write-docs` replaces this section. The workloads are sized by the issue's event counts (W1–W3), not by seconds;
   W4 (24 rounds, 2.16M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
 - VizTracer `--include_files FILE` (1.1.1) does not trace a function of FILE that runs below a frame of another
