@@ -15,6 +15,7 @@ from chronodbg.errors import LogError
 from chronodbg.kinds import Kind
 from chronodbg.logfile import format as fmt
 from chronodbg.logfile import read_log
+from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core
 from chronodbg.recorder.core import Options, Recorder
 from chronodbg.recorder.watchdog import Watchdog
@@ -48,12 +49,12 @@ def test_deadlocked_program_has_its_last_events_on_disk(tmp_path: Path) -> None:
     assert sorted(waits) == [("left", "Lock#2"), ("right", "Lock#1")]
 
 
-def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
-    proc, out = start_recording(tmp_path, "busy.py")
+def _killed_once_on_disk(proc: subprocess.Popen[bytes], out: Path, kind: str, count: int) -> Recording:
+    """SIGKILL a recorded program once `count` events of `kind` are on disk (or POLL_LIMIT has passed); its log."""
     try:
         deadline = time.monotonic() + POLL_LIMIT
-        while _events_on_disk(out, "queue.get") < 2000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while _events_on_disk(out, kind) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -61,6 +62,12 @@ def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
     rec = read_log(str(out))
     assert not rec.complete
     assert [e.seq for e in rec.events] == list(range(1, len(rec.events) + 1))
+    return rec
+
+
+def test_sigkill_leaves_a_readable_prefix(tmp_path: Path) -> None:
+    proc, out = start_recording(tmp_path, "busy.py")
+    rec = _killed_once_on_disk(proc, out, "queue.get", 2000)
     assert len(rec.events) >= 2000
     info = chronodbg("info", str(out))
     assert info.returncode == 0
@@ -71,18 +78,10 @@ def test_a_busy_asyncio_loop_killed_once_quiet_has_every_event_on_disk(tmp_path:
     # While busy the loop packs and writes its own events, and the writer wakes
     # less often; once the loop is quiet, the writer must still write the rest.
     proc, out = start_recording(tmp_path, "busy_aio.py")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == b"quiet\n"
-        deadline = time.monotonic() + POLL_LIMIT
-        while _events_on_disk(out, "queue.get") < 20_000 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    rec = read_log(str(out))
-    assert not rec.complete
-    assert [e.seq for e in rec.events] == list(range(1, len(rec.events) + 1))
+    assert proc.stdout is not None
+    said = proc.stdout.readline()  # "quiet" (or b"" if it died: then it is killed all the same)
+    rec = _killed_once_on_disk(proc, out, "queue.get", 20_000)
+    assert said == b"quiet\n"
     assert sum(1 for e in rec.events if e.kind == "queue.get") == 20_000
 
 
