@@ -161,8 +161,18 @@ def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(rec, "_pack", broken)
     rec.pack_here()
-    assert rec.dropped == 1 and rec.program_packs(time.monotonic())
+    # Failed before taking the event: it stays for the next try, and the failure counts one.
+    assert rec.dropped == 1 and len(rec.buffer) == 1 and rec.program_packs(time.monotonic())
     assert not rec._io_lock.locked() and rec._draining is None
+
+    def broken_midway() -> None:
+        del rec.buffer[:]
+        raise RuntimeError("a bug in packing, the batch taken")
+
+    rec.emit(Kind.MARK, None, (), None)
+    monkeypatch.setattr(rec, "_pack", broken_midway)
+    rec.pack_here()
+    assert rec.dropped == 1 + 2 and not rec.buffer and not rec._io_lock.locked()
 
 
 def test_packing_on_the_loop_leaves_it_to_the_writer_when_the_writer_is_at_it() -> None:
