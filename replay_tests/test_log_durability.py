@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -196,12 +197,40 @@ def test_packing_on_the_loop_writes_when_a_flush_interval_has_passed(tmp_path: P
     rec.pack_here()
     # Packed, not written: the last write was just now, and far less than OUT_LIMIT waits.
     assert rec.events_written == 1 and rec.bytes_on_disk == on_disk and rec._out
+    # No event since: the writer's drain still writes what the loop packed.
+    rec.drain(True)
+    assert rec.bytes_on_disk > on_disk and not rec._out
+    on_disk = rec.bytes_on_disk
     rec.emit(Kind.MARK, None, (), None)
     rec.written_at -= core.FLUSH_INTERVAL
     rec.pack_here()
     assert rec.events_written == 2 and rec.bytes_on_disk > on_disk and not rec._out
     rec.active = False
     rec.close(0, "exit")
+
+
+def test_a_write_error_counts_what_the_loop_packed_as_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
+    rec.open()
+    rec.active = True
+    for _ in range(3):
+        rec.emit(Kind.MARK, None, (), None)
+    rec.written_at = time.monotonic()
+    rec.pack_here()
+    assert rec.events_written == 3 and rec._out
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if fd == rec._fd:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(core.os, "write", full)
+    rec.emit(Kind.MARK, None, (), None)
+    rec.drain()
+    # The three packed by the loop and the one packed now: none reached the file.
+    assert rec.error == os.strerror(errno.ENOSPC)
+    assert (rec.dropped, rec.events_written) == (4, 0)
 
 
 def test_the_watchdog_does_not_wait_for_whoever_packs(monkeypatch: pytest.MonkeyPatch) -> None:

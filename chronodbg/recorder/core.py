@@ -173,8 +173,9 @@ class Recorder:
         self._writer_running = False
         self._fd: int | None = None
         self.memory: bytearray | None = None
-        #: Packed bytes not yet written to the file (see drain).
+        #: Packed bytes not yet written to the file (see drain), and how many events they hold.
         self._out: bytearray | None = None
+        self._out_events = 0
         self.bytes_on_disk = 0
         #: True while the writer packs with the GC off (a fork then must not
         #: leave the child with the GC disabled).
@@ -475,6 +476,7 @@ class Recorder:
                 out.clear()
             else:
                 del out[:written]
+        self._out_events = 0
 
     def drain(self, from_writer: bool = False) -> None:
         """Write everything buffered so far (any thread; serialised).
@@ -516,8 +518,9 @@ class Recorder:
         """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`."""
         self._draining = _thread.get_ident()
         try:
-            if self.log is None or not self.buffer:
-                # Definitions wait for the first event that needs them.
+            # Definitions wait for the first event that needs them; bytes packed
+            # earlier (pack_here) are written even when no event came since.
+            if self.log is None or not (self.buffer or (write and self._out)):
                 return
             if self.error is not None:
                 # Threads still inside a hook append after a write error; nothing more is written.
@@ -528,10 +531,10 @@ class Recorder:
             if gc_off:
                 _gc_disable()
                 self._gc_paused = True
-            first = self.events_written
             try:
                 try:
-                    self._pack()
+                    if self.buffer:
+                        self._pack()
                 finally:
                     if gc_off:
                         self._gc_paused = False
@@ -540,8 +543,10 @@ class Recorder:
                     self._flush_out()
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
-                self.dropped += self.events_written - first
-                self.events_written = first
+                # Every event whose bytes were still waiting to be written (pack_here's too).
+                self.dropped += self._out_events
+                self.events_written -= self._out_events
+                self._out_events = 0
                 if self._out is not None:
                     self._out.clear()
                 # Stop recording, not the program: the hooks pass straight
@@ -626,6 +631,8 @@ class Recorder:
                     return
             self.log.commit_chunk(chunk)
             self.events_written += len(part)
+            if self._out is not None:
+                self._out_events += len(part)
 
     def _size(self) -> int:
         """Bytes the log takes, written or about to be."""
