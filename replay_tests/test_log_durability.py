@@ -209,6 +209,27 @@ def test_packing_on_the_loop_writes_when_a_flush_interval_has_passed(tmp_path: P
     rec.close(0, "exit")
 
 
+def test_a_loop_about_to_wait_writes_what_is_pending(tmp_path: Path) -> None:
+    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
+    rec.open()
+    rec.active = True
+    on_disk = rec.bytes_on_disk
+    rec.emit(Kind.MARK, None, (), None)
+    now = time.monotonic()
+    # Not packing its own events lately: the writer, on its 0.05 s period, has it.
+    rec.idle_here()
+    assert rec.buffer and rec.bytes_on_disk == on_disk
+    # Packing them, but it wrote less than IDLE_WRITE_GAP ago: not yet.
+    rec.packed_at = rec.written_at = now
+    rec.idle_here()
+    assert rec.buffer and rec.bytes_on_disk == on_disk
+    rec.written_at = now - core.IDLE_WRITE_GAP
+    rec.idle_here()
+    assert not rec.buffer and not rec._out and rec.bytes_on_disk > on_disk and rec.events_written == 1
+    rec.active = False
+    rec.close(0, "exit")
+
+
 def test_a_write_error_counts_what_the_loop_packed_as_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
     rec.open()

@@ -436,6 +436,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
         return task if tracker.is_task(task) else None
 
     def _run(self: Any) -> None:
+        loop = self._loop
         callback = self._callback
         task = task_of(callback) if rec.active else None
         tid = tracker.task_id(task) if task is not None else 0
@@ -451,25 +452,33 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
                 calls.ran(self)
             original_run(self)
             self = None
-            if len(buffer) >= pack_limit:
-                rec.pack_here()
-            return
-        ident = _get_ident()
-        outer = running.get(ident)
-        running[ident] = tid
-        try:
-            tracker.resume(self._callback.__self__, tid)
-            original_run(self)
-            callback = self._callback  # None if the step cancelled its own handle
-            if rec.active and callback is not None:
-                tracker.after_step(callback.__self__, tid)
-            callback = None
-        finally:
-            _restore(running, ident, outer)
-            self = None
-        # Between two callbacks the loop holds nothing of the program's: it packs its own events (Recorder.pack_here).
+        else:
+            ident = _get_ident()
+            outer = running.get(ident)
+            running[ident] = tid
+            try:
+                tracker.resume(self._callback.__self__, tid)
+                original_run(self)
+                callback = self._callback  # None if the step cancelled its own handle
+                if rec.active and callback is not None:
+                    tracker.after_step(callback.__self__, tid)
+                callback = None
+            finally:
+                _restore(running, ident, outer)
+                self = None
+        # Between two callbacks the loop holds nothing of the program's: it
+        # packs its own events there, a chunk's worth (Recorder.pack_here),
+        # and what is pending when nothing else is ready, so that it is about
+        # to wait (Recorder.idle_here).
         if len(buffer) >= pack_limit:
             rec.pack_here()
+            return
+        try:
+            about_to_wait = not loop._ready
+        except AttributeError:  # a loop of another kind
+            return
+        if about_to_wait:
+            rec.idle_here()
 
     patches.set(events.Handle, "_run", _run)
     rec.stop_codes.add(id(_run.__code__))

@@ -62,6 +62,8 @@ PACK_LIMIT = CHUNK_EVENTS
 #: Packed bytes pack_here leaves unwritten at most (it also writes them once
 #: FLUSH_INTERVAL has passed since the last write).
 OUT_LIMIT = 1 << 20
+#: The least time between two writes of idle_here.
+IDLE_WRITE_GAP = 0.01
 #: The smallest --max-size: below it a few chunks of events would not fit.
 MIN_MAX_SIZE = 64 << 10
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
@@ -513,6 +515,24 @@ class Recorder:
             # Never into the loop. What was taken out of the buffer and not
             # written is lost; a failure counts one at least, as in emit.
             self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
+
+    def idle_here(self) -> None:
+        """Pack and write what is pending, on an asyncio loop about to wait with nothing ready, if it packs its own events.
+
+        The writer, waking only every BUSY_FLUSH_INTERVAL meanwhile, would
+        otherwise leave a busy loop's last events off the disk for up to that
+        long after it went quiet. At most every IDLE_WRITE_GAP: a loop that
+        waits for I/O between short bursts goes idle thousands of times a second.
+        """
+        now = _monotonic()
+        if now - self.packed_at >= FLUSH_INTERVAL or now - self.written_at < IDLE_WRITE_GAP:
+            return
+        if (self.buffer or self._out) and self.active and self._draining is None and self._io_lock.acquire(False):
+            queued, first = len(self.buffer), self.events_written
+            try:
+                self._drain_held(False, True)
+            except Exception:
+                self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
 
     def _drain_held(self, from_writer: bool, write: bool) -> None:
         """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`."""
