@@ -146,8 +146,9 @@ def test_an_asyncio_loop_packs_and_writes_its_own_events_between_callbacks(tmp_p
     assert sum(1 for e in rec.events if e.kind == "queue.put") == 6000
 
 
-def _recording_in_memory() -> Recorder:
-    rec = Recorder(Options())
+def _recording(path: Path | None = None) -> Recorder:
+    """A recorder started by hand (no hooks, no writer thread), in memory or to `path`, with one event buffered."""
+    rec = Recorder(Options(path=None if path is None else str(path)))
     rec.open()
     rec.active = True
     rec.emit(Kind.MARK, None, (), None)
@@ -155,7 +156,7 @@ def _recording_in_memory() -> Recorder:
 
 
 def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    rec = _recording_in_memory()
+    rec = _recording()
 
     def broken() -> None:
         raise RuntimeError("a bug in packing")
@@ -177,7 +178,7 @@ def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatc
 
 
 def test_packing_on_the_loop_leaves_it_to_the_writer_when_the_writer_is_at_it() -> None:
-    rec = _recording_in_memory()
+    rec = _recording()
     rec._io_lock.acquire()
     rec.pack_here()
     # Still offered: the writer's next wake-up leaves the packing to the program.
@@ -188,11 +189,8 @@ def test_packing_on_the_loop_leaves_it_to_the_writer_when_the_writer_is_at_it() 
 
 
 def test_packing_on_the_loop_writes_when_a_flush_interval_has_passed(tmp_path: Path) -> None:
-    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
-    rec.open()
-    rec.active = True
+    rec = _recording(tmp_path / "run.cgr")
     on_disk = rec.bytes_on_disk
-    rec.emit(Kind.MARK, None, (), None)
     rec.written_at = time.monotonic()
     rec.pack_here()
     # Packed, not written: the last write was just now, and far less than OUT_LIMIT waits.
@@ -210,11 +208,8 @@ def test_packing_on_the_loop_writes_when_a_flush_interval_has_passed(tmp_path: P
 
 
 def test_a_loop_about_to_wait_writes_what_is_pending(tmp_path: Path) -> None:
-    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
-    rec.open()
-    rec.active = True
+    rec = _recording(tmp_path / "run.cgr")
     on_disk = rec.bytes_on_disk
-    rec.emit(Kind.MARK, None, (), None)
     now = time.monotonic()
     # Not packing its own events lately: the writer, on its 0.05 s period, has it.
     rec.idle_here()
@@ -231,10 +226,8 @@ def test_a_loop_about_to_wait_writes_what_is_pending(tmp_path: Path) -> None:
 
 
 def test_a_write_error_counts_what_the_loop_packed_as_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rec = Recorder(Options(path=str(tmp_path / "run.cgr")))
-    rec.open()
-    rec.active = True
-    for _ in range(3):
+    rec = _recording(tmp_path / "run.cgr")
+    for _ in range(2):
         rec.emit(Kind.MARK, None, (), None)
     rec.written_at = time.monotonic()
     rec.pack_here()
@@ -255,7 +248,7 @@ def test_a_write_error_counts_what_the_loop_packed_as_dropped(tmp_path: Path, mo
 
 
 def test_the_watchdog_does_not_wait_for_whoever_packs(monkeypatch: pytest.MonkeyPatch) -> None:
-    rec = _recording_in_memory()
+    rec = _recording()
     rec.watchdog = Watchdog(rec)
 
     def not_now() -> None:
