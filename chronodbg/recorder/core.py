@@ -507,14 +507,7 @@ class Recorder:
         if self._draining is not None or not self.active or not self._io_lock.acquire(False):
             return
         out = self._out
-        write = out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL)
-        queued, first = len(self.buffer), self.events_written
-        try:
-            self._drain_held(False, write)
-        except Exception:
-            # Never into the loop. What was taken out of the buffer and not
-            # written is lost; a failure counts one at least, as in emit.
-            self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
+        self._drain_on_program_thread(out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL))
 
     def idle_here(self) -> None:
         """Pack and write what is pending, on an asyncio loop about to wait with nothing ready, if it packs its own events.
@@ -528,11 +521,17 @@ class Recorder:
         if now - self.packed_at >= FLUSH_INTERVAL or now - self.written_at < IDLE_WRITE_GAP:
             return
         if (self.buffer or self._out) and self.active and self._draining is None and self._io_lock.acquire(False):
-            queued, first = len(self.buffer), self.events_written
-            try:
-                self._drain_held(False, True)
-            except Exception:
-                self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
+            self._drain_on_program_thread(True)
+
+    def _drain_on_program_thread(self, write: bool) -> None:
+        """_drain_held for pack_here and idle_here (the lock taken): a failure never reaches the program."""
+        queued, first = len(self.buffer), self.events_written
+        try:
+            self._drain_held(False, write)
+        except Exception:
+            # What was taken out of the buffer and not written is lost; a
+            # failure counts one at least, as in emit.
+            self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
 
     def _drain_held(self, from_writer: bool, write: bool) -> None:
         """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`."""
