@@ -137,6 +137,15 @@ typedef struct {
     PyObject *original; /* the method it replaces */
 } Wrapper;
 
+/* Every wrapper's: its type's tp_clear drops what it holds. */
+static void
+wrapper_dealloc(PyObject *op)
+{
+    PyObject_GC_UnTrack(op);
+    Py_TYPE(op)->tp_clear(op);
+    Py_TYPE(op)->tp_free(op);
+}
+
 /* A method: obj.method binds obj (and with METH_DESCRIPTOR, method calls skip the binding). */
 static PyObject *
 wrapper_get(PyObject *op, PyObject *obj, PyObject *type)
@@ -397,14 +406,6 @@ CallSoon_clear(CallSoon *self)
     return 0;
 }
 
-static void
-CallSoon_dealloc(CallSoon *self)
-{
-    PyObject_GC_UnTrack(self);
-    CallSoon_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static PyTypeObject CallSoonType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "chronodbg.recorder._hooks.CallSoon",
@@ -412,7 +413,7 @@ static PyTypeObject CallSoonType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)CallSoon_init,
-    .tp_dealloc = (destructor)CallSoon_dealloc,
+    .tp_dealloc = wrapper_dealloc,
     .tp_traverse = (traverseproc)CallSoon_traverse,
     .tp_clear = (inquiry)CallSoon_clear,
     .tp_vectorcall_offset = offsetof(CallSoon, vectorcall),
@@ -574,14 +575,6 @@ StorageHook_clear(StorageHook *self)
     return 0;
 }
 
-static void
-StorageHook_dealloc(StorageHook *self)
-{
-    PyObject_GC_UnTrack(self);
-    StorageHook_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static PyTypeObject StorageHookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "chronodbg.recorder._hooks.StorageHook",
@@ -589,7 +582,7 @@ static PyTypeObject StorageHookType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)StorageHook_init,
-    .tp_dealloc = (destructor)StorageHook_dealloc,
+    .tp_dealloc = wrapper_dealloc,
     .tp_traverse = (traverseproc)StorageHook_traverse,
     .tp_clear = (inquiry)StorageHook_clear,
     .tp_vectorcall_offset = offsetof(StorageHook, vectorcall),
@@ -664,14 +657,6 @@ Gate_clear(Gate *self)
     return 0;
 }
 
-static void
-Gate_dealloc(Gate *self)
-{
-    PyObject_GC_UnTrack(self);
-    Gate_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static PyTypeObject GateType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "chronodbg.recorder._hooks.Gate",
@@ -679,7 +664,7 @@ static PyTypeObject GateType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Gate_init,
-    .tp_dealloc = (destructor)Gate_dealloc,
+    .tp_dealloc = wrapper_dealloc,
     .tp_traverse = (traverseproc)Gate_traverse,
     .tp_clear = (inquiry)Gate_clear,
     .tp_vectorcall_offset = offsetof(Gate, vectorcall),
