@@ -504,8 +504,6 @@ class Recorder:
         """
         # Offered, even when the writer is at it: the program makes events faster than the writer's period.
         now = self.packed_at = _monotonic()
-        if self._draining is not None or not self.active or not self._io_lock.acquire(False):
-            return
         out = self._out
         self._drain_on_program_thread(out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL))
 
@@ -520,11 +518,13 @@ class Recorder:
         now = _monotonic()
         if now - self.packed_at >= FLUSH_INTERVAL or now - self.written_at < IDLE_WRITE_GAP:
             return
-        if (self.buffer or self._out) and self.active and self._draining is None and self._io_lock.acquire(False):
+        if self.buffer or self._out:
             self._drain_on_program_thread(True)
 
     def _drain_on_program_thread(self, write: bool) -> None:
-        """_drain_held for pack_here and idle_here (the lock taken): a failure never reaches the program."""
+        """_drain_held for pack_here and idle_here: never waits for the lock, and a failure never reaches the program."""
+        if self._draining is not None or not self.active or not self._io_lock.acquire(False):
+            return  # stopped, or the writer (or this thread, further out) is at it
         queued, first = len(self.buffer), self.events_written
         try:
             self._drain_held(False, write)
