@@ -28,7 +28,7 @@ from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core, hotpath, locks
 from chronodbg.recorder.core import Options, Recorder
-from replay_tests.conftest import TIMEOUT, built_extension, env, skip_unless_c_can_build
+from replay_tests.conftest import TIMEOUT, built_extension, env, run_plain, skip_unless_c_can_build
 
 EXTENSION = built_extension("chronodbg.recorder._hotpath")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="the C extension was not built for this Python")
@@ -375,7 +375,7 @@ def test_the_c_tracer_calls_a_frames_own_f_trace_only_as_cpython_would(tmp_path:
     """
     program = tmp_path / "bdb_order.py"
     program.write_text(BDB_ORDER)
-    plain = subprocess.run([sys.executable, str(program)], capture_output=True, timeout=TIMEOUT, env=env(), cwd=tmp_path)
+    plain = run_plain(program, cwd=tmp_path)
     assert plain.returncode == 0 and plain.stdout == b"[('line', 4), ('line', 5)]\n", plain.stdout
     _record(tmp_path, "c", "c", "--level", level, source=BDB_ORDER, prints=plain.stdout)
 

@@ -191,9 +191,7 @@ def test_disk_full_while_running(tmp_path: Path) -> None:
     program = tmp_path / "disk_full.py"
     program.write_text(DISK_FULL)
     out = tmp_path / "run.cgr"
-    proc = subprocess.run(
-        [sys.executable, str(program), str(out)], capture_output=True, timeout=TIMEOUT, env=env(), cwd=tmp_path
-    )
+    proc = run_plain(program, str(out), cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout == b"total 80000\n", proc.stderr.decode()
     assert proc.stderr.decode() == f"chronodbg: cannot write {out}: {os.strerror(errno.ENOSPC)}; recording stopped\n"
     rec = read_log(str(out))

@@ -20,7 +20,7 @@ from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core
 from chronodbg.recorder.core import Options, Recorder
 from chronodbg.recorder.watchdog import Watchdog
-from replay_tests.conftest import POLL_LIMIT, PROGRAMS, chronodbg, env, record, start_recording
+from replay_tests.conftest import POLL_LIMIT, PROGRAMS, chronodbg, env, record, run_plain, start_recording
 
 
 def _events_on_disk(path: Path, kind: str) -> int:
@@ -134,9 +134,7 @@ def test_an_asyncio_loop_packs_and_writes_its_own_events_between_callbacks(tmp_p
     program = tmp_path / "loop_packs.py"
     program.write_text(LOOP_PACKS)
     out = tmp_path / "run.cgr"
-    proc = subprocess.run(
-        [sys.executable, str(program), str(out)], capture_output=True, timeout=POLL_LIMIT, env=env(), cwd=tmp_path
-    )
+    proc = run_plain(program, str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     # Packed and written on the loop's thread alone (the writer never woke), and it said so for the writer.
     assert proc.stdout == b"True True True True\n"
