@@ -189,10 +189,14 @@ class LogWriter:
                 snap = index
             records.append((t - prev_t, thread, task, kind, obj, site, data, snap))
             prev_t = t
-        packed_events = self._packer.pack(records)
+        # A packer of the chunk's own: msgpack's keeps its buffer as large as the
+        # largest thing it packed, which for a chunk of events (with locals,
+        # megabytes) the recorder would then hold for the rest of the run.
+        packer = msgpack.Packer(default=_default, unicode_errors="surrogatepass")
+        packed_events = packer.pack(records)
         # Packed apart, so a reader decodes a chunk's locals only when they are looked at.
-        packed_snapshots = self._packer.pack(snapshot_list)
-        body = self._packer.pack((first_seq, len(events), base_t, defs, packed_events, len(snapshot_list), packed_snapshots))
+        packed_snapshots = packer.pack(snapshot_list)
+        body = packer.pack((first_seq, len(events), base_t, defs, packed_events, len(snapshot_list), packed_snapshots))
         return PackedChunk(first_seq, len(events), body, defs, counts, prev_t)
 
     def commit_chunk(self, chunk: PackedChunk) -> None:
