@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import queue
 import subprocess
 import sys
 import threading
@@ -321,6 +322,74 @@ def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
     )
     assert c.footer is not None and c.footer["dropped"] == 0
 
+
+
+def lock_of() -> Any:
+    """A recorded lock whose object id is 7."""
+    return locks._LOCK_CLASSES[0](locks._IDLE, 7)
+
+
+def _lines_holding(path: str) -> tuple[list[Any], list[type]]:
+    """Line events of a frame holding a recorded lock and queue, a dict of counters and a list, over 40 lines.
+
+    Returns the events' data and the types whose label Python's summariser looked up.
+    """
+    from chronodbg.recorder.snapshot import Summariser
+
+    labelled: list[type] = []
+    label = Summariser._label
+
+    def counting(self: Summariser, value: Any, cls: type) -> Any:
+        labelled.append(cls)
+        return label(self, value, cls)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(Summariser, "_label", counting)
+        rec = make(path, monkeypatch, level="lines")
+        _hold_for_40_lines(rec, path)
+    # The frame's own id differs between runs.
+    return [_masked(e[6]) for e in rec.buffer], labelled
+
+
+def _hold_for_40_lines(rec: Recorder, path: str) -> None:
+    from chronodbg.recorder.code_events import CodeEvents
+
+    events = CodeEvents(rec, "lines")
+    assert (events.fast is not None) == (path == "c")
+    rec.summariser.labels.add(7, "Lock")
+    rec.summariser.labels.add(8, "Queue")
+    lock = lock_of()
+    jobs: Any = queue.Queue()
+    jobs._cgr_oid = 8
+
+    def holding(events: CodeEvents, lock: Any, jobs: Any, shared: dict[int, int], counts: list[int]) -> None:
+        frame = sys._getframe()
+        events.enter(frame, False)
+        for i in range(40):
+            shared[9] = i  # past the 8 items its summary shows: the same summary
+            counts[20] = i
+            if i == 30:
+                shared[0] = -1  # shown: a change
+                counts[0] = -1
+            events.line(frame, 1000 + i)
+
+    holding(events, lock, jobs, {k: k for k in range(10)}, [0] * 30)
+
+
+@needs_extension
+def test_a_line_knows_a_recorded_object_and_a_container_changed_past_its_summary_again() -> None:
+    """The C line events report what the Python ones do, without summarising an unchanged lock or dict again."""
+    c, c_labelled = _lines_holding("c")
+    python, python_labelled = _lines_holding("python")
+    assert c == python
+    changes = [dict(data[1]) for data in c[1:]]
+    shown = [k for k, changed in enumerate(changes) if "shared" in changed or "counts" in changed]
+    assert shown == [30] and changes[30]["shared"][2][0] == (0, -1) and changes[30]["counts"][2][0] == -1
+    assert all("lock" not in changed and "jobs" not in changed for changed in changes)
+    # Looked up at the call (its summary, then its key), not again: Python's line events do at every line.
+    lock_type = type(lock_of())
+    assert c_labelled.count(lock_type) == c_labelled.count(queue.Queue) == 2
+    assert python_labelled.count(lock_type) > 40 and python_labelled.count(queue.Queue) > 40
 
 @needs_extension
 def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch) -> None:

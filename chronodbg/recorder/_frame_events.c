@@ -86,10 +86,11 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
         }
         int bad = 0;
         if (known != Py_None) {
-            PyObject *ident = PyLong_FromVoidPtr(value);
-            PyObject *entry = ident == NULL ? NULL
-                                            : PyTuple_Pack(4, summary == value ? value : self->not_held,
-                                                           (PyObject *)Py_TYPE(value), ident, summary);
+            /* The first line's entry, with the sampler's held (see _line_events.c). */
+            PyObject *held = secret ? Py_NewRef(sampler->redacted) : cgr_held_of(sampler, &limits, value, summary);
+            PyObject *ident = held == NULL ? NULL : PyLong_FromVoidPtr(value);
+            PyObject *entry = ident == NULL ? NULL : PyTuple_Pack(4, held, (PyObject *)Py_TYPE(value), ident, summary);
+            Py_XDECREF(held);
             Py_XDECREF(ident);
             bad = entry == NULL || PyDict_SetItem(known, name, entry) < 0;
             Py_XDECREF(entry);
@@ -415,10 +416,10 @@ FrameEvents_use_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 static int
 FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *events, *sampler, *parameters_of, *call_kind, *return_kind, *not_held, *nothing, *line_kind, *unbound;
+    PyObject *events, *sampler, *parameters_of, *call_kind, *return_kind, *nothing, *line_kind, *unbound;
     PyObject *hidden_globals;
-    if (!PyArg_ParseTuple(args, "OO!OOOOOOOO!:FrameEvents", &events, &cgr_SamplerType, &sampler, &parameters_of, &call_kind,
-                          &return_kind, &not_held, &nothing, &line_kind, &unbound, &PyFrozenSet_Type, &hidden_globals)) {
+    if (!PyArg_ParseTuple(args, "OO!OOOOOOO!:FrameEvents", &events, &cgr_SamplerType, &sampler, &parameters_of, &call_kind,
+                          &return_kind, &nothing, &line_kind, &unbound, &PyFrozenSet_Type, &hidden_globals)) {
         return -1;
     }
     PyObject *frames = PyObject_GetAttrString(events, "frames");
@@ -465,7 +466,6 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->traced, traced);
     Py_XSETREF(self->call_kind, Py_NewRef(call_kind));
     Py_XSETREF(self->return_kind, Py_NewRef(return_kind));
-    Py_XSETREF(self->not_held, Py_NewRef(not_held));
     Py_XSETREF(self->nothing, Py_NewRef(nothing));
     Py_XSETREF(self->s_call, s_call);
     Py_XSETREF(self->s_resume, s_resume);
@@ -488,7 +488,6 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->lines_in);
     Py_VISIT(self->lines_known);
     Py_VISIT(self->emit);
-    Py_VISIT(self->not_held);
     Py_VISIT(self->rec);
     Py_VISIT(self->traced);
     Py_VISIT(self->local);
@@ -511,7 +510,6 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->emit);
     Py_CLEAR(self->call_kind);
     Py_CLEAR(self->return_kind);
-    Py_CLEAR(self->not_held);
     Py_CLEAR(self->nothing);
     Py_CLEAR(self->s_call);
     Py_CLEAR(self->s_resume);
@@ -551,7 +549,7 @@ static PyMethodDef FrameEvents_methods[] = {
 PyTypeObject cgr_FrameEventsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "chronodbg.recorder._sampler.FrameEvents",
-    .tp_doc = PyDoc_STR("FrameEvents(events, sampler, parameters_of, call, return, not_held, nothing, line, unbound, hidden_globals)."),
+    .tp_doc = PyDoc_STR("FrameEvents(events, sampler, parameters_of, call, return, nothing, line, unbound, hidden_globals)."),
     .tp_basicsize = sizeof(FrameEvents),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,

@@ -15,7 +15,7 @@ typedef struct {
     PyObject *lines_known; /* id(code) -> lines_in(code): asked once per code, not once per call */
     PyObject *emit;       /* CodeEvents.emit (the recorder's emit_code) */
     PyObject *call_kind, *return_kind; /* ints */
-    PyObject *not_held, *nothing;
+    PyObject *nothing;
     PyObject *s_call, *s_resume, *s_return, *s_yield;
     PyObject *rec;        /* CodeEvents.rec: its `dropped` counts what the callbacks could not record */
     PyObject *traced;     /* CodeEvents.traced: id(code) -> user code? */

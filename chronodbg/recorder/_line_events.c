@@ -13,7 +13,11 @@
 
 /* Whether the name's value is as `entry` (held, type, id, summary) last saw it:
  * 1, 0, or -1 with an Exception set (a metaclass __hash__ that raised), which
- * the caller treats as "not the same", as the Python method's `except` does. */
+ * the caller treats as "not the same", as the Python method's `except` does.
+ * `held` is the sampler's (_sampler.c) where this file wrote the entry: a
+ * recorded lock or queue, or a dict of counters changed past what its summary
+ * shows, is then known again without summarising it (in Python, for the lock's
+ * label) at every line. Entries the Python methods wrote hold a marker instead. */
 static int
 unchanged(FrameEvents *self, const Limits *limits, PyObject *entry, PyObject *value, PyTypeObject *cls)
 {
@@ -24,30 +28,45 @@ unchanged(FrameEvents *self, const Limits *limits, PyObject *entry, PyObject *va
         PyErr_SetString(PyExc_TypeError, "malformed line entry");
         return -1;
     }
-    if (PyTuple_GET_ITEM(entry, 0) == value) {
+    PyObject *held = PyTuple_GET_ITEM(entry, 0);
+    if (held == value) {
         return 1;
     }
-    if (PyTuple_GET_ITEM(entry, 1) != (PyObject *)cls || !cgr_same_address(PyTuple_GET_ITEM(entry, 2), value)) {
+    if (PyTuple_GET_ITEM(entry, 1) != (PyObject *)cls) {
+        return 0;
+    }
+    if (PyTuple_CheckExact(held)) {
+        return cgr_held_still(self->sampler, held, cls, value, PyTuple_GET_ITEM(entry, 3), limits);
+    }
+    if (!cgr_same_address(PyTuple_GET_ITEM(entry, 2), value)) {
         return 0;
     }
     int plain = PySet_Contains(self->sampler->plain, (PyObject *)cls);
     return plain <= 0 ? plain : !limits->use_repr;
 }
 
-/* A new entry (held, type, id, kept) for `name` in `known`: the value is held
- * when it is an immutable scalar that is its own `summary`; `kept` is the
- * summary the entry keeps (the last one written, when the new one equals it). */
+/* A new entry (held, type, id, kept) for `name` in `known`, stealing `held`;
+ * `kept` is the summary the entry keeps (the last one written, when the new one equals it). */
 static int
-remember(FrameEvents *self, PyObject *known, PyObject *name, PyObject *value, PyObject *summary, PyObject *kept)
+remember(PyObject *known, PyObject *name, PyObject *value, PyObject *held, PyObject *kept)
 {
-    PyTypeObject *cls = Py_TYPE(value);
-    PyObject *held = summary == value && cgr_is_immutable(cls) ? value : self->not_held;
+    if (held == NULL) {
+        return -1;
+    }
     PyObject *ident = PyLong_FromVoidPtr(value);
-    PyObject *entry = ident == NULL ? NULL : PyTuple_Pack(4, held, (PyObject *)cls, ident, kept);
+    PyObject *entry = ident == NULL ? NULL : PyTuple_Pack(4, held, (PyObject *)Py_TYPE(value), ident, kept);
     Py_XDECREF(ident);
+    Py_DECREF(held);
     int failed = entry == NULL || PyDict_SetItem(known, name, entry) < 0;
     Py_XDECREF(entry);
     return failed ? -1 : 0;
+}
+
+/* The held of a name's entry: a secret's is the redacted marker, whose value is never read again. */
+static PyObject *
+held_of(FrameEvents *self, const Limits *limits, int secret, PyObject *value, PyObject *summary)
+{
+    return secret ? Py_NewRef(self->sampler->redacted) : cgr_held_of(self->sampler, limits, value, summary);
 }
 
 /* One local of the loop in _changed: appends (name, summary) to `changed` if its summary changed. */
@@ -101,11 +120,11 @@ compare_local(FrameEvents *self, const Limits *limits, PyObject *known, PyObject
         }
         if (equal) {
             /* The same summary: the entry keeps the one it had (the snapshot's object). */
-            result = remember(self, known, name, value, summary, PyTuple_GET_ITEM(entry, 3));
+            result = remember(known, name, value, held_of(self, limits, secret, value, summary), PyTuple_GET_ITEM(entry, 3));
             goto done;
         }
     }
-    if (remember(self, known, name, value, summary, summary) < 0) {
+    if (remember(known, name, value, held_of(self, limits, secret, value, summary), summary) < 0) {
         goto done;
     }
     if (*changed == NULL && (*changed = PyList_New(0)) == NULL) {

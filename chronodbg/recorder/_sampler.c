@@ -193,8 +193,8 @@ same_mapping(PyObject *value, PyObject *summary, Py_ssize_t max_items)
 }
 
 /* Whether `held` (see above) says `value` is summarised as last time (`summary`): 1, 0, or -1 on error. */
-static int
-held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, PyObject *summary, const Limits *limits)
+int
+cgr_held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, PyObject *summary, const Limits *limits)
 {
     if (held == self->redacted) {
         return 1;
@@ -324,15 +324,8 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
     if (summary == NULL) {
         return -1;
     }
-    if (plain) {
-        *unchanged = 0;
-        *held = immutable ? Py_NewRef(value) : cgr_identity_of(cls, value);
-        int failed = *held == NULL || cgr_add_pair(pairs, name, summary) < 0;
-        Py_DECREF(summary);
-        return failed ? -1 : 0;
-    }
     /* Containers' contents or a repr can change while the id stays: compared by value. */
-    if (seen_held != NULL && PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 4 &&
+    if (!plain && seen_held != NULL && PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 4 &&
         PyTuple_GET_ITEM(seen_held, 0) == (PyObject *)cls) {
         int same = cgr_same_summary(PyTuple_GET_ITEM(seen_pair, 1), summary);
         if (same != 0) {
@@ -348,30 +341,37 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
         Py_DECREF(summary);
         return -1;
     }
-    /* A recorded object's label cannot change while its key stays. */
-    PyObject *recorded = cgr_recorded_key(self, cls, value);
-    if (recorded == NULL) {
-        Py_DECREF(summary);
-        return -1;
-    }
-    if (recorded != Py_None) {
-        *held = recorded;
-        Py_DECREF(summary);
-        return 0;
-    }
-    Py_DECREF(recorded);
-    int member = PySet_Contains(self->plain, (PyObject *)cls);
-    if (member < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            Py_DECREF(summary);
-            return -1;
-        }
-        PyErr_Clear();
-    }
-    /* A plain type first seen just now is reusable from the next sample on. */
-    *held = member > 0 && !limits->use_repr ? cgr_identity_of(cls, value) : by_value_held(cls, value, summary);
+    *held = cgr_held_of(self, limits, value, summary);
     Py_DECREF(summary);
     return *held == NULL ? -1 : 0;
+}
+
+/* The held (see above) by which a later look knows `value`, just summarised
+ * as `summary`, unchanged: a new reference, NULL on error. Shared with the
+ * line events (_line_events.c), which keep one per name. */
+PyObject *
+cgr_held_of(Sampler *self, const Limits *limits, PyObject *value, PyObject *summary)
+{
+    PyTypeObject *cls = Py_TYPE(value);
+    if (cgr_is_immutable(cls)) {
+        return Py_NewRef(value);
+    }
+    int member = PySet_Contains(self->plain, (PyObject *)cls);
+    /* A plain type (also one its summary has just found plain) is known by type and id. */
+    if (member > 0 && !limits->use_repr) {
+        return cgr_identity_of(cls, value);
+    }
+    /* A recorded object's label cannot change while its key stays. */
+    PyObject *recorded = member < 0 ? NULL : cgr_recorded_key(self, cls, value);
+    if (recorded == NULL) {
+        /* A metaclass __hash__ that raised: never the same, as in the Python method's `except`. */
+        return PyErr_ExceptionMatches(PyExc_Exception) ? (PyErr_Clear(), PyTuple_New(0)) : NULL;
+    }
+    if (recorded != Py_None) {
+        return recorded;
+    }
+    Py_DECREF(recorded);
+    return by_value_held(cls, value, summary);
 }
 
 
@@ -455,7 +455,7 @@ unchanged_since(Sampler *self, const Locals *locals, const Limits *limits, PyObj
             return 0;
         }
         PyObject *value = locals->values[i];
-        int same = held_still(self, PyTuple_GET_ITEM(before_helds, i), Py_TYPE(value), value,
+        int same = cgr_held_still(self, PyTuple_GET_ITEM(before_helds, i), Py_TYPE(value), value,
                               PyTuple_GET_ITEM(PyTuple_GET_ITEM(before, i), 1), limits);
         if (same != 1) {
             return same;
@@ -562,7 +562,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             unchanged = 0;
         }
         if (seen_held != NULL) {
-            int same = held_still(self, seen_held, Py_TYPE(value), value, PyTuple_GET_ITEM(seen_pair, 1), &limits);
+            int same = cgr_held_still(self, seen_held, Py_TYPE(value), value, PyTuple_GET_ITEM(seen_pair, 1), &limits);
             if (same < 0) {
                 goto done;
             }
@@ -815,7 +815,8 @@ static struct PyModuleDef sampler_module = {
 PyMODINIT_FUNC
 PyInit__sampler(void)
 {
-    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 || cgr_recorded_init() < 0) {
+    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 ||
+        cgr_recorded_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&sampler_module);

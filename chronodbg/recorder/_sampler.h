@@ -72,6 +72,8 @@ int cgr_recorded_init(void);
 int cgr_same_recorded(Sampler *self, PyObject *key, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_recorded_key(Sampler *self, PyTypeObject *cls, PyObject *value);
 PyObject *cgr_safe_summary(Sampler *self, const Limits *limits, PyObject *value);
+PyObject *cgr_held_of(Sampler *self, const Limits *limits, PyObject *value, PyObject *summary);
+int cgr_held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *value, PyObject *summary, const Limits *limits);
 
 extern PyTypeObject cgr_SamplerType;
 extern PyTypeObject cgr_FrameEventsType;

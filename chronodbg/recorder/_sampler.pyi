@@ -24,8 +24,10 @@ class FrameEvents:
         parameters_of: Callable[[Any], tuple[str, ...]],
         call: int,
         return_: int,
-        not_held: object,
         nothing: tuple[()],
+        line: int,
+        unbound: Any,
+        hidden_globals: frozenset[type],
         /,
     ) -> None: ...
     def enter(self, frame: FrameType, resumed: bool, /) -> None: ...

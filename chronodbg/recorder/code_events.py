@@ -105,7 +105,7 @@ class CodeEvents:
         sampler = self.summariser.frame_locals
         if FrameEvents is not None and type(sampler) is Sampler:
             self.fast = FrameEvents(
-                self, sampler, _parameters, _CALL, _RETURN, _NOT_HELD, _NOTHING, _LINE, _UNBOUND, _HIDDEN_GLOBALS
+                self, sampler, _parameters, _CALL, _RETURN, _NOTHING, _LINE, _UNBOUND, _HIDDEN_GLOBALS
             )
             self.enter, self.leave, self.line = self.fast.enter, self.fast.leave, self.fast.line
 
