@@ -2,8 +2,9 @@
 
 - chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py);
 - chronodbg.recorder._sampler: local variables' samples, values' summaries, calls and returns
-  (see recorder/snapshot.py and recorder/code_events.py), and on 3.11 the settrace tracer's trace
-  function (see recorder/tracer_settrace.py);
+  (see recorder/snapshot.py and recorder/code_events.py), on 3.11 the settrace tracer's trace
+  function (see recorder/tracer_settrace.py), on 3.12+ the gate before the exception callbacks
+  (see recorder/tracer_monitoring.py);
 - chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
 - chronodbg.recorder._hooks: the loop's call_soon, the walk down a task's awaits, the queues' puts and gets
   (see recorder/aio.py, recorder/queues.py);
@@ -34,6 +35,7 @@ setup(
                 "chronodbg/recorder/_line_events.c",
                 "chronodbg/recorder/_recorded.c",
                 "chronodbg/recorder/_settrace_hook.c",
+                "chronodbg/recorder/_user_only.c",
             ],
             depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,

@@ -403,6 +403,48 @@ def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch
         assert tracer._ours is (tracer.hook if in_c else tracer._global)
 
 
+@needs_extension
+def test_user_only_answers_library_code_and_passes_the_rest_on() -> None:
+    """UserOnly calls its callback with the same arguments unless the code is known not the user's."""
+    from chronodbg.recorder._sampler import UserOnly
+
+    def library() -> None:
+        pass
+
+    def user() -> None:
+        pass
+
+    def unjudged() -> None:
+        pass
+
+    calls: list[tuple[Any, ...]] = []
+    traced = {id(library.__code__): False, id(user.__code__): True}
+    gate = UserOnly(traced, lambda *args: calls.append(args) or "result")
+    error = ValueError("x")
+    assert gate(library.__code__, 4, error) is None
+    assert gate(user.__code__, 4, error) == "result"
+    assert gate(unjudged.__code__, 6, error) == "result"
+    assert calls == [(user.__code__, 4, error), (unjudged.__code__, 6, error)]
+    traced[id(unjudged.__code__)] = False  # judged since: the dict is read at each call
+    assert gate(unjudged.__code__, 6, error) is None and len(calls) == 2
+    with pytest.raises(TypeError):
+        UserOnly({}, "not callable")
+    with pytest.raises(TypeError):
+        UserOnly([], print)
+
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring")
+@pytest.mark.parametrize("path", PATHS)
+def test_the_exception_callbacks_are_gated_in_c_on_the_c_path(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chronodbg.recorder.tracer_monitoring import MonitoringTracer
+
+    callbacks = MonitoringTracer(make(path, monkeypatch, level="calls"), "calls")._callbacks()
+    E = sys.monitoring.events
+    gated = {type(callbacks[event]).__name__ == "UserOnly" for event in (E.RAISE, E.RERAISE, E.EXCEPTION_HANDLED, E.PY_UNWIND, E.PY_THROW)}
+    assert gated == {path == "c"}
+
+
 #: A frame traced the way bdb.set_trace does it: its f_trace set before the
 #: program's own sys.settrace, and left set after sys.settrace(None).
 BDB_ORDER = """

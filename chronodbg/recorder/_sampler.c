@@ -815,7 +815,7 @@ static struct PyModuleDef sampler_module = {
 PyMODINIT_FUNC
 PyInit__sampler(void)
 {
-    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 ||
+    if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 || PyType_Ready(&cgr_UserOnlyType) < 0 ||
         cgr_recorded_init() < 0) {
         return NULL;
     }
@@ -825,6 +825,7 @@ PyInit__sampler(void)
     }
     if (PyModule_AddObjectRef(module, "Sampler", (PyObject *)&cgr_SamplerType) < 0 ||
         PyModule_AddObjectRef(module, "FrameEvents", (PyObject *)&cgr_FrameEventsType) < 0 ||
+        PyModule_AddObjectRef(module, "UserOnly", (PyObject *)&cgr_UserOnlyType) < 0 ||
         cgr_settrace_hook_add(module) < 0) {
         Py_DECREF(module);
         return NULL;

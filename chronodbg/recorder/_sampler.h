@@ -77,5 +77,6 @@ int cgr_held_still(Sampler *self, PyObject *held, PyTypeObject *cls, PyObject *v
 
 extern PyTypeObject cgr_SamplerType;
 extern PyTypeObject cgr_FrameEventsType;
+extern PyTypeObject cgr_UserOnlyType;
 
 #endif

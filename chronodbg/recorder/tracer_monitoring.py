@@ -28,6 +28,12 @@ from chronodbg.recorder.code_events import CodeEvents
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.excepts import RAISE_VARARGS, HandlerIndex
 
+UserOnly: Any
+try:
+    from chronodbg.recorder._sampler import UserOnly
+except ImportError:  # no C: the Python callbacks judge every exception's code
+    UserOnly = None
+
 _mon: Any = getattr(sys, "monitoring", None)
 _getframe = sys._getframe
 
@@ -235,6 +241,12 @@ class MonitoringTracer:
             fast.use_start(local, on_start)
             on_start, on_resume, on_return, on_yield = fast.on_start, fast.on_resume, fast.on_return, fast.on_yield
             on_line = fast.on_line
+            if UserOnly is not None:
+                # Every exception of every code reaches these (they cannot be switched on per
+                # code, nor disabled); library code's, most of them, are answered in C.
+                on_raise, on_reraise, on_handled, on_unwind, on_throw = (
+                    UserOnly(traced, callback) for callback in (on_raise, on_reraise, on_handled, on_unwind, on_throw)
+                )
         return {
             E.PY_START: on_start,
             E.PY_RESUME: on_resume,
