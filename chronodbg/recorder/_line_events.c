@@ -8,7 +8,11 @@
  * times the event's own emit. These are the same steps, on the same record
  * (`frames[id(frame)]`: [frame id, last line, known]), so the Python methods
  * that deal with calls, returns and exceptions read what this writes, and a
- * recording made with CHRONODBG_PURE_PYTHON has the same events.
+ * recording made with CHRONODBG_PURE_PYTHON has the same events. One step is
+ * quicker here: whether a name still holds what it held is the sampler's
+ * question (its `held`), which knows more values unchanged without
+ * summarising them than the Python method does; where it cannot tell, the
+ * value is summarised and compared, as in Python.
  */
 
 /* Whether the name's value is as `entry` (held, type, id, summary) last saw it:
