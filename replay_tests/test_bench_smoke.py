@@ -9,10 +9,19 @@ the suite prints, which this test shows on failure.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
+
+import msgpack
+import pytest
+
+from chronodbg.logfile import format as F
+from replay_tests.benchmarks.bench_record import footer_info
+from replay_tests.conftest import PROGRAMS, chronodbg, record
 
 SUITE = Path(__file__).resolve().parent / "benchmarks" / "suite.py"
 
@@ -56,3 +65,30 @@ def test_a_peer_that_timed_out_counts_as_at_least_its_time_limit() -> None:
     runs[0]["cases"] = [_case("W4", [plain, faster, slow])]
     row = next(line for line in suite.targets(runs[:1], []).splitlines() if line.startswith("| lines level, W4"))
     assert "1300.00x vs pyttd > 1200x (timed out)" in row and row.endswith("| missed |")
+
+
+def test_the_suite_counts_a_finished_recording_from_its_footer(tmp_path: Path) -> None:
+    """footer_info says what `chronodbg info` says of a finished recording; a file cut short or a bad index is not trusted."""
+    run = record(tmp_path, PROGRAMS / "aio_prodcons.py", options=("--level", "calls"))
+    assert run.returncode == 0, run.stderr.decode()
+    info = json.loads(chronodbg("info", str(run.path), "--json").stdout)
+    quick = footer_info(run.path)
+    assert quick is not None and quick["events"] == info["events"] > 100
+    same = ("complete", "dropped", "tracer", "options")
+    assert {k: quick[k] for k in same} == {k: info[k] for k in same}
+    data = run.path.read_bytes()
+    cut = tmp_path / "cut.cgr"
+    cut.write_bytes(data[: len(data) // 2])
+    assert footer_info(cut) is None, "no trailer: the suite reads it all (chronodbg info)"
+    # A footer whose index names a byte where no chunk starts.
+    at, _ = F.TRAILER.unpack_from(data, len(data) - F.TRAILER.size)
+    _tag, length, _crc = F.FRAME.unpack_from(data, at)
+    footer = msgpack.unpackb(data[at + F.FRAME.size : at + F.FRAME.size + length], raw=False)
+    footer["chunks"][0][0] += 1
+    body = msgpack.packb(footer)
+    bad = tmp_path / "bad.cgr"
+    bad.write_bytes(
+        data[:at] + F.FRAME.pack(F.TAG_FOOTER, len(body), zlib.crc32(body)) + body + F.TRAILER.pack(at, F.TRAILER_TAG)
+    )
+    with pytest.raises(ValueError):
+        footer_info(bad)
