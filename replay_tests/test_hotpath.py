@@ -323,12 +323,6 @@ def test_both_paths_record_the_same_line_events(tmp_path: Path) -> None:
     assert c.footer is not None and c.footer["dropped"] == 0
 
 
-
-def lock_of() -> Any:
-    """A recorded lock whose object id is 7."""
-    return locks._LOCK_CLASSES[0](locks._IDLE, 7)
-
-
 def _lines_holding(path: str) -> tuple[list[Any], list[type]]:
     """Line events of a frame holding a recorded lock and queue, a dict of counters and a list, over 40 lines.
 
@@ -358,7 +352,7 @@ def _hold_for_40_lines(rec: Recorder, path: str) -> None:
     assert (events.fast is not None) == (path == "c")
     rec.summariser.labels.add(7, "Lock")
     rec.summariser.labels.add(8, "Queue")
-    lock = lock_of()
+    lock = locks._LOCK_CLASSES[0](locks._IDLE, 7)
     jobs: Any = queue.Queue()
     jobs._cgr_oid = 8
 
@@ -387,9 +381,10 @@ def test_a_line_knows_a_recorded_object_and_a_container_changed_past_its_summary
     assert shown == [30] and changes[30]["shared"][2][0] == (0, -1) and changes[30]["counts"][2][0] == -1
     assert all("lock" not in changed and "jobs" not in changed for changed in changes)
     # Looked up at the call (its summary, then its key), not again: Python's line events do at every line.
-    lock_type = type(lock_of())
+    lock_type = locks._LOCK_CLASSES[0]
     assert c_labelled.count(lock_type) == c_labelled.count(queue.Queue) == 2
     assert python_labelled.count(lock_type) > 40 and python_labelled.count(queue.Queue) > 40
+
 
 @needs_extension
 def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -431,7 +426,6 @@ def test_user_only_answers_library_code_and_passes_the_rest_on() -> None:
         UserOnly({}, "not callable")
     with pytest.raises(TypeError):
         UserOnly([], print)
-
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring")

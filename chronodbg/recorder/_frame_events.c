@@ -86,8 +86,8 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
         }
         int bad = 0;
         if (known != Py_None) {
-            /* The first line's entry, with the sampler's held (see _line_events.c). */
-            PyObject *held = secret ? Py_NewRef(sampler->redacted) : cgr_held_of(sampler, &limits, value, summary);
+            /* The first line's entry (see _line_events.c). */
+            PyObject *held = cgr_entry_held(self, &limits, secret, value, summary);
             PyObject *ident = held == NULL ? NULL : PyLong_FromVoidPtr(value);
             PyObject *entry = ident == NULL ? NULL : PyTuple_Pack(4, held, (PyObject *)Py_TYPE(value), ident, summary);
             Py_XDECREF(held);
@@ -285,6 +285,15 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+
+/* The held of a name's line entry: the sampler's (its cgr_held_of), by which the next
+ * line knows the value unchanged without summarising it; a secret's is the redacted
+ * marker, whose value is never read again. A new reference, NULL on error. */
+PyObject *
+cgr_entry_held(FrameEvents *self, const Limits *limits, int secret, PyObject *value, PyObject *summary)
+{
+    return secret ? Py_NewRef(self->sampler->redacted) : cgr_held_of(self->sampler, limits, value, summary);
+}
 
 /* sys.monitoring's PY_RETURN / PY_YIELD / PY_RESUME callbacks themselves (tracer_monitoring):
  * the monitored frame is the current one, and no exception may leave a callback

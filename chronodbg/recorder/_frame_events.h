@@ -34,6 +34,8 @@ PyObject *FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t narg
 int cgr_settrace_hook_add(PyObject *module);
 /* An Exception raised inside a sys.monitoring callback counts as a dropped event; returns None (or NULL for a BaseException). */
 PyObject *cgr_dropped(FrameEvents *self);
+/* The held of a name's line entry (_frame_events.c): a secret's is the redacted marker. */
+PyObject *cgr_entry_held(FrameEvents *self, const Limits *limits, int secret, PyObject *value, PyObject *summary);
 /* FrameEvents.line(frame, line) and the LINE callback on_line(code, line). */
 PyObject *cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cgr_on_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs);

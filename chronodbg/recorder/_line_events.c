@@ -66,13 +66,6 @@ remember(PyObject *known, PyObject *name, PyObject *value, PyObject *held, PyObj
     return failed ? -1 : 0;
 }
 
-/* The held of a name's entry: a secret's is the redacted marker, whose value is never read again. */
-static PyObject *
-held_of(FrameEvents *self, const Limits *limits, int secret, PyObject *value, PyObject *summary)
-{
-    return secret ? Py_NewRef(self->sampler->redacted) : cgr_held_of(self->sampler, limits, value, summary);
-}
-
 /* One local of the loop in _changed: appends (name, summary) to `changed` if its summary changed. */
 static int
 compare_local(FrameEvents *self, const Limits *limits, PyObject *known, PyObject *name, PyObject *value, int module_level,
@@ -124,11 +117,11 @@ compare_local(FrameEvents *self, const Limits *limits, PyObject *known, PyObject
         }
         if (equal) {
             /* The same summary: the entry keeps the one it had (the snapshot's object). */
-            result = remember(known, name, value, held_of(self, limits, secret, value, summary), PyTuple_GET_ITEM(entry, 3));
+            result = remember(known, name, value, cgr_entry_held(self, limits, secret, value, summary), PyTuple_GET_ITEM(entry, 3));
             goto done;
         }
     }
-    if (remember(known, name, value, held_of(self, limits, secret, value, summary), summary) < 0) {
+    if (remember(known, name, value, cgr_entry_held(self, limits, secret, value, summary), summary) < 0) {
         goto done;
     }
     if (*changed == NULL && (*changed = PyList_New(0)) == NULL) {
