@@ -30,6 +30,7 @@ setup(
             "chronodbg.recorder._sampler",
             sources=[
                 "chronodbg/recorder/_sampler.c",
+                "chronodbg/recorder/_fast_locals.c",
                 "chronodbg/recorder/_summary.c",
                 "chronodbg/recorder/_frame_events.c",
                 "chronodbg/recorder/_line_events.c",

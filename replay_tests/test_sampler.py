@@ -175,6 +175,116 @@ def test_unchanged_frame_gives_same_tuple_on_each_path() -> None:
     assert not c._frames
 
 
+#: The sampler and the samples of _frames_of_every_shape: globals, so that no frame sampled holds them as variables.
+_shape_sample: Callable[..., Any] = print
+_shape_out: list[Any] = []
+
+
+def _shape_plain(first: int, *rest: int, **named: int) -> None:
+    later = first + 1
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+    del later
+    _shape_out.append(_shape_sample(sys._getframe(), True))
+
+
+def _shape_with_cell(shared: list[int]) -> Callable[[], int]:
+    mine = 3
+
+    def inner() -> int:
+        # A free variable of this frame, a cell of the outer one.
+        _shape_out.append(_shape_sample(sys._getframe(), False))
+        return len(shared) + mine
+
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+    return inner
+
+
+def _shape_argument_in_a_cell(shared: int) -> Callable[[], int]:
+    # Its one variable is a plain local and a cell: the frame holds the cell.
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+    return lambda: shared
+
+
+def _shape_generator(limit: int) -> Any:
+    for step in range(limit):
+        _shape_out.append(_shape_sample(sys._getframe(), False))
+        yield step
+
+
+def _shape_comprehension(values: list[int]) -> None:
+    # Inlined from 3.12: `item` is one of this frame's (hidden) variables.
+    _shape_out.append([_shape_sample(sys._getframe(), False) for item in values if item])
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+
+
+def _shape_names_added_by_hand() -> None:
+    known = 1
+    namespace = sys._getframe().f_locals
+    namespace["by_hand"] = 2  # kept in the frame's dict (before 3.13) or its extra locals
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+    _shape_out.append(_shape_sample(sys._getframe(), True))
+    del namespace, known
+
+
+def _shape_tracer(frame: Any, event: str, arg: Any) -> Any:
+    return _shape_tracer
+
+
+def _shape_under_a_trace_function() -> None:
+    value = "traced"
+    previous = sys.gettrace()
+    sys.settrace(_shape_tracer)
+    try:
+        _shape_out.append(_shape_sample(sys._getframe(), False))
+    finally:
+        sys.settrace(previous)
+    later = value
+    _shape_out.append(_shape_sample(sys._getframe(), False))
+    del later
+
+
+#: More variables than the sampler reads on its stack (LOCALS_ON_STACK).
+exec(
+    "def _shape_many():\n"
+    + "".join(f"    v{i} = {i}\n" for i in range(80))
+    + "    _shape_out.append(_shape_sample(sys._getframe(), False))\n"
+)
+
+
+def _frames_of_every_shape(sample: Callable[..., Any]) -> list[Any]:
+    """Samples of frames whose variables are read directly (plain locals) and of those that are not."""
+    global _shape_sample, _shape_out
+    _shape_sample, _shape_out = sample, []
+    _shape_plain(1, 2, 3, key=4)
+    _shape_with_cell([1, 2])()
+    _shape_argument_in_a_cell(5)()
+    list(_shape_generator(2))
+    _shape_comprehension([0, 1, 2])
+    _shape_names_added_by_hand()
+    _shape_under_a_trace_function()
+    _shape_many()  # type: ignore[name-defined]  # noqa: F821
+    return _shape_out
+
+
+@needs_c
+def test_frames_of_every_shape_give_the_same_snapshots_on_each_path() -> None:
+    """The C sampler reads a function's plain variables without its namespace (_fast_locals.c); elsewhere it reads
+    the namespace. Either way the snapshots are the Python method's, names in the same order."""
+    python, python_sample, c, c_sample = _pair()
+    in_python, in_c = _frames_of_every_shape(python_sample), _frames_of_every_shape(c_sample)
+    assert [_comparable(tuple(s) if isinstance(s, list) else s) for s in in_c] == [
+        _comparable(tuple(s) if isinstance(s, list) else s) for s in in_python
+    ]
+    names = [[name for name, _ in snap] for snap in in_c if isinstance(snap, tuple)]
+    assert names[:2] == [["first", "rest", "named", "later"], ["first", "rest", "named"]]
+    assert ["shared", "inner", "mine"] in names and ["mine", "shared"] in names
+    assert (("shared", 5),) in in_c
+    # Before 3.13 in the dict's order (`by_hand` went in before `namespace` was bound), from 3.13 variables first.
+    assert sum(sorted(n) == ["by_hand", "known", "namespace"] for n in names) == 2
+    assert ["value", "previous"] in names and ["value", "previous", "later"] in names
+    assert [f"v{i}" for i in range(80)][: c.max_names] in names
+
+
 @needs_c
 def test_module_level_frame_goes_to_python() -> None:
     python, python_sample, c, c_sample = _pair()

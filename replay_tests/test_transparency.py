@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from chronodbg.recorder import snapshot
+from chronodbg.recorder.hotpath import forced_python
 from replay_tests.conftest import PROGRAMS, chronodbg, env, load_events, record, run_plain
 
 EXITS = PROGRAMS / "exits.py"
@@ -149,16 +151,24 @@ def test_library_recording_left_running_says_how_the_program_ended(tmp_path: Pat
         assert exc["func"] == "fail" and exc["data"]["type"] == "OSError"
 
 
-@pytest.mark.parametrize("level", ["sync", "calls"])
+@pytest.mark.parametrize("level", ["sync", "calls", "lines"])
 def test_sampling_locals_keeps_no_deleted_value_alive(tmp_path: Path, level: str) -> None:
-    """Before 3.13 a frame's f_locals dict holds what it saw; the recorder empties it when nobody else holds it."""
+    """Before 3.13 a frame's f_locals dict holds what it saw: the recorder reads a function's variables without it
+    where it can (C), and empties it when nobody else holds it."""
     program = PROGRAMS / "locals_released.py"
     plain = run_plain(program)
     assert plain.returncode == 0, plain.stderr.decode()
-    assert b"deleted local freed: True" in plain.stdout
+    assert b"deleted local freed: True" in plain.stdout and b"deleted argument freed: True" in plain.stdout
     run = record(tmp_path, program, options=("--level", level))
     assert run.returncode == 0, run.stderr.decode()
-    assert run.stdout == plain.stdout
+    expected = plain.stdout
+    if level == "calls" and sys.version_info < (3, 12) and (forced_python() or snapshot.Sampler is None):
+        # The pure-Python tracer of 3.11 is a sys.settrace function, which CPython calls through a trampoline
+        # that fills the frame's dict before the call event and leaves it filled until the frame's next trace
+        # event (its return, at this level): a deleted argument lives until then, as under any settrace tool.
+        # The C hook is called without that trampoline.
+        expected = expected.replace(b"deleted argument freed: True", b"deleted argument freed: False")
+    assert run.stdout == expected
     # The samples themselves are there: the lock events carry the locals.
     acquires = [e for e in run.events if e["kind"] == "lock.acquire"]
     assert len(acquires) == 4 and all(e["locals"] for e in acquires)

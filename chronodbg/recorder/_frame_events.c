@@ -30,6 +30,32 @@ emit_code(FrameEvents *self, PyObject *kind, PyObject *data, PyCodeObject *code,
     return result;
 }
 
+/* The namespace's `name` (fetched into *local the first time before 3.12): a
+ * new reference, or NULL, with an error set unless it is unbound. */
+static PyObject *
+namespace_get(PyFrameObject *frame, PyObject **local, PyObject *name)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *value = PyFrame_GetVar(frame, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_NameError)) {
+        PyErr_Clear();
+    }
+    return value;
+#else
+    if (*local == NULL && (*local = PyFrame_GetLocals(frame)) == NULL) {
+        return NULL;
+    }
+    if (PyDict_CheckExact(*local)) {
+        return Py_XNewRef(PyDict_GetItemWithError(*local, name));
+    }
+    PyObject *value = PyObject_GetItem(*local, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+    }
+    return value;
+#endif
+}
+
 /* CodeEvents._arguments: (name, summary) for each parameter bound, secrets redacted; at level lines also `known`. */
 static PyObject *
 arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *known)
@@ -39,39 +65,22 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
     if (cgr_read_limits(sampler, &limits) < 0) {
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    /* One variable at a time: PyFrame_GetLocals would build (3.12) or wrap
-     * (3.13) the whole namespace at every call. An unbound one is a NameError. */
+    /* One variable at a time, from the frame's own where it can be read so
+     * (_fast_locals.c): PyFrame_GetLocals would build (3.12) or wrap (3.13) the
+     * whole namespace at every call. */
     PyObject *local = NULL;
     PyObject *pairs = PyList_New(0);
-#else
-    PyObject *local = PyFrame_GetLocals(frame);
-    PyObject *pairs = local == NULL ? NULL : PyList_New(0);
-#endif
     if (pairs == NULL) {
         goto failed;
     }
     Py_ssize_t count = PyTuple_GET_SIZE(names);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
-        PyObject *value;
-#if PY_VERSION_HEX >= 0x030C0000
-        value = PyFrame_GetVar(frame, name);
-        if (value == NULL && PyErr_ExceptionMatches(PyExc_NameError)) {
-            PyErr_Clear();
+        int read;
+        PyObject *value = cgr_local_direct(frame, i, name, &read);
+        if (!read) {
+            value = namespace_get(frame, &local, name);
         }
-#else
-        if (PyDict_CheckExact(local)) {
-            value = PyDict_GetItemWithError(local, name);
-            Py_XINCREF(value);
-        }
-        else {
-            value = PyObject_GetItem(local, name);
-            if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear();
-            }
-        }
-#endif
         if (value == NULL) {
             if (PyErr_Occurred()) {
                 goto failed;

@@ -166,9 +166,12 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
     }
     /* The names and values are read first, with references, as the Python method's list(items()). */
     Locals locals = {0};
-    PyObject *local = PyFrame_GetLocals(frame);
-    int unread = local == NULL || cgr_locals_read(&locals, local) < 0;
-    Py_XDECREF(local);
+    int unread = 0;
+    if (!cgr_locals_direct(&locals, frame)) {
+        PyObject *local = PyFrame_GetLocals(frame);
+        unread = local == NULL || cgr_locals_read(&locals, local) < 0;
+        Py_XDECREF(local);
+    }
     if (unread) {
         cgr_locals_release(&locals);
         return cgr_unreadable_locals(sampler);

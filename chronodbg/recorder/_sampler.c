@@ -501,30 +501,35 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
     PyObject *before_helds = known ? PyTuple_GET_ITEM(entry, 1) : NULL;
     int unchanged = known, helds_changed = !known;
 
-    namespace = PyFrame_GetLocals(frame);
-    if (namespace == NULL || cgr_locals_read(&locals, namespace) < 0) {
-        result = cgr_unreadable_locals(self);
-        goto done;
-    }
+    /* Before 3.13 the dict cached on the frame would keep deleted locals alive
+     * (see snapshot.py): it is emptied after reading, unless we are inside a
+     * trace function's callback for this frame, after which CPython copies it
+     * back into the variables. Where it would be emptied, the variables can
+     * be read without it. */
+    int emptied = 1;
 #if PY_VERSION_HEX < 0x030D0000
-    /* See snapshot.py: the dict cached on the frame would keep deleted locals
-     * alive; held by the frame and by us alone, and not inside a trace
-     * function's callback for this frame, it can be emptied. */
-    if ((code->co_flags & CO_OPTIMIZED) && PyDict_CheckExact(namespace) && Py_REFCNT(namespace) == 2) {
-        int clear = calling;
-        if (!clear) {
-            PyObject *trace = PyObject_CallNoArgs(self->gettrace);
-            if (trace == NULL) {
-                goto done;
-            }
-            clear = trace == Py_None;
-            Py_DECREF(trace);
+    if (!calling) {
+        PyObject *trace = PyObject_CallNoArgs(self->gettrace);
+        if (trace == NULL) {
+            goto done;
         }
-        if (clear) {
-            PyDict_Clear(namespace);
-        }
+        emptied = trace == Py_None;
+        Py_DECREF(trace);
     }
 #endif
+    if (!emptied || !cgr_locals_direct(&locals, frame)) {
+        namespace = PyFrame_GetLocals(frame);
+        if (namespace == NULL || cgr_locals_read(&locals, namespace) < 0) {
+            result = cgr_unreadable_locals(self);
+            goto done;
+        }
+#if PY_VERSION_HEX < 0x030D0000
+        /* Held by the frame and by us alone. */
+        if (emptied && (code->co_flags & CO_OPTIMIZED) && PyDict_CheckExact(namespace) && Py_REFCNT(namespace) == 2) {
+            PyDict_Clear(namespace);
+        }
+#endif
+    }
     Py_CLEAR(namespace);
 
     Py_ssize_t prefix = 0;

@@ -56,6 +56,10 @@ typedef struct {
     Py_ssize_t count;
 } Locals;
 int cgr_locals_read(Locals *locals, PyObject *namespace);
+/* The frame's variables read directly (_fast_locals.c): 1 read, 0 where only its namespace gives the same. */
+int cgr_locals_direct(Locals *locals, PyFrameObject *frame);
+/* Variable `index` of the frame, if it is `name` and can be read directly (`*read`): a new reference, NULL if unbound. */
+PyObject *cgr_local_direct(PyFrameObject *frame, Py_ssize_t index, PyObject *name, int *read);
 void cgr_locals_release(Locals *locals);
 
 int cgr_is_immutable(PyTypeObject *cls);

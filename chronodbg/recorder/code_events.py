@@ -38,7 +38,7 @@ from chronodbg import values as V
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.excepts import ITERATION_ENDS
-from chronodbg.recorder.snapshot import _HIDDEN_GLOBALS, _IMMUTABLE, _REDACTED, Sampler
+from chronodbg.recorder.snapshot import _HIDDEN_GLOBALS, _IMMUTABLE, _REDACTED, Sampler, empty_cached_locals
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
 CALL = Kind.CALL
@@ -244,6 +244,7 @@ class CodeEvents:
                     if known is not None:
                         known[name] = (value if summary is value else _NOT_HELD, type(value), id(value), summary)
                     pairs.append((name, summary))
+            empty_cached_locals(frame.f_code, local, False)
             return tuple(pairs)
         except Exception as exc:
             return (("<locals>", (V.TAG_ERROR, type(exc).__name__)),)

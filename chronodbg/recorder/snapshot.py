@@ -394,23 +394,7 @@ class Summariser:
             items = list(namespace.items())
         except Exception as exc:
             return (("<locals>", (V.TAG_ERROR, type(exc).__name__)),)
-        if (
-            _CACHED_LOCALS
-            and code.co_flags & _CO_OPTIMIZED
-            # Held by the frame and by us alone (and the call's argument).
-            and _getrefcount(namespace) == 3
-            # Not inside a trace function's callback for this frame: when that
-            # returns, the interpreter copies the dict back into the frame's
-            # variables, and an empty one would delete them. A frame that is
-            # making a call is not in such a callback; an outer frame may be.
-            and (calling or _gettrace() is None)
-        ):
-            # Before 3.13 f_locals is a dict cached on the frame, and it keeps
-            # every value it saw alive, deleted names' too, until the frame's
-            # next sample or its end: a weakref the program expects dead stays
-            # alive. Nobody else holds the dict, and the next f_locals or
-            # locals() fills it again from the frame's variables.
-            namespace.clear()
+        empty_cached_locals(code, namespace, calling)
         del namespace
         for name, value in items:
             if len(pairs) >= self.max_names:
@@ -532,6 +516,26 @@ def same_summary(a: Any, b: Any) -> bool:
     return False
 
 _UNKNOWN_KINDS = frozenset({object})
+def empty_cached_locals(code: types.CodeType, namespace: Any, calling: bool) -> None:
+    """Empty the dict `namespace` (the frame's f_locals, just read) where that is safe: before 3.13 it is cached
+    on the frame, and keeps every value it saw alive, deleted names' too, until the frame's next sample or its
+    end, so that a weakref the program expects dead stays alive.
+
+    Safe when nobody else holds it (the next f_locals or locals() fills it again from the frame's variables), and
+    not inside a trace function's callback for this frame: when that returns, the interpreter copies the dict back
+    into the frame's variables, and an empty one would delete them. A frame that is making a call (`calling`) is
+    not in such a callback; an outer frame may be.
+    """
+    if (
+        _CACHED_LOCALS
+        and code.co_flags & _CO_OPTIMIZED
+        # Held by the frame and by the caller alone (plus this call's argument and getrefcount's).
+        and _getrefcount(namespace) == 4
+        and (calling or _gettrace() is None)
+    ):
+        namespace.clear()
+
+
 _KNOWN_LENGTHS = frozenset(
     {list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque, collections.OrderedDict}
 )

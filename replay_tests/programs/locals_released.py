@@ -25,6 +25,13 @@ def deleted_names_die() -> None:
     print("deleted local freed:", ref() is None)
 
 
+def deleted_argument_dies(payload: Payload) -> None:
+    # At level calls the call event reads the arguments, and nothing else reads this frame.
+    ref = weakref.ref(payload)
+    del payload
+    print("deleted argument freed:", ref() is None)
+
+
 def held_locals_dict_stays() -> None:
     first = 1
     seen = locals()
@@ -72,6 +79,7 @@ def in_a_thread() -> None:
 
 
 deleted_names_die()
+deleted_argument_dies(Payload())
 held_locals_dict_stays()
 under_a_trace_function()
 in_a_thread()
