@@ -7,7 +7,8 @@
   (see recorder/tracer_monitoring.py);
 - chronodbg.recorder._locks: the recorded Lock's and RLock's `with lock:` (see recorder/locks.py);
 - chronodbg.recorder._hooks: the loop's call_soon, the walk down a task's awaits, the queues' puts and gets
-  (see recorder/aio.py, recorder/queues.py);
+  (see recorder/aio.py, recorder/queues.py), and the deadlock watchdog's loop over each batch written
+  (see recorder/watchdog.py);
 - chronodbg.logfile._packer: buffered events into the log's bytes (see logfile/writer.py).
 
 Each is `optional=True`: where one cannot be compiled (no compiler, no Python
@@ -41,7 +42,12 @@ setup(
             depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
             optional=True,
         ),
-        Extension("chronodbg.recorder._hooks", sources=["chronodbg/recorder/_hooks.c"], optional=True),
+        Extension(
+            "chronodbg.recorder._hooks",
+            sources=["chronodbg/recorder/_hooks.c", "chronodbg/recorder/_watch.c"],
+            depends=["chronodbg/recorder/_hooks.h"],
+            optional=True,
+        ),
         Extension(
             "chronodbg.recorder._locks",
             sources=["chronodbg/recorder/_locks.c"],

@@ -16,6 +16,8 @@ import types
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
@@ -415,3 +417,74 @@ def test_a_gate_sends_objects_decided_not_the_users_to_the_original() -> None:
         ("original", (), {}),
     ]  # fmt: skip
     assert Condition.__dict__["notify"].__doc__ == "The class's own notify." and Condition.__dict__["notify"].__wrapped__ is original
+
+
+# -- the watchdog's loop (recorder/_watch.c against Watchdog.feed's Python loop) --
+
+_ANY = st.sampled_from([None, 0, 1, 2, "", "get", "Lock#1"])
+_DATA = {
+    Kind.LOCK_ACQUIRE: st.tuples(st.sampled_from([0, 0.5]), st.sampled_from([1, 2, True, 1.0])),
+    Kind.LOCK_RELEASE: st.tuples(st.sampled_from([0, 1, False, None])),
+    Kind.TASK_SUSPEND: st.lists(_ANY, max_size=4).map(tuple),
+    Kind.TASK_WAKE: st.tuples(st.sampled_from([None, 5, 6, 7])),
+}
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+    events = []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from(list(Kind)))
+        data = draw(_DATA.get(kind, st.tuples(_ANY, _ANY, _ANY, _ANY)))
+        tid, task, obj, site = draw(st.sampled_from([1, 2, 3])), draw(st.sampled_from([None, 5, 6, 7])), draw(
+            st.sampled_from([None, 10, 11, 12])
+        ), draw(st.sampled_from([None, 20]))
+        events.append((0, tid, task, kind, obj, site, data, None))
+    return events
+
+
+class _Objects:
+    def is_asyncio(self, obj: int | None) -> bool:
+        return obj is not None and obj % 2 == 0
+
+
+class _Rec:
+    objects = _Objects()
+
+    def __init__(self, hooks: Any) -> None:
+        self.hooks = hooks
+
+
+def _model(dog: Any) -> dict[str, Any]:
+    names = ("holder", "held_since", "woken_at", "thread_waits", "task_waits", "ended", "task_names", "done_task_names")
+    return {name: getattr(dog, name) for name in names} | {"memo": dog._asyncio_memo}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_events(), max_size=4))
+def test_the_watchdogs_loop_in_c_keeps_the_model_python_keeps(batches: list[list[tuple[Any, ...]]]) -> None:
+    """Every kind, watched or not, with odd data (a depth of True, a release leaving None, a short suspend)."""
+    from chronodbg.recorder.watchdog import Watchdog
+
+    in_c, in_python = Watchdog(_Rec(_hooks)), Watchdog(_Rec(None))
+    assert in_c._feed_c is _hooks.watch_feed and in_python._feed_c is None
+    seq = 1
+    for batch in batches:
+        defs = {"tasks": [(5, "five", "coro", None), (6, None, "coro", 5)]}
+        in_c.feed(batch, defs, seq)
+        in_python.feed(batch, defs, seq)
+        seq += len(batch)
+        assert _model(in_c) == _model(in_python)
+
+
+def test_the_watchdogs_loop_in_c_refuses_what_is_not_a_batch() -> None:
+    from chronodbg.recorder.watchdog import _INLINE, _WATCHED, Watchdog
+
+    dog = Watchdog(_Rec(_hooks))
+    with pytest.raises(TypeError):
+        _hooks.watch_feed(dog, [(0, 1, None, Kind.LOCK_ACQUIRE)], 1, _INLINE, _WATCHED)
+    with pytest.raises(TypeError):
+        _hooks.watch_feed(dog, [], 1, _INLINE[:3], _WATCHED)
+    # An error inside (a data item missing) reaches the caller, as in Python.
+    with pytest.raises(IndexError):
+        _hooks.watch_feed(dog, [(0, 1, None, Kind.LOCK_ACQUIRE, 10, None, (), None)], 1, _INLINE, _WATCHED)

@@ -18,9 +18,7 @@
  * the original in, called without a bound method where CPython can): no
  * Python frame stands between the caller and the original.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stddef.h>
+#include "_hooks.h"
 
 /* How deep a chain of awaiting coroutines is followed (aio._MAX_AWAIT_DEPTH). */
 #define MAX_AWAIT_DEPTH 64
@@ -717,7 +715,7 @@ PyInit__hooks(void)
     }
     if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0 ||
         PyModule_AddObjectRef(module, "StorageHook", (PyObject *)&StorageHookType) < 0 ||
-        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0) {
+        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0 || cgr_watch_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -96,9 +96,9 @@ _WAKERS = frozenset(
         BARRIER_PASS, BARRIER_BROKEN, FUTURE_SET,
     }
 )  # fmt: skip
-#: The kinds `feed` looks at: its inline cases and what goes to `_apply`.
-_INLINE = frozenset({LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET, TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE})
-_WATCHED = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END} | _INLINE
+#: The kinds `feed` handles in its loop (recorder/_watch.c takes them in this order); the rest go to `_other`.
+_INLINE = (LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET, TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE)
+_WATCHED = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END} | frozenset(_INLINE)
 
 
 @dataclass
@@ -146,6 +146,9 @@ class Watchdog:
         self._reported: set[tuple[Any, ...]] = set()
         #: object -> whether it is an asyncio primitive (ids are never reused).
         self._asyncio_memo: dict[int | None, bool] = {}
+        #: feed's loop in C (recorder/_watch.c), where the recorder's hooks are C.
+        hooks = getattr(recorder, "hooks", None)
+        self._feed_c: Any = None if hooks is None else hooks.watch_feed
 
     # -- the model (writer thread, under the recorder's io lock) ---------------
 
@@ -154,7 +157,10 @@ class Watchdog:
             self.sites[sid] = (file, line, func)
         for task, name, coro, _parent in defs.get("tasks", ()):
             self.task_names[task] = (name, coro)
-        watched, starts = _WATCHED, _STARTS
+        if self._feed_c is not None and type(batch) is list:
+            self._feed_c(self, batch, first_seq, _INLINE, _WATCHED)
+            return
+        watched = _WATCHED
         acquire, release, put, get = LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET
         resume, suspend, wake, done = TASK_RESUME, TASK_SUSPEND, TASK_WAKE, TASK_DONE
         holder, held_since, woken_at = self.holder, self.held_since, self.woken_at
@@ -195,9 +201,13 @@ class Watchdog:
             elif kind is done:
                 self._task_done(event[2])
             else:
-                if kind in starts and event[2] is not None and self._on_asyncio(event[4]):
-                    continue  # a task's wait: its task.suspend names what it waits on
-                self._apply(event, seq)
+                self._other(event, seq)
+
+    def _other(self, event: tuple[Any, ...], seq: int) -> None:
+        """A watched event that feed's loop does not handle itself."""
+        if event[3] in _STARTS and event[2] is not None and self._on_asyncio(event[4]):
+            return  # a task's wait: its task.suspend names what it waits on
+        self._apply(event, seq)
 
     def _on_asyncio(self, obj: int | None) -> bool:
         known = self._asyncio_memo.get(obj)

@@ -1,0 +1,12 @@
+/* Shared by the parts of chronodbg.recorder._hooks: _hooks.c (the hooks, the module) and _watch.c (the watchdog's feed). */
+#ifndef CHRONODBG_HOOKS_H
+#define CHRONODBG_HOOKS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+/* Adds watch_feed to the module: 0, or -1 with an error set. */
+int cgr_watch_init(PyObject *module);
+
+#endif

@@ -1,0 +1,225 @@
+/* Watchdog.feed's loop in C (recorder/watchdog.py keeps the Python it replaces).
+ *
+ * The writer thread hands every batch of events to the deadlock watchdog,
+ * which keeps who holds each lock and which task waits on what. Lock, queue
+ * and task traffic is most of a busy program's events, so the loop over
+ * them was a tenth of W1's recorded time in Python (a few dict writes per
+ * event, but with the GIL held, so the program's threads wait for it). This
+ * does the same steps on the watchdog's own dicts, and calls its Python
+ * methods, in order, for every event it does not handle itself: a thread's
+ * wait beginning or ending, a task's end, a thread's end.
+ */
+#include "_hooks.h"
+
+enum { ACQUIRE, RELEASE, PUT, GET, RESUME, SUSPEND, WAKE, DONE, KIND_COUNT };
+
+static PyObject *s_holder, *s_held_since, *s_woken_at, *s_thread_waits, *s_task_waits, *s_apply, *s_task_done,
+    *s_other, *s_question, *s_one;
+
+/* Item `i` of an event's data (a tuple when the recorder made it): a new reference. */
+static PyObject *
+item(PyObject *data, Py_ssize_t i)
+{
+    if (PyTuple_CheckExact(data) && i < PyTuple_GET_SIZE(data)) {
+        return Py_NewRef(PyTuple_GET_ITEM(data, i));
+    }
+    return PySequence_GetItem(data, i);
+}
+
+/* d.pop(key, None), its result dropped: 0, or -1 on error. */
+static int
+discard(PyObject *d, PyObject *key)
+{
+    int there = PyDict_Contains(d, key);
+    return there <= 0 ? there : PyDict_DelItem(d, key);
+}
+
+/* callback(event, seq): 0, or -1 on error. */
+static int
+call2(PyObject *callback, PyObject *event, PyObject *seq)
+{
+    PyObject *args[2] = {event, seq};
+    PyObject *result = PyObject_Vectorcall(callback, args, 2, NULL);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* A task's wait: task_waits[task] = (awaits or "?", obj, seq, site, timeout is not None, target, thread). */
+static int
+suspended(PyObject *task_waits, PyObject *event, PyObject *seq)
+{
+    PyObject *task = PyTuple_GET_ITEM(event, 2);
+    if (task == Py_None) {
+        return 0;
+    }
+    /* awaits, target, timeout = (tuple(data) + (None, None, None))[:3] */
+    PyObject *data = PySequence_Tuple(PyTuple_GET_ITEM(event, 6));
+    if (data == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(data);
+    PyObject *awaits = n > 0 ? PyTuple_GET_ITEM(data, 0) : Py_None;
+    PyObject *target = n > 1 ? PyTuple_GET_ITEM(data, 1) : Py_None;
+    PyObject *timeout = n > 2 ? PyTuple_GET_ITEM(data, 2) : Py_None;
+    int named = PyObject_IsTrue(awaits);
+    PyObject *wait = named < 0 ? NULL
+                               : PyTuple_Pack(7, named ? awaits : s_question, PyTuple_GET_ITEM(event, 4), seq,
+                                              PyTuple_GET_ITEM(event, 5), timeout != Py_None ? Py_True : Py_False,
+                                              target, PyTuple_GET_ITEM(event, 1));
+    Py_DECREF(data);
+    int failed = wait == NULL || PyDict_SetItem(task_waits, task, wait) < 0;
+    Py_XDECREF(wait);
+    return failed ? -1 : 0;
+}
+
+typedef struct {
+    PyObject *holder, *held_since, *woken_at, *thread_waits, *task_waits, *apply, *task_done, *other;
+} Model;
+
+/* One event of a kind fed here (`k`): 0, or -1 on error. */
+static int
+feed_one(const Model *m, int k, PyObject *event, PyObject *seq)
+{
+    PyObject *tid = PyTuple_GET_ITEM(event, 1), *obj = PyTuple_GET_ITEM(event, 4), *data = PyTuple_GET_ITEM(event, 6);
+    int waiting;
+    switch (k) {
+    case ACQUIRE: {
+        PyObject *depth = item(data, 1);
+        int first = depth == NULL ? -1 : PyObject_RichCompareBool(depth, s_one, Py_EQ);
+        Py_XDECREF(depth);
+        if (first < 0 || (first && (PyDict_SetItem(m->holder, obj, event) < 0 ||
+                                    PyDict_SetItem(m->held_since, obj, seq) < 0))) {
+            return -1;
+        }
+        waiting = PyDict_Contains(m->thread_waits, tid);
+        return waiting <= 0 ? waiting : call2(m->apply, event, seq);
+    }
+    case RELEASE: {
+        PyObject *left = item(data, 0);
+        int still = left == NULL ? -1 : PyObject_IsTrue(left);
+        Py_XDECREF(left);
+        if (still != 0) {
+            return still < 0 ? -1 : 0;
+        }
+        return discard(m->holder, obj) < 0 || discard(m->held_since, obj) < 0 ? -1 : 0;
+    }
+    case PUT:
+    case GET:
+        waiting = PyDict_Contains(m->thread_waits, tid);
+        if (waiting != 0) {
+            return waiting < 0 ? -1 : call2(m->apply, event, seq);
+        }
+        return obj == Py_None ? 0 : PyDict_SetItem(m->woken_at, obj, seq);
+    case RESUME: {
+        PyObject *task = PyTuple_GET_ITEM(event, 2);
+        return task == Py_None ? 0 : discard(m->task_waits, task);
+    }
+    case WAKE: {
+        PyObject *task = item(data, 0);
+        int failed = task == NULL || discard(m->task_waits, task) < 0;
+        Py_XDECREF(task);
+        return failed ? -1 : 0;
+    }
+    case SUSPEND:
+        return suspended(m->task_waits, event, seq);
+    case DONE: {
+        PyObject *result = PyObject_CallOneArg(m->task_done, PyTuple_GET_ITEM(event, 2));
+        Py_XDECREF(result);
+        return result == NULL ? -1 : 0;
+    }
+    default:
+        return call2(m->other, event, seq);
+    }
+}
+
+/* watch_feed(watchdog, batch, first_seq, kinds, watched) */
+static PyObject *
+watch_feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[1]) || !PyLong_Check(args[2]) || !PyTuple_Check(args[3]) ||
+        PyTuple_GET_SIZE(args[3]) != KIND_COUNT || !PyAnySet_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "watch_feed(watchdog, batch: list, first_seq: int, kinds: tuple of 8, watched: set)");
+        return NULL;
+    }
+    PyObject *watchdog = args[0], *batch = args[1], *kinds = args[3], *watched = args[4];
+    Model m = {0};
+    PyObject **fields[] = {&m.holder, &m.held_since, &m.woken_at, &m.thread_waits, &m.task_waits,
+                           &m.apply, &m.task_done, &m.other};
+    PyObject *names[] = {s_holder, s_held_since, s_woken_at, s_thread_waits, s_task_waits, s_apply, s_task_done, s_other};
+    PyObject *result = NULL;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        *fields[i] = PyObject_GetAttr(watchdog, names[i]);
+        if (*fields[i] == NULL) {
+            goto done;
+        }
+        if (i < 5 && !PyDict_CheckExact(*fields[i])) {
+            PyErr_Format(PyExc_TypeError, "Watchdog.%U is not a dict", names[i]);
+            goto done;
+        }
+    }
+    long long first = PyLong_AsLongLong(args[2]);
+    if (first == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    /* The batch may not change under us: the program's threads append to another list. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *event = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 8) {
+            PyErr_SetString(PyExc_TypeError, "an event is an 8-tuple");
+            goto done;
+        }
+        PyObject *kind = PyTuple_GET_ITEM(event, 3);
+        int k = 0;
+        while (k < KIND_COUNT && PyTuple_GET_ITEM(kinds, k) != kind) {
+            k++;
+        }
+        if (k == KIND_COUNT) {
+            int seen = PySet_Contains(watched, kind);
+            if (seen <= 0) {
+                if (seen < 0) {
+                    goto done;
+                }
+                continue;
+            }
+        }
+        Py_INCREF(event);
+        PyObject *seq = PyLong_FromLongLong(first + i);
+        int failed = seq == NULL || feed_one(&m, k, event, seq) < 0;
+        Py_XDECREF(seq);
+        Py_DECREF(event);
+        if (failed) {
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        Py_XDECREF(*fields[i]);
+    }
+    return result;
+}
+
+static PyMethodDef watch_methods[] = {
+    {"watch_feed", (PyCFunction)(void (*)(void))watch_feed, METH_FASTCALL,
+     PyDoc_STR("watch_feed(watchdog, batch, first_seq, kinds, watched): Watchdog.feed's loop over a batch of events\n"
+               "(kinds: the lock acquire, release, queue put, get, task resume, suspend, wake and done kinds)")},
+    {NULL},
+};
+
+int
+cgr_watch_init(PyObject *module)
+{
+    const char *texts[] = {"holder", "held_since", "woken_at", "thread_waits", "task_waits", "_apply", "_task_done",
+                           "_other", "?"};
+    PyObject **slots[] = {&s_holder, &s_held_since, &s_woken_at, &s_thread_waits, &s_task_waits, &s_apply,
+                          &s_task_done, &s_other, &s_question};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        if (*slots[i] == NULL && (*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL) {
+            return -1;
+        }
+    }
+    if (s_one == NULL && (s_one = PyLong_FromLong(1)) == NULL) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, watch_methods);
+}
