@@ -255,12 +255,22 @@ place_of(PyObject *before, Py_ssize_t at, PyObject *name)
     return -1;
 }
 
-/* The entry's key: code object and thread mixed into one int (the entry says which they were). */
+/* The entry's key: code object and thread mixed into one int (the entry says which they were).
+ * The last one is kept: a thread samples the same frame many times in a row. */
 static PyObject *
-frame_key(PyCodeObject *code, unsigned long thread)
+frame_key(Sampler *self, PyCodeObject *code, unsigned long thread)
 {
+    if (self->last_key != NULL && self->last_key_code == (uintptr_t)code && self->last_key_thread == thread) {
+        return Py_NewRef(self->last_key);
+    }
     unsigned long long mixed = (unsigned long long)(uintptr_t)code ^ ((unsigned long long)thread * 0x9E3779B97F4A7C15ULL);
-    return PyLong_FromUnsignedLongLong(mixed);
+    PyObject *key = PyLong_FromUnsignedLongLong(mixed);
+    if (key != NULL) {
+        Py_XSETREF(self->last_key, Py_NewRef(key));
+        self->last_key_code = (uintptr_t)code;
+        self->last_key_thread = thread;
+    }
+    return key;
 }
 
 /* Whether `entry` is a well-formed C entry of this code and thread. */
@@ -283,9 +293,9 @@ entry_of(PyObject *entry, PyCodeObject *code, unsigned long thread)
     return owner == thread;
 }
 
-/* What the slow path decided for one name: its pair appended, its held set (a new reference). */
+/* What the slow path decided for one name: its pair and its held set (new references). */
 static int
-sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name, PyObject *value, PyObject *seen_pair,
+sample_name(Sampler *self, const Limits *limits, PyObject **pair, PyObject *name, PyObject *value, PyObject *seen_pair,
             PyObject *seen_held, PyObject **held, int *unchanged)
 {
     if (seen_held == NULL || (PyTuple_CheckExact(seen_held) && PyTuple_GET_SIZE(seen_held) == 0)) {
@@ -298,7 +308,8 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
         if (secret) {
             *unchanged = 0;
             *held = Py_NewRef(self->redacted);
-            return cgr_add_pair(pairs, name, self->redacted);
+            *pair = PyTuple_Pack(2, name, self->redacted);
+            return *pair == NULL ? -1 : 0;
         }
     }
     PyTypeObject *cls = Py_TYPE(value);
@@ -313,9 +324,9 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
                 return -1;
             }
             *unchanged = 0;
-            int failed = cgr_add_pair(pairs, name, error);
+            *pair = PyTuple_Pack(2, name, error);
             Py_DECREF(error);
-            *held = failed ? NULL : PyTuple_New(0);
+            *held = *pair == NULL ? NULL : PyTuple_New(0);
             return *held == NULL ? -1 : 0;
         }
         plain = member && !limits->use_repr;
@@ -331,17 +342,14 @@ sample_name(Sampler *self, const Limits *limits, PyObject *pairs, PyObject *name
         if (same != 0) {
             /* Summarised as before: it keeps its pair (its held made again, for the dict's new stamp). */
             *held = same < 0 ? NULL : by_value_held(cls, value, summary);
-            int failed = *held == NULL || PyList_Append(pairs, seen_pair) < 0;
+            *pair = *held == NULL ? NULL : Py_NewRef(seen_pair);
             Py_DECREF(summary);
-            return failed ? -1 : 0;
+            return *held == NULL ? -1 : 0;
         }
     }
     *unchanged = 0;
-    if (cgr_add_pair(pairs, name, summary) < 0) {
-        Py_DECREF(summary);
-        return -1;
-    }
-    *held = cgr_held_of(self, limits, value, summary);
+    *pair = PyTuple_Pack(2, name, summary);
+    *held = *pair == NULL ? NULL : cgr_held_of(self, limits, value, summary);
     Py_DECREF(summary);
     return *held == NULL ? -1 : 0;
 }
@@ -486,7 +494,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         goto done;
     }
     unsigned long thread = PyThread_get_thread_ident();
-    key = frame_key(code, thread);
+    key = frame_key(self, code, thread);
     if (key == NULL) {
         goto done;
     }
@@ -544,22 +552,19 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             goto done;
         }
     }
-    /* The names before the first change stand as they were. */
-    pairs = PyList_New(prefix);
-    helds = pairs == NULL ? NULL : PyList_New(prefix);
+    /* One pair and one held per name, up to max_names; those before the first change stand as they were. */
+    Py_ssize_t n = locals.count < limits.max_names ? locals.count : limits.max_names;
+    pairs = PyTuple_New(n);
+    helds = pairs == NULL ? NULL : PyTuple_New(n);
     if (pairs == NULL || helds == NULL) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < prefix; i++) {
-        PyList_SET_ITEM(pairs, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
-        PyList_SET_ITEM(helds, i, Py_NewRef(PyTuple_GET_ITEM(before_helds, i)));
+        PyTuple_SET_ITEM(pairs, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
+        PyTuple_SET_ITEM(helds, i, Py_NewRef(PyTuple_GET_ITEM(before_helds, i)));
     }
-    for (Py_ssize_t i = prefix; i < locals.count; i++) {
-        Py_ssize_t at = PyList_GET_SIZE(pairs);
-        if (at >= limits.max_names) {
-            break;
-        }
-        PyObject *name = locals.names[i], *value = locals.values[i];
+    for (Py_ssize_t at = prefix; at < n; at++) {
+        PyObject *name = locals.names[at], *value = locals.values[at];
         Py_ssize_t place = place_of(before, at, name);
         PyObject *seen_pair = place < 0 ? NULL : PyTuple_GET_ITEM(before, place);
         PyObject *seen_held = place < 0 ? NULL : PyTuple_GET_ITEM(before_helds, place);
@@ -573,43 +578,40 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             }
             if (same) {
                 /* Its pair and held stand as they are. */
-                if (PyList_Append(pairs, seen_pair) < 0 || PyList_Append(helds, seen_held) < 0) {
-                    goto done;
-                }
+                PyTuple_SET_ITEM(pairs, at, Py_NewRef(seen_pair));
+                PyTuple_SET_ITEM(helds, at, Py_NewRef(seen_held));
                 continue;
             }
         }
-        PyObject *held = NULL;
-        int failed = sample_name(self, &limits, pairs, name, value, seen_pair, seen_held, &held, &unchanged) < 0 ||
-                     PyList_Append(helds, held) < 0;
+        PyObject *pair = NULL, *held = NULL;
+        int failed = sample_name(self, &limits, &pair, name, value, seen_pair, seen_held, &held, &unchanged) < 0;
         if (held != seen_held) {
             helds_changed = 1;
         }
-        Py_XDECREF(held);
+        /* Set even on failure: a tuple lets go of what it holds, NULL slots included. */
+        PyTuple_SET_ITEM(pairs, at, pair);
+        PyTuple_SET_ITEM(helds, at, held);
         if (failed) {
             goto done;
         }
     }
 
-    Py_ssize_t n = PyList_GET_SIZE(pairs);
     PyObject *snapshot;
     if (unchanged && n == PyTuple_GET_SIZE(before)) {
         snapshot = Py_NewRef(before);
     }
     else {
-        snapshot = PyList_AsTuple(pairs);
-        if (snapshot == NULL) {
-            goto done;
-        }
+        snapshot = Py_NewRef(pairs);
         helds_changed = 1;
     }
     if (helds_changed) {
         if (!known && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
             PyDict_Clear(self->frames);
         }
-        PyObject *held_tuple = PyList_AsTuple(helds);
-        PyObject *code_id = held_tuple == NULL ? NULL : PyLong_FromVoidPtr(code);
-        PyObject *owner = code_id == NULL ? NULL : PyLong_FromUnsignedLong(thread);
+        PyObject *held_tuple = Py_NewRef(helds);
+        /* A known entry's code and thread are these (entry_of): its ints serve again. */
+        PyObject *code_id = held_tuple == NULL ? NULL : known ? Py_NewRef(PyTuple_GET_ITEM(entry, 2)) : PyLong_FromVoidPtr(code);
+        PyObject *owner = code_id == NULL ? NULL : known ? Py_NewRef(PyTuple_GET_ITEM(entry, 3)) : PyLong_FromUnsignedLong(thread);
         PyObject *fresh = owner == NULL ? NULL : PyTuple_Pack(4, snapshot, held_tuple, code_id, owner);
         Py_XDECREF(held_tuple);
         Py_XDECREF(code_id);
@@ -782,6 +784,7 @@ Sampler_clear(Sampler *self)
     Py_CLEAR(self->obj_tag);
     Py_CLEAR(self->recorded);
     Py_CLEAR(self->recorded_key);
+    Py_CLEAR(self->last_key);
     return 0;
 }
 

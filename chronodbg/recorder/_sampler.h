@@ -42,6 +42,10 @@ typedef struct {
     PyObject *recorded_key;   /* Summariser.recorded_key, bound */
     Limits limits;    /* valid while limits_known */
     int limits_known;
+    /* The last entry key made (see frame_key), and the code address and thread it is for. */
+    PyObject *last_key;
+    uintptr_t last_key_code;
+    unsigned long last_key_thread;
 } Sampler;
 
 
