@@ -92,3 +92,26 @@ def test_the_suite_counts_a_finished_recording_from_its_footer(tmp_path: Path) -
     )
     with pytest.raises(ValueError):
         footer_info(bad)
+
+
+def test_the_warm_up_round_runs_at_its_own_size_and_is_not_counted(tmp_path: Path) -> None:
+    """The suite warms up at a tenth of each workload's size (suite.WARMUP_DIVISOR); the counted rounds run in full."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    import dataclasses
+    import os
+
+    from replay_tests.benchmarks import bench_record as br
+    from replay_tests.benchmarks import suite
+
+    asked: list[int] = []
+
+    def command(case: Any, variant: Any, size: int, out: Path, setup: Any) -> list[str]:
+        asked.append(size)
+        return [sys.executable, "-c", f"print('checksum', {size})"]
+
+    w = suite.WORKLOADS["W1"]
+    setup = br.Setup([br.PLAIN], True, dict(os.environ), None, 0)
+    hooks = dataclasses.replace(br.Hooks(), command=command, warmup_size=lambda size: size // suite.WARMUP_DIVISOR)
+    result = br.run_case(br.Case(w.workload, pinned=False), 20_000, 2, tmp_path, setup, lambda text: None, hooks)
+    assert asked == [2_000, 20_000, 20_000]
+    assert len(result.variants["plain"].runs) == 2

@@ -522,6 +522,8 @@ class Hooks:
     timeouts: dict[str, float] = field(default_factory=dict)
     #: False: no warm-up round (a smoke test that only checks that everything runs).
     warmup: bool = True
+    #: The warm-up round's size, from the counted rounds' (the same by default).
+    warmup_size: Callable[[int], int] | None = None
 
 
 def run_case(
@@ -540,7 +542,8 @@ def run_case(
                 continue
             out = outputs[variant.name]
             out.unlink(missing_ok=True)  # so no run pays for truncating the previous one's file
-            cmd = hooks.command(case, variant, size, out, setup)
+            run_size = size if round_no or hooks.warmup_size is None else hooks.warmup_size(size)
+            cmd = hooks.command(case, variant, run_size, out, setup)
             run, printed, failed = run_once(cmd, workdir, setup.env, hooks.timeouts.get(variant.tool, RUN_TIMEOUT))
             last_printed[variant.name] = printed
             where = f"{case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {variant.name}"
