@@ -73,12 +73,15 @@ namespace_is_variables(PyFrameObject *frame)
 #endif
 }
 
+#endif /* CGR_FAST_LOCALS */
+
 int
 cgr_locals_direct(Locals *locals, PyFrameObject *frame)
 {
     locals->names = locals->names_on_stack;
     locals->values = locals->values_on_stack;
     locals->count = 0;
+#ifdef CGR_FAST_LOCALS
     PyCodeObject *code = PyFrame_GetCode(frame);
     int usable = (code->co_flags & CO_OPTIMIZED) && code->co_nlocalsplus <= LOCALS_ON_STACK &&
                  plain_locals_only(code) && namespace_is_variables(frame);
@@ -95,11 +98,15 @@ cgr_locals_direct(Locals *locals, PyFrameObject *frame)
     }
     Py_DECREF(code);
     return usable;
+#else
+    return 0;
+#endif
 }
 
 PyObject *
 cgr_local_direct(PyFrameObject *frame, Py_ssize_t index, PyObject *name, int *read)
 {
+#ifdef CGR_FAST_LOCALS
     PyCodeObject *code = PyFrame_GetCode(frame);
     /* A plain local is the same object in the namespace as in the variables, whatever else the namespace holds. */
     *read = (code->co_flags & CO_OPTIMIZED) && index < code->co_nlocalsplus &&
@@ -108,24 +115,8 @@ cgr_local_direct(PyFrameObject *frame, Py_ssize_t index, PyObject *name, int *re
                                                                    CO_FAST_HIDDEN)) == CO_FAST_LOCAL;
     Py_DECREF(code);
     return *read ? Py_XNewRef(frame->f_frame->localsplus[index]) : NULL;
-}
-
 #else
-
-int
-cgr_locals_direct(Locals *locals, PyFrameObject *frame)
-{
-    locals->names = locals->names_on_stack;
-    locals->values = locals->values_on_stack;
-    locals->count = 0;
-    return 0;
-}
-
-PyObject *
-cgr_local_direct(PyFrameObject *frame, Py_ssize_t index, PyObject *name, int *read)
-{
     *read = 0;
     return NULL;
-}
-
 #endif
+}
