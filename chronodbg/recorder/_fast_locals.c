@@ -4,11 +4,11 @@
  * public way, PyFrame_GetLocals, copies all of them into a dict cached on the
  * frame before 3.13 (a dict insert per name, then the sampler empties it
  * again), and wraps them in a proxy from 3.13 whose items() builds a list of
- * pairs. For W1 (two locals) that was about a quarter of a sampled event's
- * cost. Here the interpreter's own array of the frame's variables is read,
- * which takes CPython's internal frame layout: the one header of the
- * recorder that does, and only for the versions whose layout it was written
- * against (3.11 to 3.13), where the header is there to compile against.
+ * pairs. In W1's profile (two locals) that was about a third of the
+ * sampler's time. Here the interpreter's own array of the frame's variables
+ * is read, through CPython's internal frame header: included only for the
+ * versions it was written against (3.11 to 3.13), and only where the header
+ * is installed; elsewhere every read goes through the namespace.
  *
  * It answers only where the result is exactly what reading the namespace
  * would give, so that both ways record the same snapshots:

@@ -516,6 +516,18 @@ def same_summary(a: Any, b: Any) -> bool:
     return False
 
 _UNKNOWN_KINDS = frozenset({object})
+_KNOWN_LENGTHS = frozenset(
+    {list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque, collections.OrderedDict}
+)
+_IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
+_FRAME_CACHE_LIMIT = 4096
+_CACHED_LOCALS = sys.version_info < (3, 13)
+_CO_OPTIMIZED = 0x0001
+_getrefcount = sys.getrefcount
+_gettrace = sys.gettrace
+_copysign = math.copysign
+
+
 def empty_cached_locals(code: types.CodeType, namespace: Any, calling: bool) -> None:
     """Empty the dict `namespace` (the frame's f_locals, just read) where that is safe: before 3.13 it is cached
     on the frame, and keeps every value it saw alive, deleted names' too, until the frame's next sample or its
@@ -534,18 +546,6 @@ def empty_cached_locals(code: types.CodeType, namespace: Any, calling: bool) -> 
         and (calling or _gettrace() is None)
     ):
         namespace.clear()
-
-
-_KNOWN_LENGTHS = frozenset(
-    {list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque, collections.OrderedDict}
-)
-_IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
-_FRAME_CACHE_LIMIT = 4096
-_CACHED_LOCALS = sys.version_info < (3, 13)
-_CO_OPTIMIZED = 0x0001
-_getrefcount = sys.getrefcount
-_gettrace = sys.gettrace
-_copysign = math.copysign
 
 
 def _has_c_len(cls: type) -> bool:
