@@ -686,8 +686,8 @@ static struct PyModuleDef hooks_module = {
     .m_methods = hooks_functions,
 };
 
-static int
-intern(PyObject **slot, const char *text)
+int
+cgr_intern(PyObject **slot, const char *text)
 {
     if (*slot == NULL) {
         *slot = PyUnicode_InternFromString(text);
@@ -698,12 +698,14 @@ intern(PyObject **slot, const char *text)
 PyMODINIT_FUNC
 PyInit__hooks(void)
 {
-    if (intern(&s_cr_frame, "cr_frame") < 0 || intern(&s_cr_await, "cr_await") < 0 || intern(&s_gi_frame, "gi_frame") < 0 ||
-        intern(&s_gi_yieldfrom, "gi_yieldfrom") < 0 || intern(&s_self, "__self__") < 0 ||
-        intern(&s_cgr_task, "_cgr_task") < 0 || intern(&s_cgr, "_cgr") < 0 || intern(&s_active, "active") < 0 ||
-        intern(&s_emit, "emit") < 0 || intern(&s_dropped, "dropped") < 0 || intern(&s_cgr_oid, "_cgr_oid") < 0 ||
-        intern(&s_cgr_in, "_cgr_in") < 0 || intern(&s_summariser, "summariser") < 0 ||
-        intern(&s_safe_value, "safe_value") < 0 || intern(&s_qsize, "_qsize") < 0 || intern(&s_queue, "_queue") < 0) {
+    if (cgr_intern(&s_cr_frame, "cr_frame") < 0 || cgr_intern(&s_cr_await, "cr_await") < 0 ||
+        cgr_intern(&s_gi_frame, "gi_frame") < 0 || cgr_intern(&s_gi_yieldfrom, "gi_yieldfrom") < 0 ||
+        cgr_intern(&s_self, "__self__") < 0 || cgr_intern(&s_cgr_task, "_cgr_task") < 0 ||
+        cgr_intern(&s_cgr, "_cgr") < 0 || cgr_intern(&s_active, "active") < 0 || cgr_intern(&s_emit, "emit") < 0 ||
+        cgr_intern(&s_dropped, "dropped") < 0 || cgr_intern(&s_cgr_oid, "_cgr_oid") < 0 ||
+        cgr_intern(&s_cgr_in, "_cgr_in") < 0 || cgr_intern(&s_summariser, "summariser") < 0 ||
+        cgr_intern(&s_safe_value, "safe_value") < 0 || cgr_intern(&s_qsize, "_qsize") < 0 ||
+        cgr_intern(&s_queue, "_queue") < 0) {
         return NULL;
     }
     if (PyType_Ready(&CallSoonType) < 0 || PyType_Ready(&StorageHookType) < 0 || PyType_Ready(&GateType) < 0) {

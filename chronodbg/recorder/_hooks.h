@@ -6,6 +6,9 @@
 #include <Python.h>
 #include <stddef.h>
 
+/* *slot = the interned `text`, unless already made: 0, or -1 with an error set. */
+int cgr_intern(PyObject **slot, const char *text);
+
 /* Adds watch_feed to the module: 0, or -1 with an error set. */
 int cgr_watch_init(PyObject *module);
 

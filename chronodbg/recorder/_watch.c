@@ -209,14 +209,12 @@ static PyMethodDef watch_methods[] = {
 int
 cgr_watch_init(PyObject *module)
 {
-    const char *texts[] = {"holder", "held_since", "woken_at", "thread_waits", "task_waits", "_apply", "_task_done",
-                           "_other", "?"};
-    PyObject **slots[] = {&s_holder, &s_held_since, &s_woken_at, &s_thread_waits, &s_task_waits, &s_apply,
-                          &s_task_done, &s_other, &s_question};
-    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
-        if (*slots[i] == NULL && (*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL) {
-            return -1;
-        }
+    if (cgr_intern(&s_holder, "holder") < 0 || cgr_intern(&s_held_since, "held_since") < 0 ||
+        cgr_intern(&s_woken_at, "woken_at") < 0 || cgr_intern(&s_thread_waits, "thread_waits") < 0 ||
+        cgr_intern(&s_task_waits, "task_waits") < 0 || cgr_intern(&s_apply, "_apply") < 0 ||
+        cgr_intern(&s_task_done, "_task_done") < 0 || cgr_intern(&s_other, "_other") < 0 ||
+        cgr_intern(&s_question, "?") < 0) {
+        return -1;
     }
     if (s_one == NULL && (s_one = PyLong_FromLong(1)) == NULL) {
         return -1;
