@@ -100,9 +100,9 @@ packers = set()
 drain_held = type(rec)._drain_held
 
 
-def spy(self, from_writer, write):
+def spy(self, *args):
     packers.add(_thread.get_ident())
-    drain_held(self, from_writer, write)
+    drain_held(self, *args)
 
 
 type(rec)._drain_held = spy
@@ -156,7 +156,7 @@ def _recording(path: Path | None = None) -> Recorder:
 def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = _recording()
 
-    def broken() -> None:
+    def broken(most: int | None = None) -> None:
         raise RuntimeError("a bug in packing")
 
     monkeypatch.setattr(rec, "_pack", broken)
@@ -165,7 +165,7 @@ def test_packing_on_the_loop_never_raises_into_it(monkeypatch: pytest.MonkeyPatc
     assert rec.dropped == 1 and len(rec.buffer) == 1 and rec.program_packs(time.monotonic())
     assert not rec._io_lock.locked() and rec._draining is None
 
-    def broken_midway() -> None:
+    def broken_midway(most: int | None = None) -> None:
         del rec.buffer[:]
         raise RuntimeError("a bug in packing, the batch taken")
 

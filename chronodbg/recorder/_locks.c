@@ -17,6 +17,14 @@
  * switch interval land inside it more often, and then every other thread
  * that wants the lock queues behind it (a convoy).
  *
+ * Packing between locks: a thread that has just released a recorded lock
+ * while no other is held packs the buffered events itself once a chunk's
+ * worth is there (Recorder.pack_between_locks). `held_now` counts the
+ * recorded locks held, by any thread: a lock counts from an acquire recorded
+ * to the release that frees it (its `counted` flag), so a lock taken before
+ * recording began, or freed by another thread, is counted right.
+ * locks.py keeps the same count for the Python classes.
+ *
  * Tracebacks: a C method adds no traceback entry, so an exception reaches
  * the caller with the traceback it would have unrecorded, as the Python
  * methods arrange by removing their own entry.
@@ -47,7 +55,59 @@ typedef struct {
     PyObject *rec;       /* the Recorder, or the idle stand-in */
     Py_ssize_t depth;    /* RLockCore only: the recorded recursion depth */
     PyObject *weakrefs;
+    char counted;        /* counts in held_now */
 } LockCore;
+
+/* Recorded locks (of these types) held now, by any thread. */
+static Py_ssize_t held_now = 0;
+/* set_packer(): the recorder's event buffer and its pack_between_locks, or NULL. */
+static PyObject *pack_buffer = NULL, *pack_call = NULL;
+/* Pack once the buffer holds pack_next events: pack_every, or later after a call that left it full. */
+static Py_ssize_t pack_every = 0, pack_next = 0;
+
+static void
+count_lock(LockCore *self, int held)
+{
+    if (held && !self->counted) {
+        self->counted = 1;
+        held_now += 1;
+    }
+    else if (!held && self->counted) {
+        self->counted = 0;
+        held_now -= 1;
+    }
+}
+
+/* After a release: with no recorded lock held and a chunk's worth buffered,
+ * this thread packs. 0, or -1 with an exception set (a KeyboardInterrupt
+ * while it waits for the packer in another thread). */
+static int
+pack_between_locks(void)
+{
+    if (held_now > 0 || pack_buffer == NULL) {
+        return 0;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(pack_buffer);
+    if (size < pack_every) {
+        pack_next = pack_every;
+        return 0;
+    }
+    if (size < pack_next) {
+        return 0;
+    }
+    PyObject *call = Py_NewRef(pack_call), *buffer = Py_NewRef(pack_buffer);
+    PyObject *result = PyObject_CallNoArgs(call);
+    /* Not packed (recording stopped, or this thread is the packer): not again at every release. */
+    Py_ssize_t left = PyList_GET_SIZE(buffer);
+    pack_next = left < pack_every ? pack_every : left + pack_every / 4;
+    Py_DECREF(call);
+    Py_DECREF(buffer);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
 
 static int
 core_traverse(LockCore *self, visitproc visit, void *arg)
@@ -250,6 +310,7 @@ acquire_default(LockCore *self, int reentrant)
         release_keeping_error(lock);
         goto done;
     }
+    count_lock(self, 1);
     result = Py_NewRef(Py_True);
 done:
     Py_XDECREF(waited);
@@ -290,13 +351,19 @@ release_now(LockCore *self, int reentrant)
     }
     if (failed) {
         release_keeping_error(lock);
+        if (!reentrant || self->depth == 0) {
+            count_lock(self, 0);
+        }
     }
     else {
         PyObject *args[1] = {lock};
         PyObject *released = PyObject_VectorcallMethod(str_release, args, 1, NULL);
         if (released != NULL) {
             Py_DECREF(released);
-            result = Py_NewRef(Py_None);
+            if (!reentrant || self->depth == 0) {
+                count_lock(self, 0);
+            }
+            result = pack_between_locks() < 0 ? NULL : Py_NewRef(Py_None);
         }
     }
     Py_DECREF(lock);
@@ -361,11 +428,34 @@ rlock_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
 #define DOC_ACQUIRE "acquire(blocking=True, timeout=-1): the lock's acquire, recorded"
 #define DOC_RELEASE "release(): the lock's release, recorded"
 
+/* The Python methods' side of the count (`_acquire_py` and co. in locks.py). */
+static PyObject *
+core_count(LockCore *self, PyObject *held)
+{
+    int truth = PyObject_IsTrue(held);
+    if (truth < 0) {
+        return NULL;
+    }
+    count_lock(self, truth);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_after_release(LockCore *self, PyObject *unused)
+{
+    return pack_between_locks() < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+#define DOC_COUNT "_count(held): whether this lock counts as held (for the Python methods)"
+#define DOC_AFTER "_after_release(): pack between locks, as the C release does (for the Python methods)"
+
 static PyMethodDef lock_methods[] = {
     {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS, DOC_ACQUIRE},
     {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, DOC_ACQUIRE},
     {"release", (PyCFunction)lock_release, METH_NOARGS, DOC_RELEASE},
     {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, DOC_RELEASE},
+    {"_count", (PyCFunction)core_count, METH_O, DOC_COUNT},
+    {"_after_release", (PyCFunction)core_after_release, METH_NOARGS, DOC_AFTER},
     {NULL},
 };
 
@@ -374,6 +464,8 @@ static PyMethodDef rlock_methods[] = {
     {"__enter__", (PyCFunction)rlock_enter, METH_NOARGS, DOC_ACQUIRE},
     {"release", (PyCFunction)rlock_release, METH_NOARGS, DOC_RELEASE},
     {"__exit__", (PyCFunction)(void (*)(void))rlock_exit, METH_FASTCALL, DOC_RELEASE},
+    {"_count", (PyCFunction)core_count, METH_O, DOC_COUNT},
+    {"_after_release", (PyCFunction)core_after_release, METH_NOARGS, DOC_AFTER},
     {NULL},
 };
 
@@ -381,6 +473,7 @@ static PyMemberDef lock_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
     {"_oid", T_OBJECT_EX, offsetof(LockCore, oid), 0, NULL},
     {"_rec", T_OBJECT_EX, offsetof(LockCore, rec), 0, NULL},
+    {"_counted", T_BOOL, offsetof(LockCore, counted), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(LockCore, weakrefs), READONLY, NULL},
     {NULL},
 };
@@ -389,6 +482,7 @@ static PyMemberDef rlock_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
     {"_oid", T_OBJECT_EX, offsetof(LockCore, oid), 0, NULL},
     {"_rec", T_OBJECT_EX, offsetof(LockCore, rec), 0, NULL},
+    {"_counted", T_BOOL, offsetof(LockCore, counted), READONLY, NULL},
     {"_depth", T_PYSSIZET, offsetof(LockCore, depth), 0, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(LockCore, weakrefs), READONLY, NULL},
     {NULL},
@@ -440,7 +534,41 @@ configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* set_packer(buffer, pack_between_locks, every) while a recorder records; set_packer(None, None, 0) after. */
+static PyObject *
+set_packer(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || (args[0] != Py_None && (!PyList_CheckExact(args[0]) || !PyCallable_Check(args[1])))) {
+        PyErr_SetString(PyExc_TypeError, "set_packer(buffer: list | None, pack: callable | None, every: int)");
+        return NULL;
+    }
+    Py_ssize_t every = PyLong_AsSsize_t(args[2]);
+    if (every == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (args[0] == Py_None) {
+        Py_CLEAR(pack_buffer);
+        Py_CLEAR(pack_call);
+    }
+    else {
+        Py_XSETREF(pack_buffer, Py_NewRef(args[0]));
+        Py_XSETREF(pack_call, Py_NewRef(args[1]));
+    }
+    pack_every = pack_next = every;
+    Py_RETURN_NONE;
+}
+
+/* held(): the recorded locks of the C types held now (for the tests). */
+static PyObject *
+held_count(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromSsize_t(held_now);
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_packer", (PyCFunction)(void (*)(void))set_packer, METH_FASTCALL,
+     "set_packer(buffer, pack, every): pack between locks for this recorder (None, None, 0: for none)"},
+    {"held", (PyCFunction)held_count, METH_NOARGS, "held(): recorded locks of the C types held now, by any thread"},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(acquire, release, contended): called once by chronodbg.recorder.locks"},
     {NULL},

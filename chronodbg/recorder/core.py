@@ -507,6 +507,25 @@ class Recorder:
         out = self._out
         self._drain_on_program_thread(out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL))
 
+    def pack_between_locks(self) -> None:
+        """Pack a chunk's worth of events on this thread, which has just freed the last recorded lock held (see between_locks.py).
+
+        Waits while another thread packs: threads that would add events wait
+        for the packer instead of outrunning it. With the GC off, as on the
+        writer: a finalizer run here could want a lock that a thread waiting
+        for this one holds. A failure never reaches the program.
+        """
+        if not self.active or self._draining == _thread.get_ident():
+            return  # stopped, or called from inside a drain of this thread's
+        self._io_lock.acquire()
+        if len(self.buffer) < PACK_LIMIT or not self.active:
+            self._io_lock.release()  # another thread packed them meanwhile
+            return
+        now = self.packed_at = _monotonic()
+        out = self._out
+        write = out is not None and (len(out) > OUT_LIMIT or now - self.written_at >= FLUSH_INTERVAL)
+        self._drain_guarded(True, write, PACK_LIMIT)
+
     def idle_here(self) -> None:
         """Pack and write what is pending, on an asyncio loop about to wait with nothing ready, if it packs its own events.
 
@@ -525,16 +544,23 @@ class Recorder:
         """_drain_held for pack_here and idle_here: never waits for the lock, and a failure never reaches the program."""
         if self._draining is not None or not self.active or not self._io_lock.acquire(False):
             return  # stopped, or the writer (or this thread, further out) is at it
+        self._drain_guarded(False, write)
+
+    def _drain_guarded(self, pause_gc: bool, write: bool, most: int | None = None) -> None:
+        """_drain_held for a program thread: a failure never reaches the program."""
         queued, first = len(self.buffer), self.events_written
         try:
-            self._drain_held(False, write)
+            self._drain_held(pause_gc, write, most)
         except Exception:
             # What was taken out of the buffer and not written is lost; a
             # failure counts one at least, as in emit.
             self.dropped += max(1, queued - (self.events_written - first) - len(self.buffer))
 
-    def _drain_held(self, from_writer: bool, write: bool) -> None:
-        """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`."""
+    def _drain_held(self, pause_gc: bool, write: bool, most: int | None = None) -> None:
+        """drain(), with _io_lock already held (released here); without `write`, the packed bytes wait in `_out`.
+
+        `most`: pack at most that many events (the oldest), not all of them.
+        """
         self._draining = _thread.get_ident()
         try:
             # Definitions wait for the first event that needs them; bytes packed
@@ -546,14 +572,14 @@ class Recorder:
                 self.dropped += len(self.buffer)
                 self.buffer.clear()
                 return
-            gc_off = from_writer and _gc_isenabled()
+            gc_off = pause_gc and _gc_isenabled()
             if gc_off:
                 _gc_disable()
                 self._gc_paused = True
             try:
                 try:
                     if self.buffer:
-                        self._pack()
+                        self._pack(most)
                 finally:
                     if gc_off:
                         self._gc_paused = False
@@ -596,14 +622,16 @@ class Recorder:
             except Exception:
                 pass
 
-    def _pack(self) -> None:
-        """Move the buffered events and their definitions into packed chunks.
+    def _pack(self, most: int | None = None) -> None:
+        """Move the buffered events (the `most` oldest) and their definitions into packed chunks.
 
         Called under _io_lock with a non-empty buffer; only this method takes
-        events out, so the batch is never empty.
+        events out, so the batch is never empty. Definitions go with the
+        first chunk: all of them, since those of the events left behind are
+        among them.
         """
         assert self.log is not None
-        count = len(self.buffer)
+        count = len(self.buffer) if most is None else min(most, len(self.buffer))
         batch = self.buffer[:count]
         del self.buffer[:count]
         npending = len(self.pending)

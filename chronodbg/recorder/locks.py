@@ -22,7 +22,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
-from chronodbg.recorder.core import Recorder
+from chronodbg.recorder import between_locks
+from chronodbg.recorder.core import PACK_LIMIT, Recorder
 from chronodbg.recorder.patching import Patches
 
 _allocate = _thread.allocate_lock
@@ -194,6 +195,7 @@ class _LockMethods(metaclass=_LockType):
             except BaseException:
                 lock.release()
                 raise
+            self._count(True)
             return True
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -207,6 +209,8 @@ class _LockMethods(metaclass=_LockType):
                     self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
             finally:
                 lock.release()
+                self._count(False)
+            self._after_release()
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
@@ -219,12 +223,21 @@ class _LockMethods(metaclass=_LockType):
                     self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
             finally:
                 lock.release()
+                self._count(False)
+            self._after_release()
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
     def locked(self) -> bool:
         return self._lock.locked()
+
+    # The Python classes' side of packing between locks (the C cores have their own).
+    def _count(self, held: bool) -> None:
+        between_locks.count(self, held)
+
+    def _after_release(self) -> None:
+        between_locks.after_release()
 
     # The C lock's old alias (the others are the concrete classes').
     locked_lock = locked
@@ -238,6 +251,7 @@ class _LockMethods(metaclass=_LockType):
 
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()  # type: ignore[attr-defined]
+        self._count(False)
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
@@ -251,7 +265,7 @@ class _LockMethods(metaclass=_LockType):
 class RecordedLock(_LockMethods):
     """The Python path: state in slots, the Python hot methods."""
 
-    __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
+    __slots__ = ("_lock", "_oid", "_rec", "_counted", "__weakref__")
     _cgr_raw = _RawLock
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -329,6 +343,7 @@ class _RLockMethods(metaclass=_LockType):
                 self._depth -= 1
                 lock.release()
                 raise
+            self._count(True)
             return True
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -344,6 +359,9 @@ class _RLockMethods(metaclass=_LockType):
                         self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe().f_back)
             finally:
                 lock.release()
+                if self._depth == 0:
+                    self._count(False)
+            self._after_release()
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
@@ -358,6 +376,9 @@ class _RLockMethods(metaclass=_LockType):
                         self._rec.emit(RELEASE, self._oid, (self._depth,), _getframe().f_back)
             finally:
                 lock.release()
+                if self._depth == 0:
+                    self._count(False)
+            self._after_release()
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
@@ -373,6 +394,7 @@ class _RLockMethods(metaclass=_LockType):
                 self._rec.emit(RELEASE, self._oid, (0,), _getframe().f_back)
             state = self._lock._release_save()
             self._depth = 0
+            self._count(False)
             return state
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -398,9 +420,16 @@ class _RLockMethods(metaclass=_LockType):
             self._depth = count
             if self._rec.active:
                 self._rec.emit(ACQUIRE, self._oid, (waited, count), frame)
+                self._count(True)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
+
+    def _count(self, held: bool) -> None:
+        between_locks.count(self, held)
+
+    def _after_release(self) -> None:
+        between_locks.after_release()
 
     def _recursion_count(self) -> int:
         return self._depth if self._lock._is_owned() else 0
@@ -408,6 +437,7 @@ class _RLockMethods(metaclass=_LockType):
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
         self._depth = 0
+        self._count(False)
 
     def __repr__(self) -> str:
         return repr(self._lock)
@@ -419,7 +449,7 @@ class _RLockMethods(metaclass=_LockType):
 class RecordedRLock(_RLockMethods):
     """The Python path (see RecordedLock). A program can subclass `type(rlock)`, as the C RLock."""
 
-    __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
+    __slots__ = ("_lock", "_oid", "_rec", "_depth", "_counted", "__weakref__")
     _cgr_raw = _RawRLock
     acquire = __enter__ = _RLockMethods._acquire_py
     release = _RLockMethods._release_py
@@ -580,7 +610,18 @@ def install(rec: Recorder, patches: Patches) -> None:
         patches.set(threading, "RLock", RLock)
         replacements[id(original_rlock)] = (original_rlock, RLock)
     _installed.append(rec)
-    patches.on_restore(lambda: _installed.remove(rec) if rec in _installed else None)
+    between_locks.start(rec, PACK_LIMIT)
+
+    def uninstall() -> None:
+        if rec in _installed:
+            _installed.remove(rec)
+        # The recorder installed before it, if any, packs between locks again.
+        if _installed:
+            between_locks.start(_installed[-1], PACK_LIMIT)
+        else:
+            between_locks.stop()
+
+    patches.on_restore(uninstall)
     # Modules of the user's imported before recording began hold the
     # originals under their own names.
     for module in list(sys.modules.values()):
