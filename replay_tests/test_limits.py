@@ -199,6 +199,34 @@ def test_disk_full_while_running(tmp_path: Path) -> None:
     seqs_contiguous(out)
 
 
+STARTED_AFTER_THE_STOP = """
+import sys, threading
+import chronodbg
+from chronodbg.recorder import control
+
+chronodbg.start(sys.argv[1])
+early = threading.Thread(target=lambda: None)
+early.start()
+early.join()
+control.current()._stop_hooks()  # what a write error does: the hooks pass through, the patches stay
+late = threading.Thread(target=lambda: None)
+late.start()
+late.join()
+chronodbg.stop()
+print("done")
+"""
+
+
+def test_a_thread_started_after_a_write_error_stopped_recording_ends_cleanly(tmp_path: Path) -> None:
+    # It has no thread id; its end once took the entry of an unknown thread off the table: a KeyError
+    # printed as "Exception ignored in thread started by" (seen when a full disk stopped W1-like runs).
+    program = tmp_path / "late_thread.py"
+    program.write_text(STARTED_AFTER_THE_STOP)
+    proc = run_plain(program, str(tmp_path / "run.cgr"), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == b"done\n", proc.stderr.decode()
+    assert proc.stderr == b""
+
+
 SLOW_DISK = """
 import sys, threading
 import chronodbg

@@ -126,7 +126,9 @@ def install(rec: Recorder, patches: Patches) -> None:
             # Still before the thread's state lock is released: joiners wake after this.
             if tid is not None and rec.active:
                 rec.emit(THREAD_END, None, (tid, self.name, getattr(self, "_cgr_exc", None)), None)
-            if rec.thread_ids.get(ident) == tid:
+            # Not one started once recording had stopped (a write error, a
+            # full disk): it has no entry, and None == None.
+            if tid is not None and rec.thread_ids.get(ident) == tid:
                 del rec.thread_ids[ident]
 
     def join(self: threading.Thread, timeout: float | None = None) -> None:
