@@ -23,8 +23,8 @@ setup(
     ext_modules=[
         Extension(
             "chronodbg.recorder._hotpath",
-            sources=["chronodbg/recorder/_hotpath.c"],
-            depends=["chronodbg/recorder/_chain.h"],
+            sources=["chronodbg/recorder/_hotpath.c", "chronodbg/recorder/_gc_count.c"],
+            depends=["chronodbg/recorder/_chain.h", "chronodbg/recorder/_gc_count.h"],
             optional=True,
         ),
         Extension(
@@ -38,8 +38,9 @@ setup(
                 "chronodbg/recorder/_recorded.c",
                 "chronodbg/recorder/_settrace_hook.c",
                 "chronodbg/recorder/_user_only.c",
+                "chronodbg/recorder/_gc_count.c",
             ],
-            depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h"],
+            depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h", "chronodbg/recorder/_gc_count.h"],
             optional=True,
         ),
         Extension(

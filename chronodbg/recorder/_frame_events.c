@@ -1,4 +1,5 @@
 #include "_frame_events.h"
+#include "_gc_count.h"
 
 /* ---- Code events: CodeEvents.enter and .leave in C ------------------------------------------
  *
@@ -551,16 +552,35 @@ FrameEvents_dealloc(FrameEvents *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The methods as called: what a code event allocates does not count towards a collection (see _gc_count.c). */
+#define KEEP_YOUNG(name, impl)                                                \
+    static PyObject *name(PyObject *op, PyObject *const *args, Py_ssize_t nargs) \
+    {                                                                         \
+        CgrYoung young = cgr_young_save();                                        \
+        PyObject *result = impl(op, args, nargs);                             \
+        cgr_young_restore(young);                                             \
+        return result;                                                        \
+    }
+KEEP_YOUNG(enter_kept, FrameEvents_enter)
+KEEP_YOUNG(leave_kept, FrameEvents_leave)
+KEEP_YOUNG(on_return_kept, FrameEvents_on_return)
+KEEP_YOUNG(on_yield_kept, FrameEvents_on_yield)
+KEEP_YOUNG(on_resume_kept, FrameEvents_on_resume)
+KEEP_YOUNG(on_start_kept, FrameEvents_on_start)
+KEEP_YOUNG(line_kept, cgr_line)
+KEEP_YOUNG(on_line_kept, cgr_on_line)
+#undef KEEP_YOUNG
+
 static PyMethodDef FrameEvents_methods[] = {
-    {"enter", (PyCFunction)(void (*)(void))FrameEvents_enter, METH_FASTCALL, PyDoc_STR("enter(frame, resumed): CodeEvents.enter")},
-    {"leave", (PyCFunction)(void (*)(void))FrameEvents_leave, METH_FASTCALL, PyDoc_STR("leave(frame, value, yielded): CodeEvents.leave")},
-    {"on_return", (PyCFunction)(void (*)(void))FrameEvents_on_return, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RETURN callback")},
-    {"on_yield", (PyCFunction)(void (*)(void))FrameEvents_on_yield, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_YIELD callback")},
-    {"on_resume", (PyCFunction)(void (*)(void))FrameEvents_on_resume, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RESUME callback")},
-    {"on_start", (PyCFunction)(void (*)(void))FrameEvents_on_start, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_START callback (after use_start)")},
+    {"enter", (PyCFunction)(void (*)(void))enter_kept, METH_FASTCALL, PyDoc_STR("enter(frame, resumed): CodeEvents.enter")},
+    {"leave", (PyCFunction)(void (*)(void))leave_kept, METH_FASTCALL, PyDoc_STR("leave(frame, value, yielded): CodeEvents.leave")},
+    {"on_return", (PyCFunction)(void (*)(void))on_return_kept, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RETURN callback")},
+    {"on_yield", (PyCFunction)(void (*)(void))on_yield_kept, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_YIELD callback")},
+    {"on_resume", (PyCFunction)(void (*)(void))on_resume_kept, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_RESUME callback")},
+    {"on_start", (PyCFunction)(void (*)(void))on_start_kept, METH_FASTCALL, PyDoc_STR("sys.monitoring PY_START callback (after use_start)")},
     {"use_start", (PyCFunction)(void (*)(void))FrameEvents_use_start, METH_FASTCALL, PyDoc_STR("use_start(local, fallback)")},
-    {"line", (PyCFunction)(void (*)(void))cgr_line, METH_FASTCALL, PyDoc_STR("line(frame, line): CodeEvents.line")},
-    {"on_line", (PyCFunction)(void (*)(void))cgr_on_line, METH_FASTCALL, PyDoc_STR("sys.monitoring LINE callback")},
+    {"line", (PyCFunction)(void (*)(void))line_kept, METH_FASTCALL, PyDoc_STR("line(frame, line): CodeEvents.line")},
+    {"on_line", (PyCFunction)(void (*)(void))on_line_kept, METH_FASTCALL, PyDoc_STR("sys.monitoring LINE callback")},
     {NULL, NULL, 0, NULL},
 };
 

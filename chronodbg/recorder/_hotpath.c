@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "_chain.h"
+#include "_gc_count.h"
 
 #if PY_VERSION_HEX < 0x030B0000
 #error "chronodbg's hot path needs CPython 3.11 or later"
@@ -717,6 +718,25 @@ error:
     return handle_error(self);
 }
 
+/* The emits as called: what they allocate does not count towards a collection (see _gc_count.c). */
+static PyObject *
+emit_counted(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CgrYoung young = cgr_young_save();
+    PyObject *result = emit_call(callable, args, nargsf, kwnames);
+    cgr_young_restore(young);
+    return result;
+}
+
+static PyObject *
+emit_code_counted(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CgrYoung young = cgr_young_save();
+    PyObject *result = emit_code_call(callable, args, nargsf, kwnames);
+    cgr_young_restore(young);
+    return result;
+}
+
 static int
 check_exact(PyObject *obj, PyTypeObject *type, const char *what)
 {
@@ -822,13 +842,13 @@ emitter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs, vectorcallfunc
 static PyObject *
 emit_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    return emitter_new(type, args, kwargs, emit_call);
+    return emitter_new(type, args, kwargs, emit_counted);
 }
 
 static PyObject *
 emit_code_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    return emitter_new(type, args, kwargs, emit_code_call);
+    return emitter_new(type, args, kwargs, emit_code_counted);
 }
 
 static PyObject *
@@ -874,11 +894,36 @@ static PyTypeObject EmitCodeType = {
     .tp_getset = emitter_getset,
 };
 
+/* free_events(batch): empty the list of packed events without their frees counting (see _gc_count.c).
+ * Their allocations did not count either (the emits'), and freeing them
+ * would otherwise take the program's own allocations off the count. */
+static PyObject *
+free_events(PyObject *module, PyObject *batch)
+{
+    if (!PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "free_events() needs a list");
+        return NULL;
+    }
+    CgrYoung saved = cgr_young_save();
+    int failed = PyList_SetSlice(batch, 0, PyList_GET_SIZE(batch), NULL);
+    cgr_young_restore(saved);
+    if (failed < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef hotpath_functions[] = {
+    {"free_events", free_events, METH_O, "free_events(batch): empty it; the frees do not count towards a collection"},
+    {NULL},
+};
+
 static struct PyModuleDef hotpath_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "chronodbg.recorder._hotpath",
     .m_doc = "The recorder's per-event path in C (see chronodbg/recorder/hotpath.py).",
     .m_size = -1,
+    .m_methods = hotpath_functions,
 };
 
 PyMODINIT_FUNC

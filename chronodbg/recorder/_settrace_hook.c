@@ -1,4 +1,5 @@
 #include "_frame_events.h"
+#include "_gc_count.h"
 
 /* ---- The settrace tracer's trace function in C (CPython 3.11) --------------------------------
  *
@@ -365,6 +366,16 @@ SettraceHook_init(SettraceHook *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The trace function as installed: what it allocates does not count towards a collection (see _gc_count.c). */
+static int
+hook_trace_kept(PyObject *op, PyFrameObject *frame, int what, PyObject *arg)
+{
+    CgrYoung young = cgr_young_save();
+    int result = hook_trace(op, frame, what, arg);
+    cgr_young_restore(young);
+    return result;
+}
+
 static PyObject *
 SettraceHook_install(PyObject *op, PyObject *unused)
 {
@@ -372,7 +383,7 @@ SettraceHook_install(PyObject *op, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "SettraceHook not initialised");
         return NULL;
     }
-    PyEval_SetTrace(hook_trace, op);
+    PyEval_SetTrace(hook_trace_kept, op);
     Py_RETURN_NONE;
 }
 

@@ -36,7 +36,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
 from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
-from chronodbg.recorder.hotpath import built_hooks, locks_path
+from chronodbg.recorder.hotpath import built_hooks, events_freer, locks_path
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
 from chronodbg.recorder.usercode import UserCode
@@ -202,6 +202,8 @@ class Recorder:
         #: The C hooks the queues, conditions and asyncio get (recorder/_hooks.c), or None for the Python ones.
         self.hooks: Any = built_hooks()
         self.emit: Emit = self._make_emit()
+        #: How _pack frees the events it packed (see hotpath.events_freer).
+        self._free_events = events_freer(self.emit)
         self.emit_code: EmitCode = self._make_emit_code()
 
     # -- output ----------------------------------------------------------
@@ -680,6 +682,8 @@ class Recorder:
             self.events_written += len(part)
             if self._out is not None:
                 self._out_events += len(part)
+        del part
+        self._free_events(batch)
 
     def _size(self) -> int:
         """Bytes the log takes, written or about to be."""

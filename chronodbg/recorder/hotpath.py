@@ -14,6 +14,7 @@ fallback stays tested, and a suspected C bug can be ruled out in the field.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +43,20 @@ def native() -> tuple[type[Emit], type[EmitCode]] | None:
         # Not built (no compiler at install time) or built for another Python.
         return None
     return _hotpath.Emit, _hotpath.EmitCode
+
+
+def events_freer(emit: object) -> Callable[[list[Any]], None]:
+    """How a drain frees the events it packed: the extension's `free_events` when `emit` is the C one, else `list.clear`.
+
+    The C emit leaves the garbage collector's count as it found it (see
+    _gc_count.c); `free_events` does the same when the events go, so that
+    freeing them does not take the program's own allocations off the count.
+    """
+    if path_of(emit) == "c":
+        from chronodbg.recorder import _hotpath
+
+        return _hotpath.free_events
+    return list.clear
 
 
 def built_locks() -> Any:
