@@ -55,7 +55,9 @@ STATE = _State()
 def count(lock: Any, held: bool) -> None:
     """Whether `lock` (a Python-class wrapper) counts as held now."""
     # Unset until the first count: the wrappers' __init__ is the C classes' too.
-    if held != getattr(lock, "_counted", False):
+    # `is not`: a comparison could be where a recursion limit is hit, which
+    # would add " in comparison" to the program's RecursionError.
+    if held is not getattr(lock, "_counted", False):
         lock._counted = held
         STATE.held += 1 if held else -1
 
