@@ -1,5 +1,5 @@
 """Packing between locks (between_locks.py): the count of recorded locks held, the trigger after a release, and
-Recorder.pack_between_locks; each for the C lock classes where built and for the Python ones.
+Recorder.pack_a_chunk; each for the C lock classes where built and for the Python ones.
 
 Nothing here waits on the clock: the recorder's writer is kept away with a period of an hour, and a thread that
 must be blocked is only checked to be still alive (under load it may not even have started, which passes too).
@@ -20,6 +20,7 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile import read_log
 from chronodbg.recorder import between_locks, control, core, locks
 from chronodbg.recorder.core import PACK_LIMIT, Options, Recorder
+from replay_tests.conftest import run_plain
 
 _built = between_locks._built
 
@@ -171,6 +172,8 @@ def _recording(path: Path | None = None) -> Recorder:
     rec = Recorder(Options(path=None if path is None else str(path)))
     rec.open()
     rec.active = True
+    # The test's thread may well be the process's only one: no packing as the events come.
+    rec._alone = lambda: False  # type: ignore[method-assign]
     return rec
 
 
@@ -182,7 +185,7 @@ def _fill(rec: Recorder, n: int) -> None:
 def test_the_recorder_packs_one_chunk_with_the_gc_paused(tmp_path: Path) -> None:
     rec = _recording(tmp_path / "run.cgr")
     _fill(rec, PACK_LIMIT - 1)
-    rec.pack_between_locks()
+    rec.pack_a_chunk()
     assert rec.events_written == 0  # less than a chunk: left to the writer
     _fill(rec, 11)
     packed: list[tuple[int | None, bool]] = []
@@ -194,7 +197,7 @@ def test_the_recorder_packs_one_chunk_with_the_gc_paused(tmp_path: Path) -> None
 
     rec._pack = spy  # type: ignore[method-assign]
     assert gc.isenabled()
-    rec.pack_between_locks()
+    rec.pack_a_chunk()
     assert packed == [(PACK_LIMIT, False)] and gc.isenabled()
     assert rec.events_written == PACK_LIMIT and len(rec.buffer) == 10 and not rec._io_lock.locked()
     rec.active = False
@@ -210,7 +213,7 @@ def test_the_recorder_waits_for_another_packer_and_then_finds_nothing_to_do() ->
     done = threading.Event()
 
     def release_point() -> None:
-        rec.pack_between_locks()
+        rec.pack_a_chunk()
         done.set()
 
     waiter = threading.Thread(target=release_point)
@@ -230,7 +233,7 @@ def test_a_failure_while_packing_between_locks_never_reaches_the_program() -> No
         raise RuntimeError("a bug in packing")
 
     rec._pack = broken  # type: ignore[method-assign]
-    rec.pack_between_locks()
+    rec.pack_a_chunk()
     assert rec.dropped == 1 and len(rec.buffer) == PACK_LIMIT and not rec._io_lock.locked()
 
 
@@ -238,11 +241,11 @@ def test_a_stopped_recorder_or_a_thread_already_packing_does_not_pack() -> None:
     rec = _recording()
     _fill(rec, PACK_LIMIT)
     rec.active = False
-    rec.pack_between_locks()
+    rec.pack_a_chunk()
     assert rec.events_written == 0
     rec.active = True
     rec._draining = threading.get_ident()  # called from inside this thread's own drain
-    rec.pack_between_locks()
+    rec.pack_a_chunk()
     assert rec.events_written == 0 and not rec._io_lock.locked()
 
 
@@ -305,3 +308,55 @@ def test_no_thread_packs_while_another_recorded_lock_is_held(writer_away: None) 
     packs, events = _run_threads(3 * PACK_LIMIT // 8 + 1, True)
     assert packs == []
     assert sum(1 for e in events if e.kind == "lock.acquire") == 4 * (3 * PACK_LIMIT // 8 + 1) + 1
+
+
+ONE_THREAD = """
+import sys, threading
+import chronodbg
+from chronodbg.recorder import control, core
+
+core.FLUSH_INTERVAL = core.BUSY_FLUSH_INTERVAL = 3600  # the writer wakes only at the end
+chronodbg.start(sys.argv[1])
+rec = control.current()
+packs = []
+real_pack = rec._pack
+
+
+def spy(most=None):
+    packs.append((most, threading.current_thread().name))
+    real_pack(most)
+
+
+rec._pack = spy
+gate = threading.Event()
+other = threading.Thread(target=gate.wait) if sys.argv[2] == "two" else None
+if other is not None:
+    other.start()
+for i in range(3 * core.PACK_LIMIT):
+    chronodbg.mark("step", i=i)
+during = list(packs)
+gate.set()
+if other is not None:
+    other.join()
+chronodbg.stop()
+print(len(during), all(most == core.PACK_LIMIT and name == "MainThread" for most, name in during))
+"""
+
+
+@pytest.mark.parametrize("threads", ["one", "two"])
+def test_a_program_on_one_thread_packs_its_own_events(tmp_path: Path, threads: str) -> None:
+    program = tmp_path / "one_thread.py"
+    program.write_text(ONE_THREAD)
+    out = tmp_path / "run.cgr"
+    proc = run_plain(program, str(out), threads, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    packed, on_main = proc.stdout.split()
+    if threads == "one":
+        # 3 chunks' worth of marks: packed a chunk at a time by the program's thread, the writer away.
+        assert int(packed) >= 2 and on_main == b"True"
+    else:
+        # Another thread alive, blocked or not: only the writer packs (here, only at the end).
+        assert int(packed) == 0
+    events = read_log(str(out)).events
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert sum(1 for e in events if e.kind == "mark") == 3 * PACK_LIMIT

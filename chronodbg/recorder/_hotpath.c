@@ -21,7 +21,8 @@
  * callback is trusted after it without holding a reference of our own.
  *
  * Only API that CPython 3.11, 3.12 and 3.13 all have publicly is used
- * (PyFrame_GetCode / PyFrame_GetBack return new references).
+ * (PyFrame_GetCode / PyFrame_GetBack return new references), but for
+ * _gc_count.c, linked in, which keeps the collector's count.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -65,6 +66,7 @@ typedef struct {
     PyObject *recorder;          /* for `dropped` */
     PyObject *buffer;            /* list */
     Py_ssize_t limit;            /* BUFFER_LIMIT when made */
+    Py_ssize_t offer_every;      /* relieve() also at every offer_every-th event buffered (0: never) */
     PyObject *relieve;
     PyObject *thread_ids;        /* dict ident -> thread id */
     PyObject *current_thread_id;
@@ -260,7 +262,7 @@ running_task(Emitter *self, PyObject *ident)
     return Py_NewRef(task);
 }
 
-/* buffer.append(event); relieve() past the limit. Steals `event`.
+/* buffer.append(event); relieve() past the limit, and at every offer_every-th event. Steals `event`.
  *
  * The event is untracked by the GC first: only the buffer (and the writer's
  * batch) ever refer to it, so no reference cycle can pass through it, and an
@@ -325,7 +327,8 @@ append_event(Emitter *self, PyObject *event)
     if (failed) {
         return -1;
     }
-    if (PyList_GET_SIZE(self->buffer) > self->limit) {
+    Py_ssize_t size = PyList_GET_SIZE(self->buffer);
+    if (size > self->limit || (self->offer_every > 0 && size % self->offer_every == 0)) {
         PyObject *result = PyObject_CallNoArgs(self->relieve);
         if (result == NULL) {
             return -1;
@@ -786,16 +789,18 @@ emit_init(PyObject *op, PyObject *args, PyObject *kwargs)
     Emitter *self = (Emitter *)op;
     PyObject *fallback, *recorder, *buffer, *relieve, *thread_ids, *current_thread_id, *now, *t0;
     PyObject *running_tasks, *sites, *site_id, *by_code, *code_is_user, *stop_codes, *frame_locals;
-    Py_ssize_t limit;
+    Py_ssize_t limit, offer_every = 0;
     int sample;
     static char *names[] = {"fallback", "recorder", "buffer", "limit", "relieve", "thread_ids",
                             "current_thread_id", "now", "t0", "running_tasks", "sites", "site_id",
-                            "by_code", "code_is_user", "stop_codes", "frame_locals", "sample", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOnOOOOOOOOOOOOp:Emit", names, &fallback, &recorder, &buffer,
+                            "by_code", "code_is_user", "stop_codes", "frame_locals", "sample", "offer_every", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOnOOOOOOOOOOOOp|n:Emit", names, &fallback, &recorder, &buffer,
                                      &limit, &relieve, &thread_ids, &current_thread_id, &now, &t0, &running_tasks,
-                                     &sites, &site_id, &by_code, &code_is_user, &stop_codes, &frame_locals, &sample)) {
+                                     &sites, &site_id, &by_code, &code_is_user, &stop_codes, &frame_locals, &sample,
+                                     &offer_every)) {
         return -1;
     }
+    self->offer_every = offer_every;
     if (check_exact(by_code, &PyDict_Type, "by_code") < 0 || check_exact(stop_codes, &PySet_Type, "stop_codes") < 0) {
         return -1;
     }
@@ -817,14 +822,15 @@ emit_code_init(PyObject *op, PyObject *args, PyObject *kwargs)
     Emitter *self = (Emitter *)op;
     PyObject *fallback, *recorder, *buffer, *relieve, *thread_ids, *current_thread_id, *now, *t0;
     PyObject *running_tasks, *sites, *site_id;
-    Py_ssize_t limit;
+    Py_ssize_t limit, offer_every = 0;
     static char *names[] = {"fallback", "recorder", "buffer", "limit", "relieve", "thread_ids",
-                            "current_thread_id", "now", "t0", "running_tasks", "sites", "site_id", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOnOOOOOOOO:EmitCode", names, &fallback, &recorder, &buffer,
+                            "current_thread_id", "now", "t0", "running_tasks", "sites", "site_id", "offer_every", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOnOOOOOOOO|n:EmitCode", names, &fallback, &recorder, &buffer,
                                      &limit, &relieve, &thread_ids, &current_thread_id, &now, &t0, &running_tasks,
-                                     &sites, &site_id)) {
+                                     &sites, &site_id, &offer_every)) {
         return -1;
     }
+    self->offer_every = offer_every;
     return init_common(self, fallback, recorder, buffer, limit, relieve, thread_ids, current_thread_id, now, t0,
                        running_tasks, sites, site_id);
 }

@@ -25,6 +25,7 @@ class Emit:
         stop_codes: set[int],
         frame_locals: Callable[[FrameType, bool], Any],
         sample: bool,
+        offer_every: int = 0,
     ) -> None: ...
     def __call__(self, kind: int, obj: int | None, data: tuple[Any, ...], frame: FrameType | None, with_locals: bool = True) -> None: ...
     @property
@@ -47,6 +48,7 @@ class EmitCode:
         running_tasks: dict[int, int],
         sites: dict[tuple[int, int], int],
         site_id: Callable[[Any, int], int],
+        offer_every: int = 0,
     ) -> None: ...
     def __call__(self, kind: int, data: tuple[Any, ...], code: Any, line: int) -> None: ...
     @property

@@ -19,7 +19,7 @@
  *
  * Packing between locks: a thread that has just released a recorded lock
  * while no other is held packs the buffered events itself once a chunk's
- * worth is there (Recorder.pack_between_locks). `held_now` counts the
+ * worth is there (Recorder.pack_a_chunk). `held_now` counts the
  * recorded locks held, by any thread: a lock counts from an acquire recorded
  * to the release that frees it (its `counted` flag), so a lock taken before
  * recording began, or freed by another thread, is counted right.
@@ -60,7 +60,7 @@ typedef struct {
 
 /* Recorded locks (of these types) held now, by any thread. */
 static Py_ssize_t held_now = 0;
-/* set_packer(): the recorder's event buffer and its pack_between_locks, or NULL. */
+/* set_packer(): the recorder's event buffer and its pack_a_chunk, or NULL. */
 static PyObject *pack_buffer = NULL, *pack_call = NULL;
 /* Pack once the buffer holds pack_next events: pack_every, or later after a call that left it full. */
 static Py_ssize_t pack_every = 0, pack_next = 0;
@@ -534,7 +534,7 @@ configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* set_packer(buffer, pack_between_locks, every) while a recorder records; set_packer(None, None, 0) after. */
+/* set_packer(buffer, pack_a_chunk, every) while a recorder records; set_packer(None, None, 0) after. */
 static PyObject *
 set_packer(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {

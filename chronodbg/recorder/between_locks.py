@@ -82,7 +82,7 @@ def after_release() -> None:
 
 def start(rec: Recorder, every: int) -> None:
     """Pack `rec`'s events between locks, once `every` are buffered."""
-    _set(rec.buffer, rec.pack_between_locks, every)
+    _set(rec.buffer, rec.pack_a_chunk, every)
 
 
 def stop() -> None:
