@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from chronodbg.analysis.waitgraph import Wait, WaitGraph, targets_of
 from chronodbg.logfile import read_log
 from chronodbg.recorder.watchdog import DEADLOCK_EXIT, GRACE
-from replay_tests.conftest import PROGRAMS, Run, chronodbg, env, record
+from replay_tests.conftest import PROGRAMS, Run, built_extension, chronodbg, env, record, skip_unless_c_can_build
 
 
 def _ended_by_watchdog(run: Run) -> str:
@@ -261,6 +263,38 @@ def test_a_wait_for_a_free_lock_is_not_stuck() -> None:
     a, b = ("thread", 1), ("thread", 2)
     assert WaitGraph([_wait(a), _wait(b, what="join", on=(a,))]).stuck([a, b]) is None
     assert WaitGraph([_wait(a, on=(b,)), _wait(b, what="queue")]).stuck([a, b]) is not None
+
+
+@pytest.mark.parametrize("loop", ["c", "python"])
+def test_what_woke_whom_stays_bounded_after_every_batch(loop: str) -> None:
+    """`woken_at` (object -> when it last woke a waiter) keeps only what is waited on, once past _WOKEN_KEPT entries.
+
+    Pruned after each batch fed: the writer's check, which pruned it before, may come only every 0.25 s while the
+    program packs its own events, and a run making events and queues by the thousand grew it by megabytes meanwhile.
+    """
+    from chronodbg.kinds import Kind
+    from chronodbg.recorder import watchdog
+
+    hooks = None
+    if loop == "c":
+        skip_unless_c_can_build()
+        hooks = built_extension("chronodbg.recorder._hooks")
+        assert hooks is not None, "chronodbg.recorder._hooks was not built (see pip install -v)"
+
+    class Rec:
+        thread_ids: dict[int, int] = {}
+
+    Rec.hooks = hooks  # type: ignore[attr-defined]
+    dog = watchdog.Watchdog(Rec())
+    assert (dog._feed_c is not None) == (loop == "c")
+    waiting = (0, 2, None, Kind.QUEUE_WAIT, 3, None, ("get", 0, 0, None), None)
+    dog.feed([waiting], {}, 1)
+    puts = [(0, 1, None, Kind.QUEUE_PUT, obj, None, (1, 1), None) for obj in range(4, 4 + watchdog._WOKEN_KEPT)]
+    dog.feed(puts, {}, 2)
+    assert len(dog.woken_at) == watchdog._WOKEN_KEPT  # not past the bound yet
+    dog.feed([(0, 1, None, Kind.QUEUE_PUT, 3, None, (1, 1), None)] + puts[:1], {}, 2 + len(puts))
+    # Past it: only queue 3, which thread 2 waits on, is kept (its put woke the waiter meanwhile).
+    assert set(dog.woken_at) <= {3}
 
 
 def test_a_waiter_already_woken_is_not_stuck() -> None:

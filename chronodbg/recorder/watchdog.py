@@ -159,6 +159,7 @@ class Watchdog:
             self.task_names[task] = (name, coro)
         if self._feed_c is not None and type(batch) is list:
             self._feed_c(self, batch, first_seq, _INLINE, _WATCHED)
+            self._bound_woken()
             return
         watched = _WATCHED
         acquire, release, put, get = LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET
@@ -202,6 +203,19 @@ class Watchdog:
                 self._task_done(event[2])
             else:
                 self._other(event, seq)
+        self._bound_woken()
+
+    def _bound_woken(self) -> None:
+        """Keep `woken_at` to the objects waited on now, once it holds more than _WOKEN_KEPT.
+
+        Only a wait going on now asks when its object last woke someone: a
+        long run with many short-lived queues and events keeps no more. Done
+        where it grows, after each batch: the writer, which checks, wakes only
+        every BUSY_FLUSH_INTERVAL while the program packs its own events.
+        """
+        if len(self.woken_at) > _WOKEN_KEPT:
+            waited_on = {wait[1] for wait in self.thread_waits.values()} | {wait[1] for wait in self.task_waits.values()}
+            self.woken_at = {obj: seq for obj, seq in self.woken_at.items() if obj in waited_on}
 
     def _other(self, event: tuple[Any, ...], seq: int) -> None:
         """A watched event that feed's loop does not handle itself."""
@@ -282,11 +296,6 @@ class Watchdog:
 
     def check(self, now: float | None = None) -> Finding | None:
         """A deadlock confirmed by this call, once per deadlock; None otherwise."""
-        if len(self.woken_at) > _WOKEN_KEPT:
-            # Only a wait going on now asks when its object last woke someone:
-            # a long run with many short-lived queues and events keeps no more.
-            waited_on = {wait[1] for wait in self.thread_waits.values()} | {wait[1] for wait in self.task_waits.values()}
-            self.woken_at = {obj: seq for obj, seq in self.woken_at.items() if obj in waited_on}
         if not self.thread_waits and not self.task_waits:
             self._pending = None
             return None
