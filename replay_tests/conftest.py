@@ -42,6 +42,18 @@ class Run:
         return [e for e in self.events if e["kind"] == kind]
 
 
+class Emits:
+    """A recorder stand-in for a lock wrapper: the events it emits, in order (kind, object id, data)."""
+
+    active = True
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def emit(self, kind: Any, oid: int, data: tuple[Any, ...], frame: Any, *rest: Any) -> None:
+        self.events.append((kind, oid, data))
+
+
 def built_extension(name: str) -> Any:
     """The C extension module `name` (e.g. "chronodbg.recorder._hotpath"), whatever CHRONODBG_PURE_PYTHON says; None where it was not built."""
     import importlib

@@ -20,21 +20,9 @@ from chronodbg.kinds import Kind
 from chronodbg.logfile import read_log
 from chronodbg.recorder import between_locks, control, core, locks
 from chronodbg.recorder.core import PACK_LIMIT, Options, Recorder
-from replay_tests.conftest import run_plain
+from replay_tests.conftest import Emits, run_plain
 
 _built = between_locks._built
-
-
-class Emits:
-    """A recorder stand-in that records whatever its locks emit."""
-
-    active = True
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-
-    def emit(self, kind: Any, oid: int, data: tuple[Any, ...], frame: Any, *rest: Any) -> None:
-        self.events.append((kind, oid, data))
 
 
 # (Lock class, RLock class, the count they keep)

@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import _thread
 import sys
-from typing import Any
 
 import pytest
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder import locks
-
-
-class Emits:
-    """A recorder stand-in: the events emitted, in order."""
-
-    active = True
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-
-    def emit(self, kind: Any, oid: int, data: tuple[Any, ...], frame: Any, *rest: Any) -> None:
-        self.events.append((kind, oid, data))
+from replay_tests.conftest import Emits
 
 
 class HeldLock:

@@ -722,23 +722,17 @@ error:
 }
 
 /* The emits as called: what they allocate does not count towards a collection (see _gc_count.c). */
-static PyObject *
-emit_counted(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    CgrYoung young = cgr_young_save();
-    PyObject *result = emit_call(callable, args, nargsf, kwnames);
-    cgr_young_restore(young);
-    return result;
-}
-
-static PyObject *
-emit_code_counted(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    CgrYoung young = cgr_young_save();
-    PyObject *result = emit_code_call(callable, args, nargsf, kwnames);
-    cgr_young_restore(young);
-    return result;
-}
+#define KEEP_YOUNG(name, impl)                                                                \
+    static PyObject *name(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) \
+    {                                                                                         \
+        CgrYoung young = cgr_young_save();                                                    \
+        PyObject *result = impl(callable, args, nargsf, kwnames);                             \
+        cgr_young_restore(young);                                                             \
+        return result;                                                                        \
+    }
+KEEP_YOUNG(emit_counted, emit_call)
+KEEP_YOUNG(emit_code_counted, emit_code_call)
+#undef KEEP_YOUNG
 
 static int
 check_exact(PyObject *obj, PyTypeObject *type, const char *what)
