@@ -146,7 +146,20 @@ class _LockType(type):
         return raw is not None and bool(_installed) and issubclass(subclass, raw)
 
 
-class _LockMethods(metaclass=_LockType):
+class _CountsHeld:
+    """The Python classes' side of packing between locks (the C cores have their own `_count` and `_after_release`)."""
+
+    if not TYPE_CHECKING:
+        __slots__ = ()
+
+    def _count(self, held: bool) -> None:
+        between_locks.count(self, held)
+
+    def _after_release(self) -> None:
+        between_locks.after_release()
+
+
+class _LockMethods(_CountsHeld, metaclass=_LockType):
     """What both recorded Lock classes share: all but where the state lives and which hot methods run."""
 
     if not TYPE_CHECKING:  # the concrete classes' slots or C fields hold these
@@ -232,13 +245,6 @@ class _LockMethods(metaclass=_LockType):
     def locked(self) -> bool:
         return self._lock.locked()
 
-    # The Python classes' side of packing between locks (the C cores have their own).
-    def _count(self, held: bool) -> None:
-        between_locks.count(self, held)
-
-    def _after_release(self) -> None:
-        between_locks.after_release()
-
     # The C lock's old alias (the others are the concrete classes').
     locked_lock = locked
 
@@ -291,7 +297,7 @@ if _built is not None:
             raise TypeError(f"type '{_RawLock.__module__}.{_RawLock.__name__}' is not an acceptable base type")
 
 
-class _RLockMethods(metaclass=_LockType):
+class _RLockMethods(_CountsHeld, metaclass=_LockType):
     """What both recorded RLock classes share (see _LockMethods)."""
 
     if not TYPE_CHECKING:
@@ -424,12 +430,6 @@ class _RLockMethods(metaclass=_LockType):
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
-
-    def _count(self, held: bool) -> None:
-        between_locks.count(self, held)
-
-    def _after_release(self) -> None:
-        between_locks.after_release()
 
     def _recursion_count(self) -> int:
         return self._depth if self._lock._is_owned() else 0
