@@ -45,7 +45,7 @@ setup(
         ),
         Extension(
             "chronodbg.recorder._hooks",
-            sources=["chronodbg/recorder/_hooks.c", "chronodbg/recorder/_watch.c"],
+            sources=["chronodbg/recorder/_hooks.c", "chronodbg/recorder/_watch.c", "chronodbg/recorder/_untraced.c"],
             depends=["chronodbg/recorder/_hooks.h"],
             optional=True,
         ),

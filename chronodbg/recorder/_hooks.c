@@ -717,7 +717,8 @@ PyInit__hooks(void)
     }
     if (PyModule_AddObjectRef(module, "CallSoon", (PyObject *)&CallSoonType) < 0 ||
         PyModule_AddObjectRef(module, "StorageHook", (PyObject *)&StorageHookType) < 0 ||
-        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0 || cgr_watch_init(module) < 0) {
+        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0 || cgr_watch_init(module) < 0 ||
+        cgr_untraced_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,4 +1,5 @@
-/* Shared by the parts of chronodbg.recorder._hooks: _hooks.c (the hooks, the module) and _watch.c (the watchdog's feed). */
+/* Shared by the parts of chronodbg.recorder._hooks: _hooks.c (the hooks, the module), _watch.c (the watchdog's
+ * feed) and _untraced.c (the recorder's wrappers out of settrace's way). */
 #ifndef CHRONODBG_HOOKS_H
 #define CHRONODBG_HOOKS_H
 
@@ -11,5 +12,8 @@ int cgr_intern(PyObject **slot, const char *text);
 
 /* Adds watch_feed to the module: 0, or -1 with an error set. */
 int cgr_watch_init(PyObject *module);
+
+/* Adds Untraced and Traced (_untraced.c): 0, or -1 with an error set. */
+int cgr_untraced_init(PyObject *module);
 
 #endif

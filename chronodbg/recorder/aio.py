@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import PACK_LIMIT, Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, traced, untraced
 from chronodbg.recorder.threads import exception_data
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
@@ -423,7 +423,8 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
         )
         return known
 
-    original_run = events.Handle._run
+    # The loop's callbacks are the program's: they run traced inside the untraced _run.
+    original_run = traced(rec, events.Handle._run)
 
     def task_of(callback: Any) -> Any:
         """The task whose step or wakeup `callback` is, or None (looks at types only: no user code runs)."""
@@ -480,7 +481,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any,
         if about_to_wait:
             rec.idle_here()
 
-    patches.set(events.Handle, "_run", _run)
+    patches.set(events.Handle, "_run", untraced(rec, _run))
     rec.stop_codes.add(id(_run.__code__))
 
     original_call_soon = asyncio.base_events.BaseEventLoop.call_soon

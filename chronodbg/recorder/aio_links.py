@@ -20,7 +20,7 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, traced, untraced
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
 LOOP_CALL = Kind.LOOP_CALL
@@ -91,7 +91,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any)
     calls = ThreadsafeCalls(rec, tracker)
     calls.install(patches, base_events.BaseEventLoop)
 
-    original_create_future = base_events.BaseEventLoop.create_future
+    original_create_future = traced(rec, base_events.BaseEventLoop.create_future)
 
     def create_future(self: Any) -> Any:
         future = original_create_future(self)
@@ -101,7 +101,7 @@ def install(rec: Recorder, patches: Patches, tracker: TaskTracker, asyncio: Any)
                 future._cgr = ("future", rec.register_object("asyncio.Future", frame), None)
         return future
 
-    patches.set(base_events.BaseEventLoop, "create_future", create_future)
+    patches.set(base_events.BaseEventLoop, "create_future", untraced(rec, create_future))
 
     original_wrap_future = asyncio.futures.wrap_future
 

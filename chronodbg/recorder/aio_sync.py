@@ -27,7 +27,7 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.aio import TaskTracker
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import Patches, without_own_frames
+from chronodbg.recorder.patching import Patches, traced, untraced, without_own_frames
 from chronodbg.recorder.queues import storage_hooks_in_c
 from chronodbg.recorder.sync import object_id, type_label, wrap_init
 
@@ -108,7 +108,7 @@ async def _suspended(
 
 def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: type) -> None:
     original_acquire: Waited = Lock.acquire  # type: ignore[attr-defined]
-    original_release = Lock.release  # type: ignore[attr-defined]
+    original_release = traced(rec, Lock.release)  # type: ignore[attr-defined]
     waits = tracker.waits
     wrap_init(rec, patches, Lock)
 
@@ -149,13 +149,13 @@ def install_lock(rec: Recorder, patches: Patches, tracker: TaskTracker, Lock: ty
 
     _named(Lock, acquire, release)
     patches.set(Lock, "acquire", acquire)
-    patches.set(Lock, "release", release)
+    patches.set(Lock, "release", untraced(rec, release))
 
 
 def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: type) -> None:
     original_wait: Waited = Event.wait  # type: ignore[attr-defined]
-    original_set = Event.set  # type: ignore[attr-defined]
-    original_clear = Event.clear  # type: ignore[attr-defined]
+    original_set = traced(rec, Event.set)  # type: ignore[attr-defined]
+    original_clear = traced(rec, Event.clear)  # type: ignore[attr-defined]
     waits = tracker.waits
     wrap_init(rec, patches, Event)
 
@@ -201,14 +201,14 @@ def install_event(rec: Recorder, patches: Patches, tracker: TaskTracker, Event: 
 
     _named(Event, wait, set, clear)
     patches.set(Event, "wait", wait)
-    patches.set(Event, "set", set)
-    patches.set(Event, "clear", clear)
+    patches.set(Event, "set", untraced(rec, set))
+    patches.set(Event, "clear", untraced(rec, clear))
 
 
 def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Condition: type) -> None:
     original_init = Condition.__dict__["__init__"]
     original_wait: Waited = Condition.wait  # type: ignore[attr-defined]
-    original_notify = Condition.notify  # type: ignore[attr-defined]
+    original_notify = traced(rec, Condition.notify)  # type: ignore[attr-defined]
     waits = tracker.waits
     wrap_init(rec, patches, Condition)
     recorded_init = Condition.__dict__["__init__"]
@@ -259,12 +259,12 @@ def install_condition(rec: Recorder, patches: Patches, tracker: TaskTracker, Con
 
     _named(Condition, wait, notify)
     patches.set(Condition, "wait", wait)
-    patches.set(Condition, "notify", notify)
+    patches.set(Condition, "notify", untraced(rec, notify))
 
 
 def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Semaphore: type) -> None:
     original_acquire: Waited = Semaphore.acquire  # type: ignore[attr-defined]
-    original_release = Semaphore.release  # type: ignore[attr-defined]
+    original_release = traced(rec, Semaphore.release)  # type: ignore[attr-defined]
     waits = tracker.waits
     wrap_init(rec, patches, Semaphore)
 
@@ -311,7 +311,7 @@ def install_semaphore(rec: Recorder, patches: Patches, tracker: TaskTracker, Sem
 
     _named(Semaphore, acquire, release)
     patches.set(Semaphore, "acquire", acquire)
-    patches.set(Semaphore, "release", release)
+    patches.set(Semaphore, "release", untraced(rec, release))
 
 
 def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
@@ -349,15 +349,18 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
     QueueFull, QueueEmpty = queues.QueueFull, queues.QueueEmpty
     original_put: Any = Queue.put
     original_get: Waited = Queue.get
-    original_put_nowait = Queue.put_nowait
-    original_get_nowait = Queue.get_nowait
-    original_task_done = Queue.task_done
+    original_put_nowait = traced(rec, Queue.put_nowait)
+    original_get_nowait = traced(rec, Queue.get_nowait)
+    original_task_done = traced(rec, Queue.task_done)
     original_join: Waited = Queue.join
     waits = tracker.waits
     wrap_init(rec, patches, Queue)
 
     def oid_of(queue: Any, frame: Any) -> int:
         return object_id(rec, queue, frame) if rec.active else 0
+
+    # Called by the coroutines below at every put and get: not traced either.
+    oid_of = untraced(rec, oid_of)
 
     async def put(self: Any, item: Any) -> None:
         try:
@@ -459,7 +462,7 @@ def install_queue(rec: Recorder, patches: Patches, tracker: TaskTracker, queues:
     methods = (put, get, put_nowait, get_nowait, task_done, join)
     _named(Queue, *methods)
     for method in methods:
-        patches.set(Queue, method.__name__, method)
+        patches.set(Queue, method.__name__, method if method in (put, get, join) else untraced(rec, method))
     for cls in (Queue, queues.LifoQueue, queues.PriorityQueue):
         _wrap_storage(rec, patches, cls)
 

@@ -6,10 +6,36 @@ import _thread
 import sys
 from collections.abc import Callable
 from types import FrameType, FunctionType, ModuleType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from chronodbg.recorder.core import Recorder
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _MISSING = object()
 _OWN_PREFIX = __file__.rsplit("/recorder/", 1)[0]
+_HOOKS = "chronodbg.recorder._hooks"
+
+
+def untraced(rec: Recorder, function: F) -> F:
+    """`function`, run with the thread's tracing paused under the settrace tracer (see recorder/_untraced.c).
+
+    For the recorder's own wrappers: under sys.settrace every Python frame
+    of the thread pays for tracing, the recorder's too. What such a wrapper
+    calls that may run the program's code goes through `traced`. With
+    sys.monitoring, no tracer or no C hooks, `function` itself.
+    """
+    if rec.hooks is None or rec.tracer_name != "settrace":
+        return function
+    return rec.hooks.Untraced(function)  # type: ignore[no-any-return]
+
+
+def traced(rec: Recorder, function: F) -> F:
+    """`function`, run with the tracing an enclosing `untraced` paused resumed (or `function` itself, as there)."""
+    if rec.hooks is None or rec.tracer_name != "settrace":
+        return function
+    return rec.hooks.Traced(function)  # type: ignore[no-any-return]
 
 
 class Patches:
@@ -28,9 +54,11 @@ class Patches:
         reference read as unrecorded.
         """
         old = _current(owner, name)
-        if isinstance(value, FunctionType) and isinstance(old, FunctionType) and value.__code__.co_filename.startswith(_OWN_PREFIX):
+        # An Untraced wrapper reads its names from the function it calls.
+        function = value.__wrapped__ if type(value).__qualname__ == "Untraced" and type(value).__module__ == _HOOKS else value
+        if isinstance(function, FunctionType) and isinstance(old, FunctionType) and function.__code__.co_filename.startswith(_OWN_PREFIX):
             for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-                setattr(value, attr, getattr(old, attr))
+                setattr(function, attr, getattr(old, attr))
         entry = (owner, name, old)
         self._saved.append(entry)
         self._ours[id(entry)] = value

@@ -22,7 +22,7 @@ from typing import Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, traced, untraced
 from chronodbg.recorder.sync import creator
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
@@ -106,10 +106,11 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
     Full = module.Full
     Empty = module.Empty
     original_init = Queue.__init__
-    original_put = Queue.put
-    original_get = Queue.get
-    original_task_done = Queue.task_done
-    original_join = Queue.join
+    # Traced: a subclass's own _put or _get is the program's code.
+    original_put = traced(rec, Queue.put)
+    original_get = traced(rec, Queue.get)
+    original_task_done = traced(rec, Queue.task_done)
+    original_join = traced(rec, Queue.join)
     wrapped_classes: set[type] = set()
 
     def __init__(self: Any, maxsize: int = 0) -> None:
@@ -184,10 +185,10 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             raise
 
     patches.set(Queue, "__init__", __init__)
-    patches.set(Queue, "put", put)
-    patches.set(Queue, "get", get)
-    patches.set(Queue, "task_done", task_done)
-    patches.set(Queue, "join", join)
+    patches.set(Queue, "put", untraced(rec, put))
+    patches.set(Queue, "get", untraced(rec, get))
+    patches.set(Queue, "task_done", untraced(rec, task_done))
+    patches.set(Queue, "join", untraced(rec, join))
     for cls in (Queue, module.LifoQueue, module.PriorityQueue):
         _wrap_storage(rec, patches, cls)
         wrapped_classes.add(cls)

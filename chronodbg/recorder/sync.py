@@ -20,7 +20,7 @@ from typing import Any
 
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
-from chronodbg.recorder.patching import Patches
+from chronodbg.recorder.patching import Patches, traced, untraced
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
 BARRIER_BROKEN = Kind.BARRIER_BROKEN
@@ -101,8 +101,9 @@ def _lock_id(lock: Any) -> int | None:
 
 def install_condition(rec: Recorder, patches: Patches) -> None:
     Condition = threading.Condition
-    original_wait = Condition.wait
+    original_wait = traced(rec, Condition.wait)
     original_notify = Condition.notify
+    traced_notify = traced(rec, original_notify)
     wrap_init(rec, patches, Condition)
 
     def wait(self: Any, timeout: float | None = None) -> bool:
@@ -133,23 +134,24 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
                 oid = object_id(rec, self, frame)
                 if oid and self._is_owned():
                     rec.emit(COND_NOTIFY, oid, (n, len(self._waiters)), frame)
-            original_notify(self, n)
+            traced_notify(self, n)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    patches.set(Condition, "wait", wait)
+    patches.set(Condition, "wait", untraced(rec, wait))
     # A queue's own conditions are notified at every put and get: the C gate
     # sends those (decided not the user's) straight to the original.
+    notify = untraced(rec, notify)
     patches.set(Condition, "notify", rec.hooks.Gate(original_notify, notify) if rec.hooks is not None else notify)
 
 
 def install_semaphore(rec: Recorder, patches: Patches) -> None:
     Semaphore = threading.Semaphore
     Bounded = threading.BoundedSemaphore
-    original_acquire = Semaphore.acquire
-    original_release = Semaphore.release
-    original_bounded_release = Bounded.release
+    original_acquire = traced(rec, Semaphore.acquire)
+    original_release = traced(rec, Semaphore.release)
+    original_bounded_release = traced(rec, Bounded.release)
     wrap_init(rec, patches, Semaphore)
 
     def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -210,17 +212,17 @@ def install_semaphore(rec: Recorder, patches: Patches) -> None:
 
         return release
 
-    patches.set(Semaphore, "acquire", acquire)
-    patches.set(Semaphore, "__enter__", enter)
-    patches.set(Semaphore, "release", _release(original_release, False))
-    patches.set(Bounded, "release", _release(original_bounded_release, True))
+    patches.set(Semaphore, "acquire", untraced(rec, acquire))
+    patches.set(Semaphore, "__enter__", untraced(rec, enter))
+    patches.set(Semaphore, "release", untraced(rec, _release(original_release, False)))
+    patches.set(Bounded, "release", untraced(rec, _release(original_bounded_release, True)))
 
 
 def install_event(rec: Recorder, patches: Patches) -> None:
     Event = threading.Event
-    original_set = Event.set
-    original_clear = Event.clear
-    original_wait = Event.wait
+    original_set = traced(rec, Event.set)
+    original_clear = traced(rec, Event.clear)
+    original_wait = traced(rec, Event.wait)
     wrap_init(rec, patches, Event)
 
     def set(self: Any) -> None:
@@ -257,14 +259,14 @@ def install_event(rec: Recorder, patches: Patches) -> None:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    patches.set(Event, "set", set)
-    patches.set(Event, "clear", clear)
-    patches.set(Event, "wait", wait)
+    patches.set(Event, "set", untraced(rec, set))
+    patches.set(Event, "clear", untraced(rec, clear))
+    patches.set(Event, "wait", untraced(rec, wait))
 
 
 def install_barrier(rec: Recorder, patches: Patches) -> None:
     Barrier = threading.Barrier
-    original_wait = Barrier.wait
+    original_wait = traced(rec, Barrier.wait)
     wrap_init(rec, patches, Barrier)
 
     def wait(self: Any, timeout: float | None = None) -> int:
@@ -290,7 +292,7 @@ def install_barrier(rec: Recorder, patches: Patches) -> None:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    patches.set(Barrier, "wait", wait)
+    patches.set(Barrier, "wait", untraced(rec, wait))
 
 
 def install(rec: Recorder, patches: Patches) -> None:

@@ -1,0 +1,113 @@
+"""The program's code run from inside the recorder's wrappers of library methods.
+
+A queue subclass's own storage, a condition's user-made lock, a barrier's
+action, an event loop's callbacks and coroutine steps, an asyncio queue
+subclass's storage: each is called by a library method the recorder wraps.
+Every function of the program counts its own calls and the program prints
+the counts, so a test can check that each call was recorded. (None of them
+is one the recorder itself makes: a queue's `_qsize`, a lock's `acquire`
+from `Condition.notify`'s ownership check.)
+"""
+
+import asyncio
+import collections
+import json
+import queue
+import threading
+
+counts = collections.Counter()
+
+
+def counted(function):
+    def counting(*args, **kwargs):
+        counts[function.__name__] += 1
+        return function(*args, **kwargs)
+
+    return counting
+
+
+class Stack(queue.Queue):
+    @counted
+    def _init(self, maxsize):
+        self.queue = []
+
+    @counted
+    def _put(self, item):
+        self.queue.append(item)
+
+    @counted
+    def _get(self):
+        return self.queue.pop()
+
+
+class OwnLock:
+    def __init__(self):
+        self.inner = threading.Lock()
+
+    @counted
+    def acquire(self, blocking=True, timeout=-1):
+        return self.inner.acquire(blocking, timeout)
+
+    @counted
+    def release(self):
+        self.inner.release()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+@counted
+def arrived():
+    pass
+
+
+class Pile(asyncio.Queue):
+    @counted
+    def _put(self, item):
+        self._queue.append(item)
+
+    @counted
+    def _get(self):
+        return self._queue.pop()
+
+
+@counted
+def later(value):
+    return value
+
+
+@counted
+async def step(pile, gate):
+    await pile.put(1)
+    async with gate:
+        await asyncio.sleep(0)
+    return await pile.get()
+
+
+async def tasks():
+    loop = asyncio.get_running_loop()
+    pile, gate = Pile(), asyncio.Lock()
+    loop.call_soon(later, 1)
+    results = await asyncio.gather(step(pile, gate), step(pile, gate))
+    loop.call_soon(later, 2)
+    await asyncio.sleep(0)
+    return results
+
+
+def main():
+    stack = Stack()
+    stack.put(1)
+    stack.put(2)
+    assert stack.get() == 2
+    condition = threading.Condition(OwnLock())
+    with condition:
+        condition.wait(0)
+    threading.Barrier(1, action=arrived).wait()
+    assert asyncio.run(tasks()) == [1, 1]
+    print(json.dumps(dict(sorted(counts.items()))))
+
+
+main()
