@@ -317,11 +317,12 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
 
 def install_futures(rec: Recorder, patches: Patches) -> None:
     Future = concurrent.futures.Future
-    original_init = Future.__init__
-    original_result = Future.result
-    original_exception = Future.exception
-    original_set_result = Future.set_result
-    original_set_exception = Future.set_exception
+    # Traced: a done-callback, run by set_result, is the program's code.
+    original_init = traced(rec, Future.__init__)
+    original_result = traced(rec, Future.result)
+    original_exception = traced(rec, Future.exception)
+    original_set_result = traced(rec, Future.set_result)
+    original_set_exception = traced(rec, Future.set_exception)
 
     def __init__(self: Any) -> None:
         original_init(self)
@@ -369,11 +370,11 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise
 
-    patches.set(Future, "__init__", __init__)
-    patches.set(Future, "result", _waiting(original_result))
-    patches.set(Future, "exception", _waiting(original_exception))
-    patches.set(Future, "set_result", set_result)
-    patches.set(Future, "set_exception", set_exception)
+    patches.set(Future, "__init__", untraced(rec, __init__))
+    patches.set(Future, "result", untraced(rec, _waiting(original_result)))
+    patches.set(Future, "exception", untraced(rec, _waiting(original_exception)))
+    patches.set(Future, "set_result", untraced(rec, set_result))
+    patches.set(Future, "set_exception", untraced(rec, set_exception))
 
 
 def install(rec: Recorder, patches: Patches) -> None:

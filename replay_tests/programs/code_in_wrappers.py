@@ -1,8 +1,9 @@
 """The program's code run from inside the recorder's wrappers of library methods.
 
 A queue subclass's own storage, a condition's user-made lock, a barrier's
-action, an event loop's callbacks and coroutine steps, an asyncio queue
-subclass's storage: each is called by a library method the recorder wraps.
+action, a future's done-callback, an event loop's callbacks and coroutine
+steps, an asyncio queue subclass's storage: each is called by a library
+method the recorder wraps.
 Every function of the program counts its own calls and the program prints
 the counts, so a test can check that each call was recorded. (None of them
 is one the recorder itself makes: a queue's `_qsize`, a lock's `acquire`
@@ -11,6 +12,7 @@ from `Condition.notify`'s ownership check.)
 
 import asyncio
 import collections
+import concurrent.futures
 import json
 import queue
 import threading
@@ -64,6 +66,11 @@ def arrived():
     pass
 
 
+@counted
+def done(future):
+    pass
+
+
 class Pile(asyncio.Queue):
     @counted
     def _put(self, item):
@@ -106,6 +113,10 @@ def main():
     with condition:
         condition.wait(0)
     threading.Barrier(1, action=arrived).wait()
+    future = concurrent.futures.Future()
+    future.add_done_callback(done)
+    future.set_result(3)
+    assert future.result() == 3
     assert asyncio.run(tasks()) == [1, 1]
     print(json.dumps(dict(sorted(counts.items()))))
 
