@@ -49,6 +49,15 @@ typedef struct {
 /* PyTrace_CALL .. PyTrace_OPCODE */
 #define WHAT_COUNT 8
 
+/* Slots of the caches of the traced and lines_known dicts' answers (a power of two). */
+#define VERDICTS 1024
+
+/* One code object's answer, as the dict gave it. */
+typedef struct {
+    void *code;
+    int verdict;
+} Verdict;
+
 typedef struct {
     PyObject_HEAD
     FrameEvents *events;
@@ -59,6 +68,12 @@ typedef struct {
     unsigned char is_return[256], is_yield[256];
     unsigned char resume_op;
     int running;
+    /* Every call of every frame asks `traced`, and every line of a user frame
+     * `lines_known`: a dict lookup by a new int each time was 7% of a
+     * library-heavy program's run. Both dicts are written once per id(code),
+     * so what they answered stays their answer (for a code object that dies
+     * and whose address is reused too, as for the dicts keyed by its id). */
+    Verdict traced_seen[VERDICTS], lines_seen[VERDICTS];
 } SettraceHook;
 
 static int
@@ -159,12 +174,29 @@ by_code(PyObject *dict, PyCodeObject *code)
     return known == Py_True ? 1 : known == Py_False ? 0 : PyObject_IsTrue(known);
 }
 
+/* by_code through a cache of its answers (a slot per code address, the last code that took it). */
+static int
+by_code_seen(Verdict *seen, PyObject *dict, PyCodeObject *code)
+{
+    uintptr_t address = (uintptr_t)code;
+    Verdict *slot = &seen[((address >> 4) ^ (address >> 14)) & (VERDICTS - 1)];
+    if (slot->code == (void *)code) {
+        return slot->verdict;
+    }
+    int verdict = by_code(dict, code);
+    if (verdict >= 0) {
+        slot->code = code;
+        slot->verdict = verdict;
+    }
+    return verdict;
+}
+
 /* global_trace for code known to be the user's. */
 static int
 enter(SettraceHook *self, PyFrameObject *frame, PyCodeObject *code)
 {
     int again = resumed(self, frame, code);
-    int lines = again < 0 ? -1 : by_code(self->events->lines_known, code);
+    int lines = again < 0 ? -1 : by_code_seen(self->lines_seen, self->events->lines_known, code);
     if (lines < 0 && !PyErr_Occurred()) {
         /* Not asked yet: CodeEvents.lines_in decides, and enter() below remembers it. */
         PyObject *answer = PyObject_CallOneArg(self->events->lines_in, (PyObject *)code);
@@ -212,7 +244,7 @@ static int
 line(SettraceHook *self, PyFrameObject *frame)
 {
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int lines = by_code(self->events->lines_known, code);
+    int lines = by_code_seen(self->lines_seen, self->events->lines_known, code);
     Py_DECREF(code);
     if (lines <= 0) {
         if (lines < 0 && !PyErr_Occurred()) {
@@ -242,7 +274,7 @@ hook_trace(PyObject *op, PyFrameObject *frame, int what, PyObject *arg)
             return 0;
         }
         PyCodeObject *code = PyFrame_GetCode(frame);
-        int user = by_code(self->events->traced, code);
+        int user = by_code_seen(self->traced_seen, self->events->traced, code);
         int result;
         if (user < 0 && PyErr_Occurred()) {
             result = dropped(self, frame);
@@ -345,6 +377,8 @@ SettraceHook_init(SettraceHook *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "this interpreter's frame objects are not laid out as SettraceHook expects");
         return -1;
     }
+    memset(self->traced_seen, 0, sizeof self->traced_seen);
+    memset(self->lines_seen, 0, sizeof self->lines_seen);
     memset(self->is_return, 0, sizeof self->is_return);
     memset(self->is_yield, 0, sizeof self->is_yield);
     if (fill_table(self->is_return, returns) < 0 || fill_table(self->is_yield, yields) < 0) {
