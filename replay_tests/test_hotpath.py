@@ -29,7 +29,7 @@ from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core, hotpath, locks
 from chronodbg.recorder.core import Options, Recorder
-from replay_tests.conftest import TIMEOUT, built_extension, env, run_plain, skip_unless_c_can_build
+from replay_tests.conftest import TIMEOUT, built_extension, env, load_events, run_plain, skip_unless_c_can_build
 
 EXTENSION = built_extension("chronodbg.recorder._hotpath")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="the C extension was not built for this Python")
@@ -396,6 +396,66 @@ def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch
         in_c = path == "c" and sys.version_info < (3, 12)
         assert (tracer.hook is not None) == in_c
         assert tracer._ours is (tracer.hook if in_c else tracer._global)
+
+
+#: Awaits that end, and one StopIteration the program raises itself; prints
+#: how often the tracer's Python side was asked whether a StopIteration
+#: ended an iteration, and the raise events of its own.
+AWAITS_END = """
+import asyncio
+
+from chronodbg.recorder.code_events import CodeEvents
+
+asked = []
+ends_iteration = CodeEvents.ends_iteration
+CodeEvents.ends_iteration = staticmethod(lambda *args: asked.append(1) or ends_iteration(*args))
+
+
+async def step(n):
+    await asyncio.sleep(0)
+    return n
+
+
+async def main():
+    total = 0
+    for n in range(50):
+        total += await asyncio.create_task(step(n))
+    try:
+        raise StopIteration(total)
+    except StopIteration as stop:
+        return stop.value
+
+
+print(asyncio.run(main()), len(asked))
+"""
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="SettraceHook is 3.11's")
+@pytest.mark.parametrize("path", PATHS)
+def test_the_stop_iteration_ending_an_await_is_passed_over_in_c(tmp_path: Path, path: str) -> None:
+    """Under settrace 3.11 reports a StopIteration at each await that ends; SettraceHook passes those over itself."""
+    environment = env()
+    environment.pop(hotpath.PURE_PYTHON_ENV, None)
+    if path == "python":
+        environment[hotpath.PURE_PYTHON_ENV] = "1"
+    program = tmp_path / "program.py"
+    program.write_text(AWAITS_END)
+    out = tmp_path / "run.cgr"
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronodbg", "record", "-q", "--level", "calls", "-o", str(out), str(program)],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=environment,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    total, asked = proc.stdout.split()
+    assert total == b"1225"
+    # The C path asks Python about the one the program raised; the Python path about every await too.
+    assert int(asked) == 1 if path == "c" else int(asked) > 50
+    raised = [e for e in load_events(out) if e["kind"] == "raise"]
+    assert [(e["func"], e["data"]["type"]) for e in raised] == [("main", "StopIteration")]
 
 
 @needs_extension

@@ -49,6 +49,7 @@ class SettraceHook:
         flight: dict[int, list[Any]],
         returns: Iterable[int],
         yields: Iterable[int],
+        iteration_ends: Iterable[int],
         resume: int,
         /,
     ) -> None: ...

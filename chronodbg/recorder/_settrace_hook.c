@@ -18,7 +18,9 @@
  *   - a call of code known to be the user's: global_trace's steps
  *     (f_trace_lines, FrameEvents.enter, f_trace = local_trace);
  *   - a return or line of a frame whose f_trace is local_trace, with no
- *     exception in flight: local_trace's steps (FrameEvents.leave, .line).
+ *     exception in flight: local_trace's steps (FrameEvents.leave, .line);
+ *   - the StopIteration that ends an await, a `yield from` or a `for` in
+ *     such a frame: nothing, as local_trace does.
  * Everything else (code met for the first time, exceptions, opcodes) goes
  * to the Python function as the trampoline would send it, so the two
  * tracers stay one implementation. A frame whose f_trace is the program's
@@ -65,7 +67,7 @@ typedef struct {
     PyObject *local_trace;  /* its local_trace: every frame of user code has it as f_trace */
     PyObject *flight;       /* its dict of exceptions in flight: while not empty, returns and lines are its */
     PyObject *what[WHAT_COUNT]; /* the event names the trampoline passes */
-    unsigned char is_return[256], is_yield[256];
+    unsigned char is_return[256], is_yield[256], ends_iteration[256];
     unsigned char resume_op;
     int running;
     /* Every call of every frame asks `traced`, and every line of a user frame
@@ -239,6 +241,26 @@ leave(SettraceHook *self, PyFrameObject *frame, PyObject *value)
     return 1;
 }
 
+/* Whether an 'exception' event reports the StopIteration with which an await, a `yield from` or a `for`
+ * meets its end (what CodeEvents.ends_iteration tells local_trace to pass over). Under a trace function
+ * 3.11 raises one at every await that completes, in the awaiting frame: a Python call each. */
+static int
+ends_iteration(SettraceHook *self, PyFrameObject *frame, PyObject *arg)
+{
+    if (arg == NULL || !PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) != 3 ||
+        !Py_IS_TYPE(PyTuple_GET_ITEM(arg, 1), (PyTypeObject *)PyExc_StopIteration)) {
+        return 0;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int op = last_opcode(self, frame, code);
+    Py_DECREF(code);
+    if (op < 0) {
+        PyErr_Clear(); /* local_trace decides, as before */
+        return 0;
+    }
+    return self->ends_iteration[op];
+}
+
 /* local_trace's 'line': 1 when done, 0 for local_trace (code whose lines were never asked about), -1 on error. */
 static int
 line(SettraceHook *self, PyFrameObject *frame)
@@ -304,6 +326,9 @@ hook_trace(PyObject *op, PyFrameObject *frame, int what, PyObject *arg)
          * None to it), and unrecorded CPython would not call it. */
         return 0;
     }
+    if (what == PyTrace_EXCEPTION && self->running && ends_iteration(self, frame, arg)) {
+        return 0;
+    }
     if (self->running && PyDict_GET_SIZE(self->flight) == 0) {
         int done = what == PyTrace_RETURN ? leave(self, frame, arg) : what == PyTrace_LINE ? line(self, frame) : 0;
         if (done != 0) {
@@ -363,10 +388,10 @@ static int
 SettraceHook_init(SettraceHook *self, PyObject *args, PyObject *kwds)
 {
     static const char *names[WHAT_COUNT] = {"call", "exception", "line", "return", "c_call", "c_exception", "c_return", "opcode"};
-    PyObject *events, *global_trace, *local_trace, *flight, *returns, *yields;
+    PyObject *events, *global_trace, *local_trace, *flight, *returns, *yields, *iteration_ends;
     int resume_op;
-    if (!PyArg_ParseTuple(args, "O!OOO!OOi:SettraceHook", &cgr_FrameEventsType, &events, &global_trace, &local_trace,
-                          &PyDict_Type, &flight, &returns, &yields, &resume_op)) {
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOi:SettraceHook", &cgr_FrameEventsType, &events, &global_trace, &local_trace,
+                          &PyDict_Type, &flight, &returns, &yields, &iteration_ends, &resume_op)) {
         return -1;
     }
     if (resume_op < 0 || resume_op > 255) {
@@ -381,7 +406,9 @@ SettraceHook_init(SettraceHook *self, PyObject *args, PyObject *kwds)
     memset(self->lines_seen, 0, sizeof self->lines_seen);
     memset(self->is_return, 0, sizeof self->is_return);
     memset(self->is_yield, 0, sizeof self->is_yield);
-    if (fill_table(self->is_return, returns) < 0 || fill_table(self->is_yield, yields) < 0) {
+    memset(self->ends_iteration, 0, sizeof self->ends_iteration);
+    if (fill_table(self->is_return, returns) < 0 || fill_table(self->is_yield, yields) < 0 ||
+        fill_table(self->ends_iteration, iteration_ends) < 0) {
         return -1;
     }
     for (int i = 0; i < WHAT_COUNT; i++) {
@@ -484,7 +511,7 @@ static PyTypeObject SettraceHookType = {
     .tp_traverse = (traverseproc)SettraceHook_traverse,
     .tp_clear = (inquiry)SettraceHook_clear,
     .tp_methods = SettraceHook_methods,
-    .tp_doc = PyDoc_STR("SettraceHook(events, global_trace, local_trace, flight, returns, yields, resume): "
+    .tp_doc = PyDoc_STR("SettraceHook(events, global_trace, local_trace, flight, returns, yields, iteration_ends, resume): "
                         "tracer_settrace's trace functions in C."),
 };
 

@@ -58,6 +58,7 @@ from typing import Any
 from chronodbg.recorder.code_events import CodeEvents
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.excepts import (
+    ITERATION_ENDS,
     POP_EXCEPT,
     RAISE_VARARGS,
     RERAISE,
@@ -127,7 +128,9 @@ class SettraceTracer:
         if SettraceHook is None or self.events.fast is None:
             return None
         try:
-            return SettraceHook(self.events.fast, self._global, self._local, self.flight, RETURNS, _YIELDS, RESUME)
+            return SettraceHook(
+                self.events.fast, self._global, self._local, self.flight, RETURNS, _YIELDS, ITERATION_ENDS, RESUME
+            )
         except RuntimeError:  # frame objects laid out otherwise than it was built for
             return None
 

@@ -14,7 +14,9 @@ recorder.code_events:
   started afterwards through `threading`. Every call of every function
   reaches it, so library-heavy code slows down more, and a program that
   installs its own trace function takes that thread over (see
-  tracer_settrace).
+  tracer_settrace). The recorder's own wrappers of library methods run
+  with the thread's tracing paused (patching.untraced), or they would
+  pay for it at every event.
 
 At level `sync` there is no tracer at all.
 """
