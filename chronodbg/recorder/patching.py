@@ -18,6 +18,11 @@ _OWN_PREFIX = __file__.rsplit("/recorder/", 1)[0]
 _HOOKS = "chronodbg.recorder._hooks"
 
 
+def _brackets(rec: Recorder) -> Any:
+    """The C hooks, when the settrace tracer records and they are built; else None."""
+    return rec.hooks if rec.tracer_name == "settrace" else None
+
+
 def untraced(rec: Recorder, function: F) -> F:
     """`function`, run with the thread's tracing paused under the settrace tracer (see recorder/_untraced.c).
 
@@ -26,16 +31,14 @@ def untraced(rec: Recorder, function: F) -> F:
     calls that may run the program's code goes through `traced`. With
     sys.monitoring, no tracer or no C hooks, `function` itself.
     """
-    if rec.hooks is None or rec.tracer_name != "settrace":
-        return function
-    return rec.hooks.Untraced(function)  # type: ignore[no-any-return]
+    hooks = _brackets(rec)
+    return function if hooks is None else hooks.Untraced(function)
 
 
 def traced(rec: Recorder, function: F) -> F:
     """`function`, run with the tracing an enclosing `untraced` paused resumed (or `function` itself, as there)."""
-    if rec.hooks is None or rec.tracer_name != "settrace":
-        return function
-    return rec.hooks.Traced(function)  # type: ignore[no-any-return]
+    hooks = _brackets(rec)
+    return function if hooks is None else hooks.Traced(function)
 
 
 class Patches:
