@@ -87,13 +87,16 @@ def run_plain(program: str | Path, *args: str, cwd: Path | None = None) -> subpr
     )
 
 
-def chronodbg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def chronodbg(
+    *args: str, cwd: Path | None = None, stdin: bytes | None = None, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the command line; `environment` adds to (or overrides) the tests' environment."""
     return subprocess.run(
         [sys.executable, "-m", "chronodbg", *args],
         capture_output=True,
         timeout=TIMEOUT,
         cwd=cwd,
-        env=env(),
+        env={**env(), **(environment or {})},
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
     )
@@ -136,9 +139,11 @@ def task_names(path: Path) -> dict[str, int]:
     return {task.name or f"task {task.id}": task.id for task in read_log(str(path)).tasks.values()}
 
 
-def record(tmp_path: Path, program: str | Path, *args: str, options: tuple[str, ...] = ()) -> Run:
+def record(
+    tmp_path: Path, program: str | Path, *args: str, options: tuple[str, ...] = (), environment: dict[str, str] | None = None
+) -> Run:
     out = tmp_path / (Path(program).stem + ".cgr")
-    proc = chronodbg("record", "-q", "-o", str(out), *options, str(program), *args, cwd=tmp_path)
+    proc = chronodbg("record", "-q", "-o", str(out), *options, str(program), *args, cwd=tmp_path, environment=environment)
     events = load_events(out) if out.exists() else []
     return Run(proc.returncode, proc.stdout, proc.stderr, out, events)
 

@@ -29,7 +29,7 @@ from chronodbg.logfile import read_log
 from chronodbg.logfile.reader import Recording
 from chronodbg.recorder import core, hotpath, locks
 from chronodbg.recorder.core import Options, Recorder
-from replay_tests.conftest import TIMEOUT, built_extension, env, load_events, run_plain, skip_unless_c_can_build
+from replay_tests.conftest import TIMEOUT, built_extension, env, record, run_plain, skip_unless_c_can_build
 
 EXTENSION = built_extension("chronodbg.recorder._hotpath")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="the C extension was not built for this Python")
@@ -434,27 +434,15 @@ print(asyncio.run(main()), len(asked))
 @pytest.mark.parametrize("path", PATHS)
 def test_the_stop_iteration_ending_an_await_is_passed_over_in_c(tmp_path: Path, path: str) -> None:
     """Under settrace 3.11 reports a StopIteration at each await that ends; SettraceHook passes those over itself."""
-    environment = env()
-    environment.pop(hotpath.PURE_PYTHON_ENV, None)
-    if path == "python":
-        environment[hotpath.PURE_PYTHON_ENV] = "1"
-    program = tmp_path / "program.py"
-    program.write_text(AWAITS_END)
-    out = tmp_path / "run.cgr"
-    proc = subprocess.run(
-        [sys.executable, "-m", "chronodbg", "record", "-q", "--level", "calls", "-o", str(out), str(program)],
-        capture_output=True,
-        timeout=TIMEOUT,
-        env=environment,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    total, asked = proc.stdout.split()
+    (tmp_path / "program.py").write_text(AWAITS_END)
+    pure = {hotpath.PURE_PYTHON_ENV: "1" if path == "python" else ""}
+    run = record(tmp_path, "program.py", options=("--level", "calls"), environment=pure)
+    assert run.returncode == 0, run.stderr.decode()
+    total, asked = run.stdout.split()
     assert total == b"1225"
     # The C path asks Python about the one the program raised; the Python path about every await too.
     assert int(asked) == 1 if path == "c" else int(asked) > 50
-    raised = [e for e in load_events(out) if e["kind"] == "raise"]
+    raised = [e for e in run.events if e["kind"] == "raise"]
     assert [(e["func"], e["data"]["type"]) for e in raised] == [("main", "StopIteration")]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import json
-import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -21,7 +20,7 @@ import pytest
 
 from chronodbg.recorder.hotpath import built_hooks
 from chronodbg.recorder.patching import traced, untraced
-from replay_tests.conftest import PROGRAMS, TIMEOUT, env, load_events
+from replay_tests.conftest import PROGRAMS, record, run_plain
 
 TRACERS = ["monitoring", "settrace"] if sys.version_info >= (3, 12) else ["settrace"]
 hooks = built_hooks()
@@ -165,24 +164,15 @@ def own_counts(stdout: bytes) -> dict[str, int]:
 @pytest.mark.parametrize("level", ["calls", "lines"])
 def test_the_programs_code_called_inside_the_recorders_wrappers_is_recorded(tmp_path: Path, tracer: str, level: str) -> None:
     program = PROGRAMS / "code_in_wrappers.py"
-    plain = subprocess.run([sys.executable, str(program)], capture_output=True, timeout=TIMEOUT, cwd=tmp_path, check=True)
-    out = tmp_path / "run.cgr"
-    environment = env()
-    environment["CHRONODBG_TRACER"] = tracer
-    proc = subprocess.run(
-        [sys.executable, "-m", "chronodbg", "record", "-q", "-o", str(out), "--level", level, str(program)],
-        capture_output=True,
-        timeout=TIMEOUT,
-        cwd=tmp_path,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    counts = own_counts(proc.stdout)
+    plain = run_plain(program, cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr.decode()
+    run = record(tmp_path, program, options=("--level", level), environment={"CHRONODBG_TRACER": tracer})
+    assert run.returncode == 0, run.stderr.decode()
+    counts = own_counts(run.stdout)
     # Recording did not change what the program did.
     assert counts == own_counts(plain.stdout)
     assert set(counts) == {"_get", "_init", "_put", "acquire", "arrived", "done", "later", "release", "step"}
-    events = load_events(out)
+    events = run.events
     recorded = collections.Counter(
         e["func"].rsplit(".", 1)[-1] for e in events if e["kind"] == "call" and e["data"]["how"] == "call"
     )

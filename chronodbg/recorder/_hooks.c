@@ -128,15 +128,8 @@ failed:
 
 /* ---- What the wrappers share: a method standing in for an original ----------------------- */
 
-/* The first fields of every wrapper below. */
-typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-    PyObject *original; /* the method it replaces */
-} Wrapper;
-
 /* Every wrapper's: its type's tp_clear drops what it holds. */
-static void
+void
 wrapper_dealloc(PyObject *op)
 {
     PyObject_GC_UnTrack(op);
@@ -145,7 +138,7 @@ wrapper_dealloc(PyObject *op)
 }
 
 /* A method: obj.method binds obj (and with METH_DESCRIPTOR, method calls skip the binding). */
-static PyObject *
+PyObject *
 wrapper_get(PyObject *op, PyObject *obj, PyObject *type)
 {
     (void)type;
@@ -178,7 +171,7 @@ wrapper_mark(PyObject *op, void *unused)
     Py_RETURN_TRUE;
 }
 
-static PyGetSetDef wrapper_getset[] = {
+PyGetSetDef wrapper_getset[] = {
     {"__doc__", wrapper_original_attribute, NULL, NULL, "__doc__"},
     {"__name__", wrapper_original_attribute, NULL, NULL, "__name__"},
     {"__qualname__", wrapper_original_attribute, NULL, NULL, "__qualname__"},

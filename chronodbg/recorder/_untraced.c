@@ -22,18 +22,15 @@
  * switched off there at their first event.
  */
 
-typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-    PyObject *function;
-} Bracket;
+/* A Wrapper (_hooks.h) whose `original` is the function it calls. */
+typedef Wrapper Bracket;
 
 static PyObject *
 untraced_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PyThreadState *tstate = PyThreadState_Get();
     PyThreadState_EnterTracing(tstate);
-    PyObject *result = PyObject_Vectorcall(((Bracket *)op)->function, args, nargsf, kwnames);
+    PyObject *result = PyObject_Vectorcall(((Bracket *)op)->original, args, nargsf, kwnames);
     PyThreadState_LeaveTracing(tstate);
     return result;
 }
@@ -44,10 +41,10 @@ traced_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwname
     PyThreadState *tstate = PyThreadState_Get();
     if (tstate->tracing <= 0) {
         /* Not inside an Untraced: nothing to resume. */
-        return PyObject_Vectorcall(((Bracket *)op)->function, args, nargsf, kwnames);
+        return PyObject_Vectorcall(((Bracket *)op)->original, args, nargsf, kwnames);
     }
     PyThreadState_LeaveTracing(tstate);
-    PyObject *result = PyObject_Vectorcall(((Bracket *)op)->function, args, nargsf, kwnames);
+    PyObject *result = PyObject_Vectorcall(((Bracket *)op)->original, args, nargsf, kwnames);
     PyThreadState_EnterTracing(tstate);
     return result;
 }
@@ -63,7 +60,7 @@ bracket_init(Bracket *self, PyObject *args, vectorcallfunc call)
         PyErr_SetString(PyExc_TypeError, "the argument must be callable");
         return -1;
     }
-    Py_XSETREF(self->function, Py_NewRef(function));
+    Py_XSETREF(self->original, Py_NewRef(function));
     self->vectorcall = call;
     return 0;
 }
@@ -85,55 +82,16 @@ Traced_init(Bracket *self, PyObject *args, PyObject *kwds)
 static int
 bracket_traverse(Bracket *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->function);
+    Py_VISIT(self->original);
     return 0;
 }
 
 static int
 bracket_clear(Bracket *self)
 {
-    Py_CLEAR(self->function);
+    Py_CLEAR(self->original);
     return 0;
 }
-
-static void
-bracket_dealloc(PyObject *op)
-{
-    PyObject_GC_UnTrack(op);
-    bracket_clear((Bracket *)op);
-    Py_TYPE(op)->tp_free(op);
-}
-
-/* obj.method binds obj, as for the function it wraps. */
-static PyObject *
-bracket_get(PyObject *op, PyObject *obj, PyObject *type)
-{
-    (void)type;
-    if (obj == NULL || obj == Py_None) {
-        return Py_NewRef(op);
-    }
-    return PyMethod_New(op, obj);
-}
-
-/* __name__, __qualname__, __doc__ and __module__ are the function's; __wrapped__ is the function. */
-static PyObject *
-bracket_attribute(PyObject *op, void *name)
-{
-    PyObject *function = ((Bracket *)op)->function;
-    if (function == NULL) {
-        Py_RETURN_NONE;
-    }
-    return name == NULL ? Py_NewRef(function) : PyObject_GetAttrString(function, (const char *)name);
-}
-
-static PyGetSetDef bracket_getset[] = {
-    {"__doc__", bracket_attribute, NULL, NULL, "__doc__"},
-    {"__name__", bracket_attribute, NULL, NULL, "__name__"},
-    {"__qualname__", bracket_attribute, NULL, NULL, "__qualname__"},
-    {"__module__", bracket_attribute, NULL, NULL, "__module__"},
-    {"__wrapped__", bracket_attribute, NULL, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
 
 #define BRACKET_TYPE(NAME, INIT, DOC)                                                                            \
     {                                                                                                            \
@@ -141,10 +99,10 @@ static PyGetSetDef bracket_getset[] = {
         .tp_basicsize = sizeof(Bracket),                                                                         \
         .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |                       \
                     Py_TPFLAGS_METHOD_DESCRIPTOR,                                                                \
-        .tp_new = PyType_GenericNew, .tp_init = (initproc)INIT, .tp_dealloc = bracket_dealloc,                   \
+        .tp_new = PyType_GenericNew, .tp_init = (initproc)INIT, .tp_dealloc = wrapper_dealloc,                   \
         .tp_traverse = (traverseproc)bracket_traverse, .tp_clear = (inquiry)bracket_clear,                       \
         .tp_vectorcall_offset = offsetof(Bracket, vectorcall), .tp_call = PyVectorcall_Call,                     \
-        .tp_descr_get = bracket_get, .tp_getset = bracket_getset, .tp_doc = PyDoc_STR(DOC),                      \
+        .tp_descr_get = wrapper_get, .tp_getset = wrapper_getset, .tp_doc = PyDoc_STR(DOC),                      \
     }
 
 static PyTypeObject UntracedType = BRACKET_TYPE(
