@@ -270,28 +270,32 @@ class Storing(Recorded):
 
 
 class Base:
-    """queue.Queue's shape: _put and _get under the caller's lock, _qsize for the size."""
+    """queue.Queue's shape: _put and _get under the caller's lock, the items in `queue`, _qsize its length."""
 
     def __init__(self, oid: int) -> None:
         self._cgr_oid = oid
-        self.items: list[Any] = []
+        self.queue: list[Any] = []
 
     def _put(self, item: Any) -> None:
         if item == "bad":
             raise ValueError("bad item")
-        self.items.append(item)
+        self.queue.append(item)
 
     def _get(self) -> Any:
-        return self.items.pop(0)
+        return self.queue.pop(0)
 
     def _qsize(self) -> int:
-        return len(self.items)
+        return len(self.queue)
+
+
+#: Base's _qsize stands for the standard library's (recorder.sync.LIBRARY_QSIZES).
+SIZES = {Base._qsize}
 
 
 def _storage_class(rec: Storing, guarded: bool = True) -> type:
     class Queue(Base):
-        _put = _hooks.StorageHook(Base._put, rec, Kind.QUEUE_PUT, False, guarded, True)
-        _get = _hooks.StorageHook(Base._get, rec, Kind.QUEUE_GET, True, guarded, True)
+        _put = _hooks.StorageHook(Base._put, rec, Kind.QUEUE_PUT, False, guarded, SIZES)
+        _get = _hooks.StorageHook(Base._get, rec, Kind.QUEUE_GET, True, guarded, SIZES)
 
     return Queue
 
@@ -322,7 +326,7 @@ def test_what_is_not_recorded_passes_straight_through() -> None:
     recorded._put(2)
     rec.active = True
     recorded._put(item=3)  # a keyword call: not one the queue makes, the original's to take
-    assert rec.emitted == [] and recorded.items == [2, 3] and unrecorded.items == [1]
+    assert rec.emitted == [] and recorded.queue == [2, 3] and unrecorded.queue == [1]
     assert "_cgr_in" not in unrecorded.__dict__
 
 
@@ -335,11 +339,29 @@ def test_a_subclass_calling_its_wrapped_base_records_one_put() -> None:
             Queue._put(self, item)
             Queue._put(self, item)
 
-    Doubling._put = _hooks.StorageHook(Doubling.__dict__["_put"], rec, Kind.QUEUE_PUT, False, True, True)  # type: ignore[method-assign]
+    Doubling._put = _hooks.StorageHook(Doubling.__dict__["_put"], rec, Kind.QUEUE_PUT, False, True, SIZES)  # type: ignore[method-assign]
     q = Doubling(4)
     q._put("x")
-    assert q.items == ["x", "x"]
+    assert q.queue == ["x", "x"]
     assert [e[:3] for e in rec.emitted] == [(Kind.QUEUE_PUT, 4, (("summary", "x"), 2))]
+
+
+def test_a_class_with_its_own_qsize_is_recorded_without_a_size_and_its_qsize_is_not_run() -> None:
+    rec = Storing()
+    asked: list[int] = []
+
+    class Counting(_storage_class(rec)):  # type: ignore[misc]
+        def _qsize(self) -> int:
+            asked.append(1)
+            return len(self.queue)
+
+    q = Counting(6)
+    q._put("y")
+    assert q._get() == "y"
+    assert [e[:3] for e in rec.emitted] == [(Kind.QUEUE_PUT, 6, (("summary", "y"), None)), (Kind.QUEUE_GET, 6, (("summary", "y"), None))]
+    assert asked == []
+    with pytest.raises(TypeError, match="sizes must be a set or None"):
+        _hooks.StorageHook(Base._put, rec, Kind.QUEUE_PUT, False, True, True)
 
 
 def test_a_failing_put_records_nothing_and_clears_the_guard() -> None:
@@ -367,8 +389,8 @@ def test_asyncios_shape_takes_the_size_of_its_deque_and_passes_extra_arguments()
             return self._queue.pop()
 
     class AioQueue(AioBase):
-        _put = _hooks.StorageHook(AioBase._put, rec, Kind.QUEUE_PUT, False, False, False)
-        _get = _hooks.StorageHook(AioBase._get, rec, Kind.QUEUE_GET, True, False, False)
+        _put = _hooks.StorageHook(AioBase._put, rec, Kind.QUEUE_PUT, False, False, None)
+        _get = _hooks.StorageHook(AioBase._get, rec, Kind.QUEUE_GET, True, False, None)
 
     q = AioQueue()
     q._put("m", "extra")

@@ -171,7 +171,7 @@ def test_the_programs_code_called_inside_the_recorders_wrappers_is_recorded(tmp_
     counts = own_counts(run.stdout)
     # Recording did not change what the program did.
     assert counts == own_counts(plain.stdout)
-    assert set(counts) == {"_get", "_init", "_put", "acquire", "arrived", "done", "later", "release", "step"}
+    assert set(counts) == {"_get", "_init", "_put", "_qsize", "acquire", "arrived", "done", "later", "release", "step"}
     events = run.events
     recorded = collections.Counter(
         e["func"].rsplit(".", 1)[-1] for e in events if e["kind"] == "call" and e["data"]["how"] == "call"

@@ -24,7 +24,7 @@
 #define MAX_AWAIT_DEPTH 64
 
 static PyObject *s_cr_frame, *s_cr_await, *s_gi_frame, *s_gi_yieldfrom, *s_self, *s_cgr_task, *s_cgr, *s_active,
-    *s_emit, *s_dropped, *s_cgr_oid, *s_cgr_in, *s_summariser, *s_safe_value, *s_qsize, *s_queue;
+    *s_emit, *s_dropped, *s_cgr_oid, *s_cgr_in, *s_summariser, *s_safe_value, *s_qsize, *s_queue, *s_queue_items;
 
 /* dict.get(key), else decide(argument) (the Python hooks' `known = d.get(k); if known is None: known = decide(...)`),
  * taken as a truth: 1, 0, or -1 with an error set. */
@@ -425,10 +425,34 @@ typedef struct {
     /* queue.Queue's: `_cgr_in` set on the queue while the original runs, so that
      * a subclass's _put calling its base's (both wrapped) records one put. */
     int guarded;
-    /* The queue's size after the move: self._qsize() (queue.Queue's, which a
-     * subclass may override) or len(self._queue) (asyncio.Queue's). */
-    int size_by_method;
+    /* queue.Queue's shape: the standard library's own _qsize functions (a set
+     * kept by recorder.sync), the size is len(self.queue) where the queue's
+     * class has one of them, else None; None: asyncio.Queue's, len(self._queue). */
+    PyObject *sizes;
 } StorageHook;
+
+/* A length of the queue's attribute `name` (its storage), or NULL with an error set. */
+static PyObject *
+storage_length(PyObject *queue, PyObject *name)
+{
+    PyObject *storage = PyObject_GetAttr(queue, name);
+    Py_ssize_t length = storage == NULL ? -1 : PyObject_Size(storage);
+    Py_XDECREF(storage);
+    return length < 0 ? NULL : PyLong_FromSsize_t(length);
+}
+
+/* recorder.sync.queue_size: a class's own _qsize is the program's code, which the recorder does not run. */
+static PyObject *
+library_size(PyObject *sizes, PyObject *queue)
+{
+    PyObject *qsize = PyObject_GetAttr((PyObject *)Py_TYPE(queue), s_qsize);
+    int library = qsize == NULL ? -1 : PySet_Contains(sizes, qsize);
+    Py_XDECREF(qsize);
+    if (library <= 0) {
+        return library < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    return storage_length(queue, s_queue_items);
+}
 
 /* The queue's recorded id (`_cgr_oid` in its own __dict__, as the Python wrappers read it), or NULL: not recorded. */
 static PyObject *
@@ -455,16 +479,7 @@ record_move(StorageHook *self, PyObject *queue, PyObject *oid, PyObject *item)
     if (summary == NULL) {
         return -1;
     }
-    PyObject *size;
-    if (self->size_by_method) {
-        size = PyObject_CallMethodNoArgs(queue, s_qsize);
-    }
-    else {
-        PyObject *storage = PyObject_GetAttr(queue, s_queue);
-        Py_ssize_t length = storage == NULL ? -1 : PyObject_Size(storage);
-        Py_XDECREF(storage);
-        size = length < 0 ? NULL : PyLong_FromSsize_t(length);
-    }
+    PyObject *size = self->sizes != Py_None ? library_size(self->sizes, queue) : storage_length(queue, s_queue);
     PyObject *data = size == NULL ? NULL : PyTuple_Pack(2, summary, size);
     Py_DECREF(summary);
     Py_XDECREF(size);
@@ -533,9 +548,13 @@ static int
 StorageHook_init(StorageHook *self, PyObject *args, PyObject *kwds)
 {
     (void)kwds;
-    PyObject *original, *rec, *kind;
-    int gets, guarded, size_by_method;
-    if (!PyArg_ParseTuple(args, "OOOppp:StorageHook", &original, &rec, &kind, &gets, &guarded, &size_by_method)) {
+    PyObject *original, *rec, *kind, *sizes;
+    int gets, guarded;
+    if (!PyArg_ParseTuple(args, "OOOppO:StorageHook", &original, &rec, &kind, &gets, &guarded, &sizes)) {
+        return -1;
+    }
+    if (sizes != Py_None && !PyAnySet_Check(sizes)) {
+        PyErr_SetString(PyExc_TypeError, "sizes must be a set or None");
         return -1;
     }
     Py_XSETREF(self->original, Py_NewRef(original));
@@ -543,7 +562,7 @@ StorageHook_init(StorageHook *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->kind, Py_NewRef(kind));
     self->gets = gets;
     self->guarded = guarded;
-    self->size_by_method = size_by_method;
+    Py_XSETREF(self->sizes, Py_NewRef(sizes));
     self->vectorcall = StorageHook_vectorcall;
     return 0;
 }
@@ -554,6 +573,7 @@ StorageHook_traverse(StorageHook *self, visitproc visit, void *arg)
     Py_VISIT(self->original);
     Py_VISIT(self->rec);
     Py_VISIT(self->kind);
+    Py_VISIT(self->sizes);
     return 0;
 }
 
@@ -563,6 +583,7 @@ StorageHook_clear(StorageHook *self)
     Py_CLEAR(self->original);
     Py_CLEAR(self->rec);
     Py_CLEAR(self->kind);
+    Py_CLEAR(self->sizes);
     return 0;
 }
 
@@ -580,7 +601,7 @@ static PyTypeObject StorageHookType = {
     .tp_call = PyVectorcall_Call,
     .tp_descr_get = wrapper_get,
     .tp_getset = wrapper_getset,
-    .tp_doc = PyDoc_STR("StorageHook(original, rec, kind, gets, guarded, size_by_method): a queue's _put or _get, recorded."),
+    .tp_doc = PyDoc_STR("StorageHook(original, rec, kind, gets, guarded, sizes): a queue's _put or _get, recorded."),
 };
 
 /* ---- A method whose Python wrapper has nothing to do for objects decided not the user's ---- */
@@ -698,7 +719,7 @@ PyInit__hooks(void)
         cgr_intern(&s_dropped, "dropped") < 0 || cgr_intern(&s_cgr_oid, "_cgr_oid") < 0 ||
         cgr_intern(&s_cgr_in, "_cgr_in") < 0 || cgr_intern(&s_summariser, "summariser") < 0 ||
         cgr_intern(&s_safe_value, "safe_value") < 0 || cgr_intern(&s_qsize, "_qsize") < 0 ||
-        cgr_intern(&s_queue, "_queue") < 0) {
+        cgr_intern(&s_queue, "_queue") < 0 || cgr_intern(&s_queue_items, "queue") < 0) {
         return NULL;
     }
     if (PyType_Ready(&CallSoonType) < 0 || PyType_Ready(&StorageHookType) < 0 || PyType_Ready(&GateType) < 0) {

@@ -23,7 +23,7 @@ from typing import Any
 from chronodbg.kinds import Kind
 from chronodbg.recorder.core import Recorder
 from chronodbg.recorder.patching import Patches, traced, untraced
-from chronodbg.recorder.sync import creator
+from chronodbg.recorder.sync import LIBRARY_QSIZES, creator, queue_size
 
 # Kind's members as module constants: on 3.11 each `Kind.X` goes through EnumType.__getattr__ (about 190 ns).
 FUTURE_SET = Kind.FUTURE_SET
@@ -48,7 +48,7 @@ def storage_hooks_in_c(rec: Recorder, patches: Patches, cls: type, threading_que
     """Wrap the class's own `_put` / `_get` with the C StorageHook where built; False: the Python wrappers' turn.
 
     queue.Queue's shape (`threading_queue`): the guard against a subclass's
-    `_put` calling its wrapped base's, the size from `self._qsize()`;
+    `_put` calling its wrapped base's, the size as `sync.queue_size` gives it;
     asyncio.Queue's: no guard, the size from `len(self._queue)`.
     """
     if rec.hooks is None:
@@ -56,7 +56,8 @@ def storage_hooks_in_c(rec: Recorder, patches: Patches, cls: type, threading_que
     own = cls.__dict__
     for name, kind, gets in (("_put", QUEUE_PUT, False), ("_get", QUEUE_GET, True)):
         if name in own and not getattr(own[name], "_cgr", False):
-            patches.set(cls, name, rec.hooks.StorageHook(own[name], rec, kind, gets, threading_queue, threading_queue))
+            sizes = LIBRARY_QSIZES if threading_queue else None
+            patches.set(cls, name, rec.hooks.StorageHook(own[name], rec, kind, gets, threading_queue, sizes))
     return True
 
 
@@ -78,7 +79,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 original_put(self, item)
             finally:
                 self._cgr_in = False
-            rec.emit(QUEUE_PUT, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
+            rec.emit(QUEUE_PUT, oid, (rec.summariser.safe_value(item), queue_size(self)), _getframe().f_back)
 
         _put._cgr = True  # type: ignore[attr-defined]
         patches.set(cls, "_put", _put)
@@ -94,7 +95,7 @@ def _wrap_storage(rec: Recorder, patches: Patches, cls: type) -> None:
                 item = original_get(self)
             finally:
                 self._cgr_in = False
-            rec.emit(QUEUE_GET, oid, (rec.summariser.safe_value(item), self._qsize()), _getframe().f_back)
+            rec.emit(QUEUE_GET, oid, (rec.summariser.safe_value(item), queue_size(self)), _getframe().f_back)
             return item
 
         _get._cgr = True  # type: ignore[attr-defined]
@@ -112,6 +113,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
     original_task_done = traced(rec, Queue.task_done)
     original_join = traced(rec, Queue.join)
     wrapped_classes: set[type] = set()
+    LIBRARY_QSIZES.update(klass.__dict__["_qsize"] for klass in (Queue, module.LifoQueue, module.PriorityQueue) if "_qsize" in klass.__dict__)
 
     def __init__(self: Any, maxsize: int = 0) -> None:
         original_init(self, maxsize)
@@ -140,7 +142,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             except Full:
                 oid = self.__dict__.get("_cgr_oid")
                 if oid and rec.active:
-                    rec.emit(QUEUE_FULL, oid, (self.qsize(), self.maxsize), _getframe().f_back)
+                    rec.emit(QUEUE_FULL, oid, (queue_size(self), self.maxsize), _getframe().f_back)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
@@ -153,7 +155,7 @@ def install_queue(rec: Recorder, patches: Patches, module: Any = queue) -> None:
             except Empty:
                 oid = self.__dict__.get("_cgr_oid")
                 if oid and rec.active:
-                    rec.emit(QUEUE_EMPTY, oid, (self.qsize(),), _getframe().f_back)
+                    rec.emit(QUEUE_EMPTY, oid, (queue_size(self),), _getframe().f_back)
                 raise
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]

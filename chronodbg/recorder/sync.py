@@ -43,6 +43,21 @@ _getframe = sys._getframe
 _now = time.monotonic_ns
 
 
+#: The standard library's own `_qsize` of queue.Queue and its subclasses
+#: (`len(self.queue)`), of every `queue` module patched (recorder.queues).
+LIBRARY_QSIZES: set[Any] = set()
+
+
+def queue_size(queue: Any) -> int | None:
+    """A queue.Queue's size, for its events; None where its class has a `_qsize` of its own.
+
+    That `_qsize` is the program's code: the recorder calling it would run
+    it more often than the program does (and record the calls as the
+    program's at level calls), so its queues are recorded without a size.
+    """
+    return len(queue.queue) if type(queue)._qsize in LIBRARY_QSIZES else None
+
+
 def type_label(cls: type) -> str:
     """The name objects of this class are labelled with: `Lock`, `asyncio.Lock`, a user's own class name."""
     return f"asyncio.{cls.__name__}" if cls.__module__.startswith("asyncio") else cls.__name__
@@ -114,7 +129,7 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
                 queue_wait = self.__dict__.get("_cgr_queue")
                 if queue_wait is not None and rec.active:
                     queue, op, qid = queue_wait
-                    rec.emit(QUEUE_WAIT, qid, (op, queue._qsize(), queue.maxsize, timeout), frame)
+                    rec.emit(QUEUE_WAIT, qid, (op, queue_size(queue), queue.maxsize, timeout), frame)
                 return original_wait(self, timeout)
             rec.emit(COND_WAIT, oid, (timeout, _lock_id(self._lock)), frame)
             start = _now()
@@ -128,13 +143,19 @@ def install_condition(rec: Recorder, patches: Patches) -> None:
 
     def notify(self: Any, n: int = 1) -> None:
         try:
+            oid = waiting = 0
+            frame = None
             # 0: decided not the user's (a queue's own conditions, notified at every put and get).
             if rec.active and self.__dict__.get("_cgr_oid") != 0:
                 frame = _getframe().f_back
                 oid = object_id(rec, self, frame)
-                if oid and self._is_owned():
-                    rec.emit(COND_NOTIFY, oid, (n, len(self._waiters)), frame)
+                waiting = len(self._waiters)
+            # Recorded after the original, which raises on a lock this thread
+            # does not hold: asking first (`_is_owned`) would run a lock of the
+            # program's once more. Still before the wakes, which wait for that lock.
             traced_notify(self, n)
+            if oid and rec.active:
+                rec.emit(COND_NOTIFY, oid, (n, waiting), frame)
         except BaseException as exc:
             exc.__traceback__ = exc.__traceback__.tb_next  # type: ignore[union-attr]
             raise

@@ -5,9 +5,9 @@ action, a future's done-callback, an event loop's callbacks and coroutine
 steps, an asyncio queue subclass's storage: each is called by a library
 method the recorder wraps.
 Every function of the program counts its own calls and the program prints
-the counts, so a test can check that each call was recorded. (None of them
-is one the recorder itself makes: a queue's `_qsize`, a lock's `acquire`
-from `Condition.notify`'s ownership check.)
+the counts, so a test can check that each call was recorded, and that the
+recorder made none of its own (a queue's size from its `_qsize`, a
+condition's ownership check calling its lock's `acquire`).
 """
 
 import asyncio
@@ -32,6 +32,10 @@ class Stack(queue.Queue):
     @counted
     def _init(self, maxsize):
         self.queue = []
+
+    @counted
+    def _qsize(self):
+        return len(self.queue)
 
     @counted
     def _put(self, item):
@@ -112,6 +116,7 @@ def main():
     condition = threading.Condition(OwnLock())
     with condition:
         condition.wait(0)
+        condition.notify()
     threading.Barrier(1, action=arrived).wait()
     future = concurrent.futures.Future()
     future.add_done_callback(done)
