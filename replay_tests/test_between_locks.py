@@ -7,6 +7,7 @@ must be blocked is only checked to be still alive (under load it may not even ha
 
 from __future__ import annotations
 
+import _thread
 import gc
 import threading
 from collections.abc import Callable, Iterator
@@ -348,3 +349,34 @@ def test_a_program_on_one_thread_packs_its_own_events(tmp_path: Path, threads: s
     events = read_log(str(out)).events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert sum(1 for e in events if e.kind == "mark") == 3 * PACK_LIMIT
+
+
+
+class _OwnRLock(_thread.RLock):  # type: ignore[misc,name-defined]
+    """A subclass of the C RLock: its methods are the C type's, but its class can change them."""
+
+
+def test_the_methods_of_a_lock_whose_class_can_change_are_looked_up_each_time(path: Any) -> None:
+    _, rlock_class, held = path
+    rec = Emits()
+    lock = rlock_class(rec, 1)
+    with lock:  # the _thread RLock's own methods first, found once for its type in C
+        pass
+    lock._lock = _OwnRLock()
+    with lock:  # the subclass's, inherited from the C type
+        pass
+    calls: list[str] = []
+    original = _OwnRLock.release
+
+    def counted_release(self: Any) -> None:
+        calls.append("release")
+        original(self)
+
+    _OwnRLock.release = counted_release
+    try:
+        with lock:
+            pass
+    finally:
+        _OwnRLock.release = original
+    assert calls == ["release"]
+    assert held() == 0 and len(rec.events) == 6

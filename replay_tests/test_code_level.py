@@ -212,6 +212,23 @@ def test_each_exception_is_raised_once_unwound_per_frame_and_handled_where_an_ex
     ]
 
 
+def test_each_return_yield_and_resume_has_its_own_line_however_many_a_function_has(tmp_path: Path, tracer: str) -> None:
+    # The recorder keeps two lines per code object, by instruction offset: three returns taken in
+    # turn, and three yields, each must still carry its own line.
+    source = (PROGRAMS / "code_returns.py").read_text().splitlines()
+    at = {text.rsplit("# ", 1)[1]: number for number, text in enumerate(source, 1) if text.endswith(("-0", "-1", "-2"))}
+    run = record(tmp_path, "code_returns.py", tracer)
+    picks = [(e["line"], e["data"]["how"]) for e in run.events if e["kind"] == "return" and e["func"] == "pick"]
+    assert picks == [(at[f"return-{k}"], "return") for k in [0, 1, 2, 2, 1, 0, 1, 2, 0]]
+    start = source.index("def steps():") + 1
+    one_round = [("call", start, "call")]
+    for k in range(3):
+        one_round += [("return", at[f"yield-{k}"], "yield"), ("call", at[f"yield-{k}"], "resume")]
+    one_round.append(("return", at["yield-2"], "return"))
+    steps = [(e["kind"], e["line"], e["data"]["how"]) for e in run.events if e["kind"] in ("call", "return") and e["func"] == "steps"]
+    assert steps == one_round * 2
+
+
 @pytest.mark.skipif(len(TRACERS) < 2, reason="one tracer on this Python")
 @pytest.mark.parametrize("program", ["code_calls.py", "code_exceptions.py", "code_locals.py", "code_async.py"])
 def test_both_tracers_record_the_same_events(tmp_path: Path, program: str) -> None:

@@ -495,3 +495,32 @@ def test_a_container_summarised_as_before_keeps_the_snapshot() -> None:
         summariser.max_items = 2
         assert _held(_holding(longer, sample)) == ("dict", 6, ((0, 0), (1, 1)))
         summariser.max_items = 8
+
+
+@needs_c
+def test_an_entry_is_changed_in_place_only_while_nothing_else_holds_it() -> None:
+    _, _, c, c_sample = _pair()
+
+    def changing() -> tuple[list[Any], Any, tuple[Any, ...], int, Any]:
+        x = 1
+        frame = sys._getframe()
+        snaps = [c_sample(frame, True)]
+        (entry,) = c._frames.values()
+        kept = tuple(entry)  # what it holds while we hold it
+        x = 2
+        snaps.append(c_sample(frame, True))
+        (second,) = c._frames.values()
+        second_id = id(second)
+        del second  # held by the sampler's dict alone from here
+        x = 3
+        snaps.append(c_sample(frame, True))
+        (third,) = c._frames.values()
+        del x
+        return snaps, entry, kept, second_id, third
+
+    snaps, entry, kept, second_id, third = changing()
+    assert [dict(snap)["x"] for snap in snaps] == [1, 2, 3]
+    # Held here: a new entry took its place, and it still holds what it held.
+    assert tuple(entry) == kept and entry[0] is snaps[0]
+    # Held by the dict alone: it took the new snapshot itself.
+    assert id(third) == second_id and third[0] is snaps[2]

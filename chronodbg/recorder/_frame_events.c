@@ -18,17 +18,97 @@ line_of(PyFrameObject *frame, PyCodeObject *code)
     return line > 0 ? line : code->co_firstlineno;
 }
 
-static PyObject *
-emit_code(FrameEvents *self, PyObject *kind, PyObject *data, PyCodeObject *code, int line)
+static void
+code_slot_clear(CodeSlot *slot)
 {
-    PyObject *lineno = PyLong_FromLong(line);
-    if (lineno == NULL) {
+    Py_CLEAR(slot->code);
+    Py_CLEAR(slot->code_id);
+    Py_CLEAR(slot->first_line);
+    Py_CLEAR(slot->names);
+    Py_CLEAR(slot->line[0]);
+    Py_CLEAR(slot->line[1]);
+}
+
+/* The slot that holds `code`, or NULL (nothing set) if it holds another. */
+static CodeSlot *
+slot_of(FrameEvents *self, PyCodeObject *code)
+{
+    uintptr_t address = (uintptr_t)code;
+    CodeSlot *slot = &self->code_slots[((address >> 4) ^ (address >> 13)) & (CODE_SLOTS - 1)];
+    return slot->code == code ? slot : NULL;
+}
+
+/* The slot of `code`, taken from the code object it held before if need be; NULL with an error set.
+ * What the caller reads from it is valid until it calls Python code. */
+static CodeSlot *
+code_slot(FrameEvents *self, PyCodeObject *code)
+{
+    CodeSlot *slot = slot_of(self, code);
+    if (slot != NULL) {
+        return slot;
+    }
+    uintptr_t address = (uintptr_t)code;
+    slot = &self->code_slots[((address >> 4) ^ (address >> 13)) & (CODE_SLOTS - 1)];
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    PyObject *first_line = code_id == NULL ? NULL : PyLong_FromLong(code->co_firstlineno);
+    if (first_line == NULL) {
+        Py_XDECREF(code_id);
         return NULL;
     }
-    PyObject *args[4] = {kind, data, (PyObject *)code, lineno};
-    PyObject *result = PyObject_Vectorcall(self->emit, args, 4, NULL);
-    Py_DECREF(lineno);
-    return result;
+    /* The old references go once the slot is whole again: freeing them can run Python code (a weakref's callback). */
+    CodeSlot old = *slot;
+    slot->code = (PyCodeObject *)Py_NewRef(code);
+    slot->code_id = code_id;
+    slot->first_line = first_line;
+    slot->names = NULL;
+    slot->with_lines = -1;
+    slot->started = 0;
+    slot->at[0] = slot->at[1] = -1;
+    slot->line[0] = slot->line[1] = NULL;
+    slot->next = 0;
+    code_slot_clear(&old);
+    return slot_of(self, code) != NULL ? slot : code_slot(self, code);
+}
+
+/* The line `frame` is at, as an int (a new reference); NULL with an error set. A line
+ * is worked out from the line table once per code object and instruction offset. */
+static PyObject *
+line_at(FrameEvents *self, PyFrameObject *frame, PyCodeObject *code)
+{
+    int at = PyFrame_GetLasti(frame);
+    CodeSlot *slot = at < 0 ? NULL : slot_of(self, code);
+    if (slot != NULL) {
+        for (int i = 0; i < 2; i++) {
+            if (slot->at[i] == at && slot->line[i] != NULL) {
+                return Py_NewRef(slot->line[i]);
+            }
+        }
+    }
+    PyObject *line = PyLong_FromLong(line_of(frame, code));
+    if (line != NULL && slot != NULL) {
+        int i = slot->next;
+        PyObject *old = slot->line[i];
+        slot->line[i] = Py_NewRef(line);
+        slot->at[i] = at;
+        slot->next = 1 - i;
+        Py_XDECREF(old);
+    }
+    return line;
+}
+
+static void
+cgr_code_slots_clear(FrameEvents *self)
+{
+    for (int i = 0; i < CODE_SLOTS; i++) {
+        code_slot_clear(&self->code_slots[i]);
+    }
+}
+
+static PyObject *
+emit_code(FrameEvents *self, PyObject *kind, PyObject *data, PyCodeObject *code, PyObject *line)
+{
+    PyObject *args[4] = {kind, data, (PyObject *)code, line};
+    return PyObject_Vectorcall(self->emit, args, 4, NULL);
 }
 
 /* The namespace's `name` (fetched into *local the first time before 3.12): a
@@ -123,31 +203,77 @@ failed:
     return cgr_unreadable_locals(sampler);
 }
 
-/* A new record [frame id, None, {} or None] for `frame`, in frames; returns it (borrowed from frames). */
+/* Whether frames of `code` record lines: lines_known[id(code)], asked of lines_in the first time; -1 on error. */
+static int
+with_lines_of(FrameEvents *self, PyCodeObject *code)
+{
+    CodeSlot *slot = code_slot(self, code);
+    if (slot == NULL) {
+        return -1;
+    }
+    if (slot->with_lines >= 0) {
+        return slot->with_lines;
+    }
+    PyObject *code_id = Py_NewRef(slot->code_id);
+    int with_lines = -1;
+    PyObject *lines = PyDict_GetItemWithError(self->lines_known, code_id);
+    if (lines != NULL) {
+        with_lines = PyObject_IsTrue(lines);
+    }
+    else if (!PyErr_Occurred()) {
+        lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
+        with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
+        if (with_lines >= 0 && PyDict_SetItem(self->lines_known, code_id, with_lines ? Py_True : Py_False) < 0) {
+            with_lines = -1;
+        }
+        Py_XDECREF(lines);
+    }
+    Py_DECREF(code_id);
+    if (with_lines >= 0 && (slot = slot_of(self, code)) != NULL) {
+        slot->with_lines = with_lines;
+    }
+    return with_lines;
+}
+
+/* The names of the parameters of `code`: parameters[id(code)], asked of parameters_of the first time.
+ * A new reference; NULL with an error set. */
+static PyObject *
+names_of(FrameEvents *self, PyCodeObject *code)
+{
+    CodeSlot *slot = code_slot(self, code);
+    if (slot == NULL) {
+        return NULL;
+    }
+    if (slot->names != NULL) {
+        return Py_NewRef(slot->names);
+    }
+    PyObject *code_id = Py_NewRef(slot->code_id);
+    PyObject *names = Py_XNewRef(PyDict_GetItemWithError(self->parameters, code_id));
+    if (names == NULL && !PyErr_Occurred()) {
+        names = PyObject_CallOneArg(self->parameters_of, (PyObject *)code);
+        if (names != NULL && PyDict_SetItem(self->parameters, code_id, names) < 0) {
+            Py_CLEAR(names);
+        }
+    }
+    Py_DECREF(code_id);
+    if (names != NULL && (slot = slot_of(self, code)) != NULL) {
+        Py_XSETREF(slot->names, Py_NewRef(names));
+    }
+    return names;
+}
+
+/* A new record [frame id, None, {} or None] for `frame`, in frames; returns it (a new reference). */
 static PyObject *
 new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
 {
-    PyObject *fid = PyObject_CallNoArgs(self->next_frame);
+    PyObject *fid = self->frame_counter != NULL ? PyIter_Next(self->frame_counter) : PyObject_CallNoArgs(self->next_frame);
     if (fid == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "the frame counter ran out");
+        }
         return NULL;
     }
-    int with_lines = -1;
-    PyObject *code_id = PyLong_FromVoidPtr(code);
-    if (code_id != NULL) {
-        PyObject *lines = PyDict_GetItemWithError(self->lines_known, code_id);
-        if (lines != NULL) {
-            with_lines = PyObject_IsTrue(lines);
-        }
-        else if (!PyErr_Occurred()) {
-            lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
-            with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
-            if (with_lines >= 0 && PyDict_SetItem(self->lines_known, code_id, with_lines ? Py_True : Py_False) < 0) {
-                with_lines = -1;
-            }
-            Py_XDECREF(lines);
-        }
-        Py_DECREF(code_id);
-    }
+    int with_lines = with_lines_of(self, code);
     PyObject *known = with_lines < 0 ? NULL : with_lines ? PyDict_New() : Py_NewRef(Py_None);
     PyObject *record = known == NULL ? NULL : PyList_New(3);
     if (record == NULL) {
@@ -158,9 +284,10 @@ new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
     PyList_SET_ITEM(record, 0, fid);
     PyList_SET_ITEM(record, 1, Py_NewRef(Py_None));
     PyList_SET_ITEM(record, 2, known);
-    int failed = PyDict_SetItem(self->frames, key, record);
-    Py_DECREF(record);
-    return failed ? NULL : record;
+    if (PyDict_SetItem(self->frames, key, record) < 0) {
+        Py_CLEAR(record);
+    }
+    return record;
 }
 
 PyObject *
@@ -178,44 +305,28 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
     PyObject *key = PyLong_FromVoidPtr(frame);
-    PyObject *result = NULL, *data = NULL;
+    PyObject *result = NULL, *data = NULL, *record = NULL, *names = NULL, *line = NULL;
     if (key == NULL) {
         goto done;
     }
     if (resumed) {
-        PyObject *record = PyDict_GetItemWithError(self->frames, key);
-        if (record == NULL) {
-            if (PyErr_Occurred() || (record = new_record(self, key, code)) == NULL) {
-                goto done;
-            }
+        record = Py_XNewRef(PyDict_GetItemWithError(self->frames, key));
+        if (record == NULL && (PyErr_Occurred() || (record = new_record(self, key, code)) == NULL)) {
+            goto done;
         }
         if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) < 1) {
             PyErr_SetString(PyExc_TypeError, "malformed frame record");
             goto done;
         }
-        data = PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_resume, Py_None);
+        line = line_at(self, frame, code);
+        data = line == NULL ? NULL : PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_resume, Py_None);
         if (data != NULL) {
-            result = emit_code(self, self->call_kind, data, code, line_of(frame, code));
+            result = emit_code(self, self->call_kind, data, code, line);
         }
         goto done;
     }
-    PyObject *record = new_record(self, key, code);
-    if (record == NULL) {
-        goto done;
-    }
-    PyObject *code_id = PyLong_FromVoidPtr(code);
-    if (code_id == NULL) {
-        goto done;
-    }
-    PyObject *names = PyDict_GetItemWithError(self->parameters, code_id);
-    if (names == NULL && !PyErr_Occurred()) {
-        names = PyObject_CallOneArg(self->parameters_of, (PyObject *)code);
-        if (names != NULL && PyDict_SetItem(self->parameters, code_id, names) < 0) {
-            Py_CLEAR(names);
-        }
-        Py_XDECREF(names); /* held by the dict now */
-    }
-    Py_DECREF(code_id);
+    record = new_record(self, key, code);
+    names = record == NULL ? NULL : names_of(self, code);
     if (names == NULL) {
         goto done;
     }
@@ -227,13 +338,18 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     data = PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_call, pairs);
     Py_DECREF(pairs);
-    if (data != NULL) {
-        result = emit_code(self, self->call_kind, data, code, code->co_firstlineno);
+    CodeSlot *slot = data == NULL ? NULL : code_slot(self, code);
+    line = slot == NULL ? NULL : Py_NewRef(slot->first_line);
+    if (line != NULL) {
+        result = emit_code(self, self->call_kind, data, code, line);
     }
 
 done:
     Py_DECREF(code);
     Py_XDECREF(key);
+    Py_XDECREF(record);
+    Py_XDECREF(names);
+    Py_XDECREF(line);
     Py_XDECREF(data);
     return result;
 }
@@ -288,7 +404,9 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(record);
     if (data != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        result = emit_code(self, self->return_kind, data, code, line_of(frame, code));
+        PyObject *line = line_at(self, frame, code);
+        result = line == NULL ? NULL : emit_code(self, self->return_kind, data, code, line);
+        Py_XDECREF(line);
         Py_DECREF(code);
         Py_DECREF(data);
     }
@@ -393,18 +511,25 @@ FrameEvents_on_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "on_start(code, offset) before use_start()");
         return NULL;
     }
-    PyObject *code_id = PyLong_FromVoidPtr(args[0]);
-    if (code_id == NULL) {
+    if (!PyCode_Check(args[0])) {
+        return PyObject_Vectorcall(self->start_fallback, args, nargs, NULL);
+    }
+    CodeSlot *slot = code_slot(self, (PyCodeObject *)args[0]);
+    if (slot == NULL) {
         return cgr_dropped(self);
     }
-    PyObject *known = PyDict_GetItemWithError(self->traced, code_id);
-    int enabled = known == Py_True ? PyDict_Contains(self->local, code_id) : 0;
-    Py_DECREF(code_id);
-    if (enabled <= 0) {
-        if (enabled < 0 || PyErr_Occurred()) {
-            return cgr_dropped(self);
+    if (!slot->started) {
+        /* Lookups by an exact int run no Python code: the slot stays the code's. */
+        PyObject *known = PyDict_GetItemWithError(self->traced, slot->code_id);
+        int enabled = known == Py_True ? PyDict_Contains(self->local, slot->code_id) : 0;
+        if (enabled <= 0) {
+            if (enabled < 0 || PyErr_Occurred()) {
+                return cgr_dropped(self);
+            }
+            return PyObject_Vectorcall(self->start_fallback, args, nargs, NULL);
         }
-        return PyObject_Vectorcall(self->start_fallback, args, nargs, NULL);
+        /* Both are written once per id(code) and never taken back while recording. */
+        slot->started = 1;
     }
     PyFrameObject *frame = PyEval_GetFrame();
     if (frame == NULL) {
@@ -429,6 +554,9 @@ FrameEvents_use_start(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_XSETREF(self->local, Py_NewRef(args[0]));
     Py_XSETREF(self->start_fallback, Py_NewRef(args[1]));
+    for (int i = 0; i < CODE_SLOTS; i++) {
+        self->code_slots[i].started = 0;
+    }
     return Py_NewRef(Py_None);
 }
 
@@ -444,6 +572,12 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     PyObject *frames = PyObject_GetAttrString(events, "frames");
     PyObject *parameters = PyObject_GetAttrString(events, "_parameters");
     PyObject *next_frame = PyObject_GetAttrString(events, "_next_frame");
+    /* Its numbers straight from the counter, where CodeEvents shows it (no call through the bound __next__). */
+    PyObject *frame_counter = PyObject_GetAttrString(events, "_frame_counter");
+    if (frame_counter == NULL || !PyIter_Check(frame_counter)) {
+        PyErr_Clear();
+        Py_CLEAR(frame_counter);
+    }
     PyObject *lines_in = PyObject_GetAttrString(events, "lines_in");
     PyObject *emit = PyObject_GetAttrString(events, "emit");
     PyObject *rec = PyObject_GetAttrString(events, "rec");
@@ -462,6 +596,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(frames);
         Py_XDECREF(parameters);
         Py_XDECREF(next_frame);
+        Py_XDECREF(frame_counter);
         Py_XDECREF(lines_in);
         Py_XDECREF(emit);
         Py_XDECREF(rec);
@@ -478,6 +613,8 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->parameters, parameters);
     Py_XSETREF(self->parameters_of, Py_NewRef(parameters_of));
     Py_XSETREF(self->next_frame, next_frame);
+    Py_XSETREF(self->frame_counter, frame_counter);
+    cgr_code_slots_clear(self);
     Py_XSETREF(self->lines_in, lines_in);
     Py_XSETREF(self->lines_known, lines_known);
     Py_XSETREF(self->emit, emit);
@@ -504,6 +641,10 @@ FrameEvents_traverse(FrameEvents *self, visitproc visit, void *arg)
     Py_VISIT(self->parameters);
     Py_VISIT(self->parameters_of);
     Py_VISIT(self->next_frame);
+    Py_VISIT(self->frame_counter);
+    for (int i = 0; i < CODE_SLOTS; i++) {
+        Py_VISIT(self->code_slots[i].names);
+    }
     Py_VISIT(self->lines_in);
     Py_VISIT(self->lines_known);
     Py_VISIT(self->emit);
@@ -524,6 +665,8 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->parameters);
     Py_CLEAR(self->parameters_of);
     Py_CLEAR(self->next_frame);
+    Py_CLEAR(self->frame_counter);
+    cgr_code_slots_clear(self);
     Py_CLEAR(self->lines_in);
     Py_CLEAR(self->lines_known);
     Py_CLEAR(self->emit);

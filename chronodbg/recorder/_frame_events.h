@@ -4,6 +4,22 @@
 
 #include "_sampler.h"
 
+/* What a call asks about its code object, kept per code (see code_slot in _frame_events.c). */
+typedef struct {
+    PyCodeObject *code;   /* strong: no other code object takes its address while it is here */
+    PyObject *code_id;    /* id(code), the key of the id(code) dicts below */
+    PyObject *first_line; /* the line of a call event */
+    PyObject *names;      /* parameters[id(code)], or NULL until asked */
+    int with_lines;       /* lines_known[id(code)], or -1 until asked */
+    int started;          /* traced[id(code)] is True and id(code) in local: PY_START records it here */
+    /* The lines of the last two instruction offsets a return, yield or resume was at. */
+    int at[2];
+    PyObject *line[2];
+    int next;             /* which of the two the next new offset replaces */
+} CodeSlot;
+
+#define CODE_SLOTS 512 /* a power of two */
+
 typedef struct {
     PyObject_HEAD
     Sampler *sampler;
@@ -25,6 +41,11 @@ typedef struct {
     PyObject *line_kind;      /* an int */
     PyObject *unbound;        /* code_events._UNBOUND */
     PyObject *hidden_globals; /* snapshot._HIDDEN_GLOBALS */
+    PyObject *frame_counter;  /* the itertools.count behind next_frame, or NULL */
+    /* Every call asked three dicts by a new int (id(code)) and worked out its
+     * line from the line table again: 10% of a call-heavy program's recording.
+     * Those dicts are written once per id(code), so their answer is kept. */
+    CodeSlot code_slots[CODE_SLOTS];
 } FrameEvents;
 
 /* FrameEvents.enter(frame, resumed) and .leave(frame, value, yielded): CodeEvents.enter and .leave. */

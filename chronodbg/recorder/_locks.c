@@ -209,12 +209,55 @@ emit(LockCore *self, PyObject *rec, PyObject *kind, PyObject *data)
     return 0;
 }
 
+/* lock.<name>(*args[1:]) for args[0] the lock. The _thread locks' types are
+ * immutable and their instances have no __dict__, so their methods are found
+ * once per type and name rather than looked up at every call. */
+typedef struct {
+    PyTypeObject *type;
+    PyObject *name;
+    PyObject *method;
+} LockMethod;
+
+#define LOCK_METHODS 8
+static LockMethod found_methods[LOCK_METHODS];
+
+static PyObject *
+lock_call(PyObject *name, PyObject *const *args, size_t nargs)
+{
+    PyTypeObject *type = Py_TYPE(args[0]);
+    int free_at = -1;
+    for (int i = 0; i < LOCK_METHODS; i++) {
+        if (found_methods[i].type == type && found_methods[i].name == name) {
+            return PyObject_Vectorcall(found_methods[i].method, args, nargs, NULL);
+        }
+        if (found_methods[i].type == NULL && free_at < 0) {
+            free_at = i;
+        }
+    }
+    if (free_at >= 0 && PyType_HasFeature(type, Py_TPFLAGS_IMMUTABLETYPE) && type->tp_dictoffset == 0) {
+        PyObject *method = PyObject_GetAttr((PyObject *)type, name);
+        if (method == NULL) {
+            PyErr_Clear();
+        }
+        else if (Py_IS_TYPE(method, &PyMethodDescr_Type)) {
+            found_methods[free_at].type = (PyTypeObject *)Py_NewRef(type);
+            found_methods[free_at].name = Py_NewRef(name);
+            found_methods[free_at].method = method;
+            return PyObject_Vectorcall(method, args, nargs, NULL);
+        }
+        else {
+            Py_DECREF(method);
+        }
+    }
+    return PyObject_VectorcallMethod(name, args, nargs, NULL);
+}
+
 /* lock.<name>() and its truth: 1, 0, or -1 with an exception set. */
 static int
 call_truth(PyObject *lock, PyObject *name, PyObject *arg)
 {
     PyObject *args[2] = {lock, arg};
-    PyObject *result = PyObject_VectorcallMethod(name, args, arg != NULL ? 2 : 1, NULL);
+    PyObject *result = lock_call(name, args, arg != NULL ? 2 : 1);
     if (result == NULL) {
         return -1;
     }
@@ -232,7 +275,7 @@ release_keeping_error(PyObject *lock)
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyObject *args[1] = {lock};
-    PyObject *result = PyObject_VectorcallMethod(str_release, args, 1, NULL);
+    PyObject *result = lock_call(str_release, args, 1);
     if (result != NULL) {
         Py_DECREF(result);
         PyErr_Restore(type, value, tb);
@@ -261,7 +304,7 @@ acquire_default(LockCore *self, int reentrant)
     }
     if (!active) {
         PyObject *args[1] = {lock};
-        result = PyObject_VectorcallMethod(str_acquire, args, 1, NULL);
+        result = lock_call(str_acquire, args, 1);
         if (result != NULL && reentrant) {
             /* if lock.acquire(): self._depth += 1; return True; return False */
             int got = PyObject_IsTrue(result);
@@ -357,7 +400,7 @@ release_now(LockCore *self, int reentrant)
     }
     else {
         PyObject *args[1] = {lock};
-        PyObject *released = PyObject_VectorcallMethod(str_release, args, 1, NULL);
+        PyObject *released = lock_call(str_release, args, 1);
         if (released != NULL) {
             Py_DECREF(released);
             if (!reentrant || self->depth == 0) {

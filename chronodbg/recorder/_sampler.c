@@ -482,7 +482,9 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
     }
     PyFrameObject *frame = (PyFrameObject *)frame_obj;
     PyCodeObject *code = PyFrame_GetCode(frame);
-    if (PyUnicode_Compare(code->co_name, self->module_name) == 0) {
+    /* The length first: nearly every frame sampled is a function's, whose name is not "<module>". */
+    if (PyUnicode_GET_LENGTH(code->co_name) == PyUnicode_GET_LENGTH(self->module_name) &&
+        PyUnicode_Compare(code->co_name, self->module_name) == 0) {
         /* The module's own names are filtered in Python. */
         Py_DECREF(code);
         return PyObject_CallFunctionObjArgs(self->fallback, frame_obj, calling ? Py_True : Py_False, NULL);
@@ -604,7 +606,16 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         snapshot = Py_NewRef(pairs);
         helds_changed = 1;
     }
-    if (helds_changed) {
+    if (helds_changed && known && Py_REFCNT(entry) == 2) {
+        /* Held by the dict and by us alone: it takes the new snapshot and helds itself,
+         * where a new entry would be made and stored (its code and thread are these). */
+        PyObject *old_snapshot = PyTuple_GET_ITEM(entry, 0), *old_helds = PyTuple_GET_ITEM(entry, 1);
+        PyTuple_SET_ITEM(entry, 0, Py_NewRef(snapshot));
+        PyTuple_SET_ITEM(entry, 1, Py_NewRef(helds));
+        Py_DECREF(old_snapshot);
+        Py_DECREF(old_helds);
+    }
+    else if (helds_changed) {
         if (!known && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
             PyDict_Clear(self->frames);
         }

@@ -82,7 +82,8 @@ class CodeEvents:
         self._lines_in: dict[int, bool] = {}
         self.emit = rec.emit_code
         self.summariser = rec.summariser
-        self._next_frame = itertools.count(1).__next__
+        self._frame_counter = itertools.count(1)
+        self._next_frame = self._frame_counter.__next__
         #: id(frame) -> [frame id, last line, {name: (held value, type, id, summary)}]
         #: for each frame that started and has not ended.
         self.frames: dict[int, list[Any]] = {}
