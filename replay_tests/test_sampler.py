@@ -524,3 +524,29 @@ def test_an_entry_is_changed_in_place_only_while_nothing_else_holds_it() -> None
     assert tuple(entry) == kept and entry[0] is snaps[0]
     # Held by the dict alone: it took the new snapshot itself.
     assert id(third) == second_id and third[0] is snaps[2]
+
+
+@needs_c
+def test_a_pair_of_a_name_and_a_scalar_summary_is_made_once() -> None:
+    _, _, c, c_sample = _pair()
+
+    def first() -> Any:
+        x, items = 5, [1, 2]
+        return c_sample(sys._getframe(), True), (x, items)
+
+    def second() -> Any:
+        x, items = 5, [1, 2]
+        return c_sample(sys._getframe(), True), (x, items)
+
+    def third() -> Any:
+        x, items = 6, [1, 2]
+        return c_sample(sys._getframe(), True), (x, items)
+
+    one, two, three = first()[0], second()[0], third()[0]
+    assert dict(one) == dict(two) and dict(three)["x"] == 6 and dict(three)["items"] == dict(one)["items"]
+    pairs = [{pair[0]: pair for pair in snap} for snap in (one, two, three)]
+    # Another frame's x summarised as the same int: the pair made for the first serves again.
+    assert pairs[1]["x"] is pairs[0]["x"]
+    assert pairs[2]["x"] is not pairs[0]["x"] and pairs[2]["x"] == ("x", 6)
+    # A container's summary is made anew each time, and so is its pair.
+    assert pairs[1]["items"] is not pairs[0]["items"]

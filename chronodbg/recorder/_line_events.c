@@ -177,7 +177,8 @@ changed_locals(FrameEvents *self, PyFrameObject *frame, PyObject *known)
         return cgr_unreadable_locals(sampler);
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int module_level = PyUnicode_Compare(code->co_name, sampler->module_name) == 0;
+    int module_level = PyUnicode_GET_LENGTH(code->co_name) == PyUnicode_GET_LENGTH(sampler->module_name) &&
+                       PyUnicode_Compare(code->co_name, sampler->module_name) == 0;
     Py_DECREF(code);
     PyObject *changed = NULL, *result = NULL;
     Py_ssize_t seen = 0;

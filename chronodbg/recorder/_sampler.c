@@ -348,7 +348,7 @@ sample_name(Sampler *self, const Limits *limits, PyObject **pair, PyObject *name
         }
     }
     *unchanged = 0;
-    *pair = PyTuple_Pack(2, name, summary);
+    *pair = cgr_pair(name, summary);
     *held = *pair == NULL ? NULL : cgr_held_of(self, limits, value, summary);
     Py_DECREF(summary);
     return *held == NULL ? -1 : 0;

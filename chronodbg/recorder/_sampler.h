@@ -71,6 +71,8 @@ PyObject *cgr_error_summary(Sampler *self);
 PyObject *cgr_unreadable_locals(Sampler *self);
 int cgr_same_address(PyObject *ident, PyObject *value);
 PyObject *cgr_identity_of(PyTypeObject *cls, PyObject *value);
+/* (name, summary), the same tuple again while it is kept (see _summary.c): a new reference. */
+PyObject *cgr_pair(PyObject *name, PyObject *summary);
 int cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary);
 int cgr_same_summary(PyObject *a, PyObject *b);
 int cgr_is_secret(Sampler *self, PyObject *name);

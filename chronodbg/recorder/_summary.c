@@ -101,11 +101,45 @@ cgr_identity_of(PyTypeObject *cls, PyObject *value)
     return identity;
 }
 
+/* Pairs made before, by the addresses of their name and summary. A pair holds
+ * both, so while it is here no other object takes either address: the same
+ * two addresses are the same two objects, and a summary does not change. Only
+ * summaries that are not containers are kept (a small int, a string, None: an
+ * argument or a variable that takes the same few values over and over), each
+ * pair once, untracked, so that what is kept stays small and outside the
+ * collector's lists. */
+#define PAIR_SLOTS 1024 /* a power of two */
+static PyObject *pair_slots[PAIR_SLOTS];
+
+PyObject *
+cgr_pair(PyObject *name, PyObject *summary)
+{
+    if (PyObject_IS_GC(summary) || PyObject_IS_GC(name)) {
+        return PyTuple_Pack(2, name, summary);
+    }
+    uintptr_t mixed = ((uintptr_t)name >> 4) * 0x9E3779B1u ^ ((uintptr_t)summary >> 4);
+    PyObject **slot = &pair_slots[(mixed ^ (mixed >> 12)) & (PAIR_SLOTS - 1)];
+    PyObject *pair = *slot;
+    if (pair != NULL && PyTuple_GET_ITEM(pair, 0) == name && PyTuple_GET_ITEM(pair, 1) == summary) {
+        return Py_NewRef(pair);
+    }
+    pair = PyTuple_New(2);
+    if (pair == NULL) {
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, Py_NewRef(name));
+    PyTuple_SET_ITEM(pair, 1, Py_NewRef(summary));
+    PyObject_GC_UnTrack(pair);
+    /* The pair it replaces holds no container: freeing it runs no Python code. */
+    Py_XSETREF(*slot, Py_NewRef(pair));
+    return pair;
+}
+
 /* Append (name, summary) to pairs; steals nothing. */
 int
 cgr_add_pair(PyObject *pairs, PyObject *name, PyObject *summary)
 {
-    PyObject *pair = PyTuple_Pack(2, name, summary);
+    PyObject *pair = cgr_pair(name, summary);
     if (pair == NULL) {
         return -1;
     }
