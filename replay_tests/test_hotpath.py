@@ -386,6 +386,34 @@ def test_a_line_knows_a_recorded_object_and_a_container_changed_past_its_summary
     assert python_labelled.count(lock_type) > 40 and python_labelled.count(queue.Queue) > 40
 
 
+def _calls_with_unbound_parameters(path: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The call events' data of frames whose parameters were deleted before the call was recorded."""
+    from chronodbg.recorder.code_events import CodeEvents
+
+    rec = make(path, monkeypatch, level="calls")
+    events = CodeEvents(rec, "calls")
+    assert (events.fast is not None) == (path == "c")
+
+    def some(first: int, second: str, *rest: int, **named: int) -> None:
+        del first, rest
+        events.enter(sys._getframe(), False)
+
+    def none_left(only: int) -> None:
+        del only
+        events.enter(sys._getframe(), False)
+
+    some(1, "two", 3, four=4)
+    none_left(1)
+    return [e[6][1:] for e in rec.buffer]
+
+
+@needs_extension
+def test_a_call_lists_the_parameters_still_bound_as_python_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = _calls_with_unbound_parameters("c", monkeypatch)
+    assert c == _calls_with_unbound_parameters("python", monkeypatch)
+    assert c == [("call", (("second", "two"), ("named", ("dict", 1, (("four", 4),))))), ("call", ())]
+
+
 @needs_extension
 def test_the_settrace_tracer_traces_in_c_on_3_11(monkeypatch: pytest.MonkeyPatch) -> None:
     """3.11 with the C sampler installs SettraceHook; elsewhere (3.12+, Python path) sys.settrace(global_trace)."""

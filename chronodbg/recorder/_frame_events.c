@@ -150,11 +150,15 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
      * (_fast_locals.c): PyFrame_GetLocals would build (3.12) or wrap (3.13) the
      * whole namespace at every call. */
     PyObject *local = NULL;
-    PyObject *pairs = PyList_New(0);
+    Py_ssize_t count = PyTuple_GET_SIZE(names), bound = 0;
+    /* One slot per parameter, cut to those bound at the end; untracked while it has
+     * empty slots, so that no look at the collector's objects (summarising can run
+     * Python code) finds it half made. */
+    PyObject *pairs = PyTuple_New(count);
     if (pairs == NULL) {
         goto failed;
     }
-    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    PyObject_GC_UnTrack(pairs);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
         int read;
@@ -185,17 +189,19 @@ arguments(FrameEvents *self, PyFrameObject *frame, PyObject *names, PyObject *kn
             bad = entry == NULL || PyDict_SetItem(known, name, entry) < 0;
             Py_XDECREF(entry);
         }
-        bad = bad || cgr_add_pair(pairs, name, summary) < 0;
+        PyObject *pair = bad ? NULL : cgr_pair(name, summary);
         Py_DECREF(summary);
         Py_DECREF(value);
-        if (bad) {
+        if (pair == NULL) {
             goto failed;
         }
+        PyTuple_SET_ITEM(pairs, bound++, pair);
     }
     Py_XDECREF(local);
-    PyObject *result = PyList_AsTuple(pairs);
-    Py_DECREF(pairs);
-    return result;
+    if (bound < count && _PyTuple_Resize(&pairs, bound) < 0) {
+        return cgr_unreadable_locals(sampler);
+    }
+    return pairs;
 
 failed:
     Py_XDECREF(local);
@@ -377,14 +383,17 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         Py_XINCREF(record);
     }
     else {
-        /* frames.pop(id(frame), None) (PyDict_Pop is 3.13+) */
-        record = PyDict_GetItemWithError(self->frames, key);
-        if (record != NULL) {
-            Py_INCREF(record);
-            if (PyDict_DelItem(self->frames, key) < 0) {
-                Py_CLEAR(record);
-            }
+        /* frames.pop(id(frame), None): one lookup (PyDict_Pop is 3.13's; the same function before it is _PyDict_Pop). */
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyDict_Pop(self->frames, key, &record) < 0) {
+            record = NULL;
         }
+#else
+        record = _PyDict_Pop(self->frames, key, Py_None);
+        if (record == Py_None) {
+            Py_CLEAR(record);
+        }
+#endif
     }
     Py_DECREF(key);
     if (record == NULL) {
