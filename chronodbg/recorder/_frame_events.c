@@ -209,9 +209,8 @@ failed:
     return cgr_unreadable_locals(sampler);
 }
 
-/* Whether frames of `code` record lines: lines_known[id(code)], asked of lines_in the first time; -1 on error. */
-static int
-with_lines_of(FrameEvents *self, PyCodeObject *code)
+int
+cgr_with_lines(FrameEvents *self, PyCodeObject *code, int ask)
 {
     CodeSlot *slot = code_slot(self, code);
     if (slot == NULL) {
@@ -226,7 +225,7 @@ with_lines_of(FrameEvents *self, PyCodeObject *code)
     if (lines != NULL) {
         with_lines = PyObject_IsTrue(lines);
     }
-    else if (!PyErr_Occurred()) {
+    else if (ask && !PyErr_Occurred()) {
         lines = PyObject_CallOneArg(self->lines_in, (PyObject *)code);
         with_lines = lines == NULL ? -1 : PyObject_IsTrue(lines);
         if (with_lines >= 0 && PyDict_SetItem(self->lines_known, code_id, with_lines ? Py_True : Py_False) < 0) {
@@ -279,7 +278,7 @@ new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
         }
         return NULL;
     }
-    int with_lines = with_lines_of(self, code);
+    int with_lines = cgr_with_lines(self, code, 1);
     PyObject *known = with_lines < 0 ? NULL : with_lines ? PyDict_New() : Py_NewRef(Py_None);
     PyObject *record = known == NULL ? NULL : PyList_New(3);
     if (record == NULL) {

@@ -51,6 +51,9 @@ typedef struct {
 /* FrameEvents.enter(frame, resumed) and .leave(frame, value, yielded): CodeEvents.enter and .leave. */
 PyObject *FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
 PyObject *FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
+/* Whether frames of `code` record lines: lines_known[id(code)], kept in the code's slot. Not yet asked:
+ * with `ask`, lines_in decides and lines_known remembers; without, -1 and no error. -1 with an error set on error. */
+int cgr_with_lines(FrameEvents *self, PyCodeObject *code, int ask);
 /* Adds SettraceHook (_settrace_hook.c) to the module where this Python has it (3.11); -1 on error. */
 int cgr_settrace_hook_add(PyObject *module);
 /* An Exception raised inside a sys.monitoring callback counts as a dropped event; returns None (or NULL for a BaseException). */

@@ -51,7 +51,7 @@ typedef struct {
 /* PyTrace_CALL .. PyTrace_OPCODE */
 #define WHAT_COUNT 8
 
-/* Slots of the caches of the traced and lines_known dicts' answers (a power of two). */
+/* Slots of the cache of the traced dict's answers (a power of two). */
 #define VERDICTS 1024
 
 /* One code object's answer, as the dict gave it. */
@@ -70,12 +70,13 @@ typedef struct {
     unsigned char is_return[256], is_yield[256], ends_iteration[256];
     unsigned char resume_op;
     int running;
-    /* Every call of every frame asks `traced`, and every line of a user frame
-     * `lines_known`: a dict lookup by a new int each time was 7% of a
-     * library-heavy program's run. Both dicts are written once per id(code),
-     * so what they answered stays their answer (for a code object that dies
-     * and whose address is reused too, as for the dicts keyed by its id). */
-    Verdict traced_seen[VERDICTS], lines_seen[VERDICTS];
+    /* Every call of every frame asks `traced`: a dict lookup by a new int each
+     * time was 7% of a library-heavy program's run. The dict is written once
+     * per id(code), so what it answered stays its answer (for a code object
+     * that dies and whose address is reused too, as for the dict keyed by its
+     * id). `lines_known`, asked at every line of a user frame, is kept in
+     * FrameEvents' code slots (cgr_with_lines). */
+    Verdict traced_seen[VERDICTS];
 } SettraceHook;
 
 static int
@@ -198,13 +199,8 @@ static int
 enter(SettraceHook *self, PyFrameObject *frame, PyCodeObject *code)
 {
     int again = resumed(self, frame, code);
-    int lines = again < 0 ? -1 : by_code_seen(self->lines_seen, self->events->lines_known, code);
-    if (lines < 0 && !PyErr_Occurred()) {
-        /* Not asked yet: CodeEvents.lines_in decides, and enter() below remembers it. */
-        PyObject *answer = PyObject_CallOneArg(self->events->lines_in, (PyObject *)code);
-        lines = answer == NULL ? -1 : PyObject_IsTrue(answer);
-        Py_XDECREF(answer);
-    }
+    /* Not asked yet: CodeEvents.lines_in decides, and lines_known remembers it. */
+    int lines = again < 0 ? -1 : cgr_with_lines(self->events, code, 1);
     if (lines < 0) {
         return dropped(self, frame);
     }
@@ -266,7 +262,7 @@ static int
 line(SettraceHook *self, PyFrameObject *frame)
 {
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int lines = by_code_seen(self->lines_seen, self->events->lines_known, code);
+    int lines = cgr_with_lines(self->events, code, 0);
     Py_DECREF(code);
     if (lines <= 0) {
         if (lines < 0 && !PyErr_Occurred()) {
@@ -403,7 +399,6 @@ SettraceHook_init(SettraceHook *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     memset(self->traced_seen, 0, sizeof self->traced_seen);
-    memset(self->lines_seen, 0, sizeof self->lines_seen);
     memset(self->is_return, 0, sizeof self->is_return);
     memset(self->is_yield, 0, sizeof self->is_yield);
     memset(self->ends_iteration, 0, sizeof self->ends_iteration);
