@@ -1,6 +1,7 @@
 """Builds the optional C parts of the recorder's per-event path; everything else is in pyproject.toml.
 
-- chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py);
+- chronodbg.recorder._hotpath: the emit that stamps and buffers every event (see recorder/hotpath.py),
+  and the buffered event's type (recorder/_event.h);
 - chronodbg.recorder._sampler: local variables' samples, values' summaries, calls and returns
   (see recorder/snapshot.py and recorder/code_events.py), on 3.11 the settrace tracer's trace
   function (see recorder/tracer_settrace.py), on 3.12+ the gate before the exception callbacks
@@ -23,8 +24,8 @@ setup(
     ext_modules=[
         Extension(
             "chronodbg.recorder._hotpath",
-            sources=["chronodbg/recorder/_hotpath.c", "chronodbg/recorder/_gc_count.c"],
-            depends=["chronodbg/recorder/_chain.h", "chronodbg/recorder/_gc_count.h"],
+            sources=["chronodbg/recorder/_hotpath.c", "chronodbg/recorder/_event.c", "chronodbg/recorder/_gc_count.c"],
+            depends=["chronodbg/recorder/_chain.h", "chronodbg/recorder/_event.h", "chronodbg/recorder/_gc_count.h"],
             optional=True,
         ),
         Extension(
@@ -46,7 +47,7 @@ setup(
         Extension(
             "chronodbg.recorder._hooks",
             sources=["chronodbg/recorder/_hooks.c", "chronodbg/recorder/_watch.c", "chronodbg/recorder/_untraced.c"],
-            depends=["chronodbg/recorder/_hooks.h"],
+            depends=["chronodbg/recorder/_hooks.h", "chronodbg/recorder/_event.h"],
             optional=True,
         ),
         Extension(
@@ -55,6 +56,11 @@ setup(
             depends=["chronodbg/recorder/_chain.h"],
             optional=True,
         ),
-        Extension("chronodbg.logfile._packer", sources=["chronodbg/logfile/_packer.c"], optional=True),
+        Extension(
+            "chronodbg.logfile._packer",
+            sources=["chronodbg/logfile/_packer.c"],
+            depends=["chronodbg/recorder/_event.h"],
+            optional=True,
+        ),
     ]
 )

@@ -865,3 +865,82 @@ def test_a_recorder_is_collected(path: str, monkeypatch: pytest.MonkeyPatch) -> 
     del rec
     gc.collect()
     assert gone() is None
+
+
+# -- the buffered event's type (_event.h) -------------------------------------------
+
+
+@needs_extension
+def test_the_c_emit_buffers_events_that_read_as_the_tuples_python_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under time.monotonic_ns the C emits buffer the extension's Event; to Python it is the 8-tuple in every way."""
+    rec = make("c", monkeypatch)
+    frame = sys._getframe()
+    rec.emit(Kind.MARK, 7, ("a", 1), frame)
+    rec.emit_code(Kind.LINE, (1, 2), frame.f_code, frame.f_lineno)
+    first, second = rec.buffer[-2:]
+    for event in (first, second):
+        assert type(event) is EXTENSION.Event and len(event) == 8 and not gc.is_tracked(event)
+        as_tuple = tuple(event)
+        assert event == as_tuple and as_tuple == event and not event != as_tuple and hash(event) == hash(as_tuple)
+        assert [event[i] for i in range(8)] == list(as_tuple) == [event[i] for i in range(-8, 0)]
+        assert event[2:5] == as_tuple[2:5] and event[::-1] == as_tuple[::-1]
+        t, thread, task, kind, obj, site, data, snap = event
+        assert type(t) is int and t >= 0 and thread == rec.thread_ids[threading.get_ident()] and task is None
+        assert event < as_tuple + (0,) and event != as_tuple[:7] and event != list(as_tuple)
+        assert repr(event) == "Event" + repr(as_tuple)
+        for bad in (8, -9, 2**70):
+            with pytest.raises(IndexError):
+                event[bad]
+        with pytest.raises(TypeError):
+            event["kind"]
+    assert first[3] == Kind.MARK and first[4] == 7 and first[6] == ("a", 1)
+    assert second[3] == Kind.LINE and second[4] is None and second[6] == (1, 2) and second[7] is None
+    assert first[0] <= second[0]
+
+
+@needs_extension
+def test_an_event_is_made_from_its_eight_items_and_nothing_else() -> None:
+    data, snap = ("d", [1]), (("x", 1),)
+    event = EXTENSION.Event(5, 1, None, int(Kind.MARK), 3, 4, data, snap)
+    assert event == (5, 1, None, int(Kind.MARK), 3, 4, data, snap) and event[6] is data and event[7] is snap
+    assert EXTENSION.Event(-(2**63), 1, 2, 3, 4, 5, 6, 7)[0] == -(2**63)
+    for args in ((1, 2, 3), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        with pytest.raises(TypeError):
+            EXTENSION.Event(*args)
+    with pytest.raises(TypeError):
+        EXTENSION.Event("t", 1, 2, 3, 4, 5, 6, 7)
+    with pytest.raises(OverflowError):
+        EXTENSION.Event(2**63, 1, 2, 3, 4, 5, 6, 7)
+    with pytest.raises(TypeError):
+        EXTENSION.Event(1, 2, 3, 4, 5, 6, 7, 8, kind=1)
+
+
+@needs_extension
+def test_under_another_clock_the_c_emit_buffers_the_tuples_python_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that is not time.monotonic_ns is called, and its times go into tuples as in Python."""
+    results = []
+    for path in ("c", "python"):
+        monkeypatch.setattr(core.time, "monotonic_ns", iter(range(1000, 2000, 10)).__next__)
+        rec = make(path, monkeypatch)
+        frame = sys._getframe()
+        rec.emit(Kind.MARK, 7, ("a", 1), frame)
+        rec.emit_code(Kind.LINE, (1, 2), frame.f_code, frame.f_lineno)
+        assert all(type(event) is tuple for event in rec.buffer)
+        results.append([(e[0], e[3], e[4], e[6]) for e in rec.buffer])
+    assert results[0] == results[1] == [(10, Kind.MARK, 7, ("a", 1)), (20, Kind.LINE, None, (1, 2))]
+
+
+@needs_extension
+def test_freed_events_release_their_items_and_are_made_again_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More events than the free list keeps, freed and made again: every item is released once, and read back right."""
+    rec = make("c", monkeypatch)
+    frame = sys._getframe()
+    marker = ("the", "data")
+    before = sys.getrefcount(marker)
+    for _ in range(2):
+        for i in range(20_000):
+            rec.emit_code(Kind.LINE, marker if i % 2 else (i,), frame.f_code, frame.f_lineno)
+        assert len(rec.buffer) == 20_000 and sys.getrefcount(marker) == before + 10_000
+        assert all(e[6] is marker if i % 2 else e[6] == (i,) for i, e in enumerate(rec.buffer))
+        EXTENSION.free_events(rec.buffer)
+        assert sys.getrefcount(marker) == before

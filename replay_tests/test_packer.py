@@ -32,6 +32,8 @@ from chronodbg.logfile.writer import LogWriter, PackedChunk, RawEvent
 from .conftest import PROGRAMS, TIMEOUT, built_extension, env, skip_unless_c_can_build
 
 EXTENSION = built_extension("chronodbg.logfile._packer")
+#: The C emit's buffered events (recorder/_event.h), which the packer reads by their fields.
+EVENTS = built_extension("chronodbg.recorder._hotpath")
 needs_extension = pytest.mark.skipif(EXTENSION is None, reason="chronodbg.logfile._packer was not built for this Python")
 
 #: How the Python path packs (writer.py's own Packer).
@@ -138,6 +140,13 @@ def test_random_chunks_pack_to_the_same_bytes(chunk: tuple[list[RawEvent], dict[
     packable = packable and all(EXTENSION.packb(e[7]) is not None for e in events if e[7] is not None)
     # Only ints beyond 64 bits (which msgpack hands to `default`) send these to Python.
     assert c_writer.python_chunks == (0 if packable else 1)
+    if EVENTS is not None:
+        # The same events as the C emit buffers them, some of them, or all: the same bytes either way.
+        for mixed in ([EVENTS.Event(*e) if i % 2 else e for i, e in enumerate(events)], [EVENTS.Event(*e) for e in events]):
+            c_mixed, py_mixed, c_mixed_writer = _both(first_seq, mixed, defs, last_t)
+            _same(c_mixed, py)
+            _same(py_mixed, py)
+            assert c_mixed_writer.python_chunks == (0 if packable else 1)
 
 
 @needs_extension

@@ -16,7 +16,8 @@
  * int subclass that hashes and compares as int does (the recorder's kind
  * codes are chronodbg.kinds.Kind, an IntEnum; see plain_int). Anything else (a subclass, a bigger
  * int, a type msgpack would hand to `default`, nesting deeper than MAX_DEPTH,
- * events that are not 8-tuples, an empty chunk) makes pack_chunk return None
+ * events that are neither 8-tuples nor the C emit's events (recorder/_event.h, read by their fields),
+ * an empty chunk) makes pack_chunk return None
  * and the writer runs the Python path for the whole chunk, so what is written
  * is always what the Python path writes.
  *
@@ -31,6 +32,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "../recorder/_event.h"
 
 #if PY_VERSION_HEX < 0x030B0000
 #error "chronodbg's packer needs CPython 3.11 or later"
@@ -601,6 +604,21 @@ plain_int(PyObject *o)
            t->tp_richcompare == PyLong_Type.tp_richcompare;
 }
 
+/* An event's time: OK, FALLBACK for an event that is neither a CgrEvent nor an 8-tuple starting with an
+ * int, or ERR. */
+static inline int
+event_time(PyObject *e, PyTypeObject *event_type, int64_t *t)
+{
+    if (Py_TYPE(e) == event_type) {
+        *t = ((CgrEvent *)e)->t;
+        return OK;
+    }
+    if (!PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 8 || !PyLong_CheckExact(PyTuple_GET_ITEM(e, 0)))
+        return FALLBACK;
+    int r = small_int(PyTuple_GET_ITEM(e, 0), t);
+    return r < 0 ? r : OK;
+}
+
 /* The body, the per-kind counts and the last time; FALLBACK or ERR. */
 static int
 pack_chunk_impl(PyObject *first_seq, PyObject *events, PyObject *defs, PyObject *last_t_obj,
@@ -628,10 +646,8 @@ pack_chunk_impl(PyObject *first_seq, PyObject *events, PyObject *defs, PyObject 
     int64_t prev, t;
     if ((r = small_int(last_t_obj, &prev)) < 0)
         return r;
-    PyObject *first = items[0];
-    if (!PyTuple_CheckExact(first) || PyTuple_GET_SIZE(first) != 8 || !PyLong_CheckExact(PyTuple_GET_ITEM(first, 0)))
-        return FALLBACK;
-    if ((r = small_int(PyTuple_GET_ITEM(first, 0), &t)) < 0)
+    PyTypeObject *event_type = cgr_event_type();
+    if ((r = event_time(items[0], event_type, &t)) != OK)
         return r;
     if (t > prev)
         prev = t;
@@ -645,13 +661,11 @@ pack_chunk_impl(PyObject *first_seq, PyObject *events, PyObject *defs, PyObject 
     Py_ssize_t last_index = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = items[i];
-        if (!PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 8)
-            return FALLBACK;
-        PyObject *const *f = ((PyTupleObject *)e)->ob_item;
+        PyObject *const *f = cgr_event_items(e, event_type);
         int64_t kind;
-        if (!PyLong_CheckExact(f[0]) || !plain_int(f[3]))
+        if (f == NULL || !plain_int(f[3]))
             return FALLBACK;
-        if ((r = small_int(f[0], &t)) < 0 || (r = small_int(f[3], &kind)) < 0)
+        if ((r = event_time(e, event_type, &t)) != OK || (r = small_int(f[3], &kind)) < 0)
             return r;
         if ((r = count_kind(kinds, f[3], kind)) < 0)
             return r;

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "_chain.h"
+#include "_event.h"
 #include "_gc_count.h"
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -156,26 +157,35 @@ emitter_usable(Emitter *self)
     return 1;
 }
 
-/* now() - t0, as the closure computes it. */
-static PyObject *
-read_clock(Emitter *self)
+/* now() - t0 in *ns when the clock is time.monotonic_ns itself, read without a call: 1; 0 when the
+ * clock is another (call_clock then); -1 on error. */
+static int
+native_now(Emitter *self, int64_t *ns)
 {
     if (self->native_clock) {
 #if PY_VERSION_HEX >= 0x030D0000
-        PyTime_t ns;
-        if (PyTime_Monotonic(&ns) < 0) {
-            return NULL;
+        PyTime_t now;
+        if (PyTime_Monotonic(&now) < 0) {
+            return -1;
         }
-        return PyLong_FromLongLong((long long)ns - self->t0);
+        *ns = (int64_t)now - self->t0;
+        return 1;
 #elif defined(__linux__)
         /* What time.monotonic_ns reads on Linux before 3.13. */
         struct timespec ts;
         if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
-            long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-            return PyLong_FromLongLong(ns - self->t0);
+            *ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - self->t0;
+            return 1;
         }
 #endif
     }
+    return 0;
+}
+
+/* now() - t0 by calling the clock, as the closure computes it: a new reference. */
+static PyObject *
+call_clock(Emitter *self)
+{
     PyObject *now = PyObject_CallNoArgs(self->now);
     if (now == NULL) {
         return NULL;
@@ -189,6 +199,42 @@ read_clock(Emitter *self)
     Py_DECREF(now);
     Py_DECREF(t0);
     return t;
+}
+
+/* The time of an event being made: 0 with *ns set from the native clock and *t NULL, or with *t the
+ * called clock's reading (a new reference); -1 on error. */
+static int
+read_clock(Emitter *self, int64_t *ns, PyObject **t)
+{
+    *t = NULL;
+    int native = native_now(self, ns);
+    if (native != 0) {
+        return native < 0 ? -1 : 0;
+    }
+    *t = call_clock(self);
+    return *t == NULL ? -1 : 0;
+}
+
+/* The event to buffer, stealing every reference given (released on failure): a CgrEvent at the native
+ * clock's `ns` when `t` is NULL, else the Python path's tuple with `t`. NULL with an error set on failure. */
+static PyObject *
+new_event(PyObject *t, int64_t ns, PyObject *tid, PyObject *task, PyObject *kind, PyObject *obj, PyObject *site,
+          PyObject *data, PyObject *snap)
+{
+    if (t == NULL) {
+        return cgr_event_new(ns, tid, task, kind, obj, site, data, snap);
+    }
+    PyObject *items[8] = {t, tid, task, kind, obj, site, data, snap};
+    PyObject *event = PyTuple_New(8);
+    for (int i = 0; i < 8; i++) {
+        if (event != NULL) {
+            PyTuple_SET_ITEM(event, i, items[i]);
+        }
+        else {
+            Py_DECREF(items[i]);
+        }
+    }
+    return event;
 }
 
 /* get_ident() as an int object (a new reference). */
@@ -318,10 +364,16 @@ append_event(Emitter *self, PyObject *event)
     if (event == NULL) {
         return -1;
     }
-    /* Its data and locals (see untrack_tree). */
-    untrack_tree(PyTuple_GET_ITEM(event, 6), 0);
-    untrack_tree(PyTuple_GET_ITEM(event, 7), 0);
-    PyObject_GC_UnTrack(event);
+    /* Its data and locals (see untrack_tree); a CgrEvent is not tracked in the first place. */
+    if (PyTuple_CheckExact(event)) {
+        untrack_tree(PyTuple_GET_ITEM(event, 6), 0);
+        untrack_tree(PyTuple_GET_ITEM(event, 7), 0);
+        PyObject_GC_UnTrack(event);
+    }
+    else {
+        untrack_tree(((CgrEvent *)event)->items[6], 0);
+        untrack_tree(((CgrEvent *)event)->items[7], 0);
+    }
     int failed = PyList_Append(self->buffer, event);
     Py_DECREF(event);
     if (failed) {
@@ -532,9 +584,9 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
     PyObject *kind = args[0], *obj = args[1], *data = args[2];
     PyObject *t = NULL, *ident = NULL, *tid = NULL, *frame = NULL, *code = NULL, *code_id = NULL;
     PyObject *line = NULL, *site = NULL, *snap = NULL, *task = NULL;
+    int64_t ns = 0;
 
-    t = read_clock(self);
-    if (t == NULL) {
+    if (read_clock(self, &ns, &t) < 0) {
         goto error;
     }
     ident = current_ident(self);
@@ -602,19 +654,9 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
     if (task == NULL) {
         goto error;
     }
-    PyObject *event = PyTuple_New(8);
-    if (event != NULL) {
-        /* PyTuple_SET_ITEM steals: the locals' references move into the tuple. */
-        PyTuple_SET_ITEM(event, 0, t);
-        PyTuple_SET_ITEM(event, 1, tid);
-        PyTuple_SET_ITEM(event, 2, task);
-        PyTuple_SET_ITEM(event, 3, Py_NewRef(kind));
-        PyTuple_SET_ITEM(event, 4, Py_NewRef(obj));
-        PyTuple_SET_ITEM(event, 5, site);
-        PyTuple_SET_ITEM(event, 6, Py_NewRef(data));
-        PyTuple_SET_ITEM(event, 7, snap);
-        t = tid = task = site = snap = NULL;
-    }
+    /* new_event steals: the locals' references move into the event. */
+    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(obj), site, Py_NewRef(data), snap);
+    t = tid = task = site = snap = NULL;
     Py_XDECREF(ident);
     Py_XDECREF(frame);
     Py_XDECREF(code);
@@ -654,9 +696,9 @@ emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObjec
     }
     PyObject *kind = args[0], *data = args[1], *code = args[2], *line = args[3];
     PyObject *t = NULL, *ident = NULL, *tid = NULL, *code_id = NULL, *site = NULL, *task = NULL;
+    int64_t ns = 0;
 
-    t = read_clock(self);
-    if (t == NULL) {
+    if (read_clock(self, &ns, &t) < 0) {
         goto error;
     }
     ident = current_ident(self);
@@ -691,18 +733,9 @@ emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObjec
     if (task == NULL) {
         goto error;
     }
-    PyObject *event = PyTuple_New(8);
-    if (event != NULL) {
-        PyTuple_SET_ITEM(event, 0, t);
-        PyTuple_SET_ITEM(event, 1, tid);
-        PyTuple_SET_ITEM(event, 2, task);
-        PyTuple_SET_ITEM(event, 3, Py_NewRef(kind));
-        PyTuple_SET_ITEM(event, 4, Py_NewRef(Py_None));
-        PyTuple_SET_ITEM(event, 5, site);
-        PyTuple_SET_ITEM(event, 6, Py_NewRef(data));
-        PyTuple_SET_ITEM(event, 7, Py_NewRef(Py_None));
-        t = tid = task = site = NULL;
-    }
+    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(Py_None), site, Py_NewRef(data),
+                                Py_NewRef(Py_None));
+    t = tid = task = site = NULL;
     Py_DECREF(ident);
     Py_XDECREF(code_id);
     ident = code_id = NULL;
@@ -954,7 +987,7 @@ PyInit__hotpath(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "Emit", (PyObject *)&EmitType) < 0
-        || PyModule_AddObjectRef(module, "EmitCode", (PyObject *)&EmitCodeType) < 0) {
+        || PyModule_AddObjectRef(module, "EmitCode", (PyObject *)&EmitCodeType) < 0 || cgr_event_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

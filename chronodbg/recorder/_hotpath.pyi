@@ -1,5 +1,5 @@
 # Types of the C extension chronodbg/recorder/_hotpath.c (see hotpath.py).
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -53,5 +53,12 @@ class EmitCode:
     def __call__(self, kind: int, data: tuple[Any, ...], code: Any, line: int) -> None: ...
     @property
     def fallback(self) -> Callable[..., None] | None: ...
+
+class Event:
+    """A buffered event (_event.h): reads as the tuple (t, thread, task, kind, obj, site, data, locals)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 def free_events(batch: list[Any], /) -> None: ...

@@ -10,6 +10,7 @@
  * wait beginning or ending, a task's end, a thread's end.
  */
 #include "_hooks.h"
+#include "_event.h"
 
 enum { ACQUIRE, RELEASE, PUT, GET, RESUME, SUSPEND, WAKE, DONE, KIND_COUNT };
 
@@ -46,14 +47,14 @@ call2(PyObject *callback, PyObject *event, PyObject *seq)
 
 /* A task's wait: task_waits[task] = (awaits or "?", obj, seq, site, timeout is not None, target, thread). */
 static int
-suspended(PyObject *task_waits, PyObject *event, PyObject *seq)
+suspended(PyObject *task_waits, PyObject *const *f, PyObject *seq)
 {
-    PyObject *task = PyTuple_GET_ITEM(event, 2);
+    PyObject *task = f[2];
     if (task == Py_None) {
         return 0;
     }
     /* awaits, target, timeout = (tuple(data) + (None, None, None))[:3] */
-    PyObject *data = PySequence_Tuple(PyTuple_GET_ITEM(event, 6));
+    PyObject *data = PySequence_Tuple(f[6]);
     if (data == NULL) {
         return -1;
     }
@@ -63,9 +64,8 @@ suspended(PyObject *task_waits, PyObject *event, PyObject *seq)
     PyObject *timeout = n > 2 ? PyTuple_GET_ITEM(data, 2) : Py_None;
     int named = PyObject_IsTrue(awaits);
     PyObject *wait = named < 0 ? NULL
-                               : PyTuple_Pack(7, named ? awaits : s_question, PyTuple_GET_ITEM(event, 4), seq,
-                                              PyTuple_GET_ITEM(event, 5), timeout != Py_None ? Py_True : Py_False,
-                                              target, PyTuple_GET_ITEM(event, 1));
+                               : PyTuple_Pack(7, named ? awaits : s_question, f[4], seq, f[5],
+                                              timeout != Py_None ? Py_True : Py_False, target, f[1]);
     Py_DECREF(data);
     int failed = wait == NULL || PyDict_SetItem(task_waits, task, wait) < 0;
     Py_XDECREF(wait);
@@ -76,11 +76,11 @@ typedef struct {
     PyObject *holder, *held_since, *woken_at, *thread_waits, *task_waits, *apply, *task_done, *other;
 } Model;
 
-/* One event of a kind fed here (`k`): 0, or -1 on error. */
+/* One event of a kind fed here (`k`), its items 1 to 7 at f[1] to f[7]: 0, or -1 on error. */
 static int
-feed_one(const Model *m, int k, PyObject *event, PyObject *seq)
+feed_one(const Model *m, int k, PyObject *event, PyObject *const *f, PyObject *seq)
 {
-    PyObject *tid = PyTuple_GET_ITEM(event, 1), *obj = PyTuple_GET_ITEM(event, 4), *data = PyTuple_GET_ITEM(event, 6);
+    PyObject *tid = f[1], *obj = f[4], *data = f[6];
     int waiting;
     switch (k) {
     case ACQUIRE: {
@@ -111,7 +111,7 @@ feed_one(const Model *m, int k, PyObject *event, PyObject *seq)
         }
         return obj == Py_None ? 0 : PyDict_SetItem(m->woken_at, obj, seq);
     case RESUME: {
-        PyObject *task = PyTuple_GET_ITEM(event, 2);
+        PyObject *task = f[2];
         return task == Py_None ? 0 : discard(m->task_waits, task);
     }
     case WAKE: {
@@ -121,9 +121,9 @@ feed_one(const Model *m, int k, PyObject *event, PyObject *seq)
         return failed ? -1 : 0;
     }
     case SUSPEND:
-        return suspended(m->task_waits, event, seq);
+        return suspended(m->task_waits, f, seq);
     case DONE: {
-        PyObject *result = PyObject_CallOneArg(m->task_done, PyTuple_GET_ITEM(event, 2));
+        PyObject *result = PyObject_CallOneArg(m->task_done, f[2]);
         Py_XDECREF(result);
         return result == NULL ? -1 : 0;
     }
@@ -161,14 +161,16 @@ watch_feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (first == -1 && PyErr_Occurred()) {
         goto done;
     }
+    PyTypeObject *event_type = cgr_event_type();
     /* The batch may not change under us: the program's threads append to another list. */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
         PyObject *event = PyList_GET_ITEM(batch, i);
-        if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 8) {
-            PyErr_SetString(PyExc_TypeError, "an event is an 8-tuple");
+        PyObject *const *f = cgr_event_items(event, event_type);
+        if (f == NULL) {
+            PyErr_SetString(PyExc_TypeError, "an event is an 8-tuple or the C emit's event");
             goto done;
         }
-        PyObject *kind = PyTuple_GET_ITEM(event, 3);
+        PyObject *kind = f[3];
         int k = 0;
         while (k < KIND_COUNT && PyTuple_GET_ITEM(kinds, k) != kind) {
             k++;
@@ -184,7 +186,7 @@ watch_feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_INCREF(event);
         PyObject *seq = PyLong_FromLongLong(first + i);
-        int failed = seq == NULL || feed_one(&m, k, event, seq) < 0;
+        int failed = seq == NULL || feed_one(&m, k, event, f, seq) < 0;
         Py_XDECREF(seq);
         Py_DECREF(event);
         if (failed) {

@@ -125,6 +125,8 @@ class Recorder:
         self.t0 = time.monotonic_ns()
         #: Wall-clock time of t0: the header's start_time + an event's t_ns is when it happened.
         self.wall0 = time.time()
+        #: Events not yet packed: (t, thread, task, kind, obj, site, data, locals). The C emit's are
+        #: its own type (recorder/_event.h), which reads as that tuple.
         self.buffer: list[tuple[Any, ...]] = []
         #: Definitions (strings, sites, objects, threads) not yet written;
         #: each is appended before any event that uses it.
