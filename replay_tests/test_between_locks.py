@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import gc
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,6 +87,38 @@ def test_a_lock_freed_by_another_thread_or_taken_unrecorded_counts_right(path: A
     lock.acquire()
     rec.active = True
     lock.release()
+    assert held() == 0
+
+
+def test_the_count_stays_right_while_threads_hand_a_lock_to_each_other(path: Any) -> None:
+    """Threads taking one lock in turn, switched as often as the interpreter allows: a lock held by the main
+    thread all along counts all along, and the count ends where it began."""
+    lock_class, _, held = path
+    rec = Emits()
+    lock, other = lock_class(rec, 1), lock_class(rec, 2)
+    start = threading.Barrier(4)
+    low: list[int] = []
+
+    def worker() -> None:
+        start.wait()
+        for _ in range(3000):
+            with lock:
+                pass
+            if held() < 1:
+                low.append(held())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with other:
+            threads = [threading.Thread(target=worker) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert held() == 1 and low == []
+    finally:
+        sys.setswitchinterval(interval)
     assert held() == 0
 
 

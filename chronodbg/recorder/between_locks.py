@@ -17,8 +17,8 @@ recorded time when its events triggered the packing).
 
 The count of held locks lives in `_locks.c` for the C classes and here for
 the Python ones (`CHRONODBG_PURE_PYTHON`, or no compiler); a lock counts
-from a recorded acquire to the release that frees it (its `_counted`
-flag), whichever thread releases it.
+from a recorded acquire to the release that frees it, whichever thread
+releases it.
 """
 
 from __future__ import annotations
@@ -38,15 +38,21 @@ except ImportError:  # not built
 class _State:
     """The Python classes' count and the packer they call."""
 
-    __slots__ = ("held", "buffer", "pack", "every", "next")
+    __slots__ = ("locks", "buffer", "pack", "every", "next")
 
     def __init__(self) -> None:
-        self.held = 0
+        #: id() of each lock of the Python classes held now.
+        self.locks: set[int] = set()
         self.buffer: list[Any] | None = None
         self.pack: Callable[[], None] | None = None
         #: Pack once the buffer holds `next` events: `every`, or later after a call that left it full.
         self.every = 0
         self.next = 0
+
+    @property
+    def held(self) -> int:
+        """How many locks of the Python classes are held now."""
+        return len(self.locks)
 
 
 STATE = _State()
@@ -54,12 +60,17 @@ STATE = _State()
 
 def count(lock: Any, held: bool) -> None:
     """Whether `lock` (a Python-class wrapper) counts as held now."""
-    # Unset until the first count: the wrappers' __init__ is the C classes' too.
-    # `is not`: a comparison could be where a recursion limit is hit, which
-    # would add " in comparison" to the program's RecursionError.
-    if held is not getattr(lock, "_counted", False):
-        lock._counted = held
-        STATE.held += 1 if held else -1
+    # A set's add and discard are each one step under the GIL, and repeating
+    # one changes nothing. A release counts after the lock is free, so the
+    # next owner's acquire can count in between: a flag tested and then set
+    # lost that race (the switch after its test let both threads take the
+    # lock off the count, which then stayed one short for good). Here the
+    # late discard only leaves the next owner's hold uncounted until its
+    # own release, and the count is right again from there.
+    if held:
+        STATE.locks.add(id(lock))
+    else:
+        STATE.locks.discard(id(lock))
 
 
 def after_release() -> None:

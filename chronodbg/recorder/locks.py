@@ -271,7 +271,7 @@ class _LockMethods(_CountsHeld, metaclass=_LockType):
 class RecordedLock(_LockMethods):
     """The Python path: state in slots, the Python hot methods."""
 
-    __slots__ = ("_lock", "_oid", "_rec", "_counted", "__weakref__")
+    __slots__ = ("_lock", "_oid", "_rec", "__weakref__")
     _cgr_raw = _RawLock
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -449,7 +449,7 @@ class _RLockMethods(_CountsHeld, metaclass=_LockType):
 class RecordedRLock(_RLockMethods):
     """The Python path (see RecordedLock). A program can subclass `type(rlock)`, as the C RLock."""
 
-    __slots__ = ("_lock", "_oid", "_rec", "_depth", "_counted", "__weakref__")
+    __slots__ = ("_lock", "_oid", "_rec", "_depth", "__weakref__")
     _cgr_raw = _RawRLock
     acquire = __enter__ = _RLockMethods._acquire_py
     release = _RLockMethods._release_py
