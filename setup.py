@@ -41,7 +41,12 @@ setup(
                 "chronodbg/recorder/_user_only.c",
                 "chronodbg/recorder/_gc_count.c",
             ],
-            depends=["chronodbg/recorder/_sampler.h", "chronodbg/recorder/_frame_events.h", "chronodbg/recorder/_gc_count.h"],
+            depends=[
+                "chronodbg/recorder/_sampler.h",
+                "chronodbg/recorder/_frame_events.h",
+                "chronodbg/recorder/_event.h",
+                "chronodbg/recorder/_gc_count.h",
+            ],
             optional=True,
         ),
         Extension(

@@ -944,3 +944,46 @@ def test_freed_events_release_their_items_and_are_made_again_whole(monkeypatch: 
         assert all(e[6] is marker if i % 2 else e[6] == (i,) for i, e in enumerate(rec.buffer))
         EXTENSION.free_events(rec.buffer)
         assert sys.getrefcount(marker) == before
+
+
+_RETURNED: list[str] = []
+
+
+@needs_extension
+def test_a_code_events_data_is_kept_in_the_event_and_reads_packs_and_frees_as_its_tuple(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C tracers hand a call's, return's and line's data straight to the event: it reads, packs and is released as the tuple would be."""
+    from chronodbg.logfile.writer import LogWriter
+    from chronodbg.recorder.code_events import CodeEvents
+
+    rec = make("c", monkeypatch, level="lines")
+    events = CodeEvents(rec, "lines")
+    assert events.fast is not None
+    value = "".join(["the ", "value"])  # its own object, which its summary is
+    _RETURNED[:] = [value]  # out of the frame's locals, which a line records
+    before = sys.getrefcount(value)
+
+    def called(first: int, second: str) -> None:
+        frame = sys._getframe()
+        events.enter(frame, False)
+        events.line(frame, frame.f_lineno)
+        events.leave(frame, _RETURNED[0], False)
+        del frame
+
+    called(1, "two")
+    call, line, ret = rec.buffer[-3:]
+    assert all(type(e) is EXTENSION.Event for e in (call, line, ret))
+    gc.collect()
+    assert sys.getrefcount(value) == before + 1  # held by the return's data alone
+    fid = call[6][0]
+    assert call[6] == (fid, "call", (("first", 1), ("second", "two"))) and line[6][0] == fid and len(line[6]) == 2
+    assert ret[6] == (fid, "return", value) and ret[6][2] is value
+    # Made at each read: no tuple of its own was buffered.
+    assert call[6] is not call[6] and type(call[6]) is tuple
+    for packer in ("c", "python"):
+        packed = LogWriter(lambda data: None, packer=packer).pack_chunk(1, [call, line, ret], {})
+        as_tuples = LogWriter(lambda data: None, packer="python").pack_chunk(1, [tuple(call), tuple(line), tuple(ret)], {})
+        assert packed.body == as_tuples.body
+    del call, line, ret
+    EXTENSION.free_events(rec.buffer)
+    gc.collect()  # the frame's own locals and the frame: a cycle
+    assert sys.getrefcount(value) == before

@@ -604,6 +604,14 @@ plain_int(PyObject *o)
            t->tp_richcompare == PyLong_Type.tp_richcompare;
 }
 
+/* A CgrEvent's inline data (recorder/_event.h), packed as the tuple it stands for. */
+static inline int
+pack_inline_data(Buf *b, PyObject *e)
+{
+    CgrEvent *own = (CgrEvent *)e;
+    return pack_items(b, own->inline_data, own->ndata, 2);
+}
+
 /* An event's time: OK, FALLBACK for an event that is neither a CgrEvent nor an 8-tuple starting with an
  * int, or ERR. */
 static inline int
@@ -677,7 +685,7 @@ pack_chunk_impl(PyObject *first_seq, PyObject *events, PyObject *defs, PyObject 
         if ((r = pack_obj(ev, f[1], 2)) < 0 || (r = pack_obj(ev, f[2], 2)) < 0 ||
             (r = put_int(ev, kind)) < 0 ||
             (r = pack_obj(ev, f[4], 2)) < 0 || (r = pack_obj(ev, f[5], 2)) < 0 ||
-            (r = pack_obj(ev, f[6], 2)) < 0)
+            (r = f[6] != NULL ? pack_obj(ev, f[6], 2) : pack_inline_data(ev, e)) < 0)
             return r;
         PyObject *snap = f[7];
         if (snap == Py_None) {

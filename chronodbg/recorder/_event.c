@@ -21,24 +21,32 @@ static PyTypeObject CgrEventType;
 
 PyObject *
 cgr_event_new(int64_t t, PyObject *thread, PyObject *task, PyObject *kind, PyObject *obj, PyObject *site,
-              PyObject *data, PyObject *snap)
+              PyObject *data, PyObject *snap, PyObject *const *inline_data, Py_ssize_t ndata)
 {
-    CgrEvent *event;
-    if (free_count > 0) {
-        event = free_list[--free_count];
+    if (data != NULL) {
+        ndata = 0;
+    }
+    CgrEvent *event = NULL;
+    if (ndata <= CGR_INLINE_DATA) {
+        if (free_count > 0) {
+            event = free_list[--free_count];
+        }
+        else if ((event = PyObject_Malloc(sizeof(CgrEvent))) == NULL) {
+            PyErr_NoMemory();
+        }
     }
     else {
-        event = PyObject_Malloc(sizeof(CgrEvent));
-        if (event == NULL) {
-            Py_DECREF(thread);
-            Py_DECREF(task);
-            Py_DECREF(kind);
-            Py_DECREF(obj);
-            Py_DECREF(site);
-            Py_DECREF(data);
-            Py_DECREF(snap);
-            return PyErr_NoMemory();
+        PyErr_SetString(PyExc_SystemError, "too many items of inline data");
+    }
+    if (event == NULL) {
+        PyObject *given[7] = {thread, task, kind, obj, site, data, snap};
+        for (int i = 0; i < 7; i++) {
+            Py_XDECREF(given[i]);
         }
+        for (Py_ssize_t i = 0; i < ndata; i++) {
+            Py_DECREF(inline_data[i]);
+        }
+        return NULL;
     }
     PyObject_Init((PyObject *)event, &CgrEventType);
     event->t = t;
@@ -50,6 +58,10 @@ cgr_event_new(int64_t t, PyObject *thread, PyObject *task, PyObject *kind, PyObj
     event->items[5] = site;
     event->items[6] = data;
     event->items[7] = snap;
+    event->ndata = ndata;
+    for (Py_ssize_t i = 0; i < ndata; i++) {
+        event->inline_data[i] = inline_data[i];
+    }
     return (PyObject *)event;
 }
 
@@ -73,7 +85,7 @@ event_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     for (int i = 0; i < 7; i++) {
         Py_INCREF(items[i]);
     }
-    return cgr_event_new(ns, items[0], items[1], items[2], items[3], items[4], items[5], items[6]);
+    return cgr_event_new(ns, items[0], items[1], items[2], items[3], items[4], items[5], items[6], NULL, 0);
 }
 
 static void
@@ -83,6 +95,10 @@ event_dealloc(PyObject *op)
     for (int i = 1; i < 8; i++) {
         Py_CLEAR(event->items[i]);
     }
+    for (Py_ssize_t i = 0; i < event->ndata; i++) {
+        Py_CLEAR(event->inline_data[i]);
+    }
+    event->ndata = 0;
     if (free_count < FREE_LIST_SIZE) {
         free_list[free_count++] = event;
     }
@@ -103,6 +119,14 @@ event_item(PyObject *op, Py_ssize_t i)
     if (i == 0) {
         return PyLong_FromLongLong(event->t);
     }
+    if (event->items[i] == NULL) {
+        /* The inline data (_event.h), as the tuple it stands for. */
+        PyObject *data = PyTuple_New(event->ndata);
+        for (Py_ssize_t k = 0; data != NULL && k < event->ndata; k++) {
+            PyTuple_SET_ITEM(data, k, Py_NewRef(event->inline_data[k]));
+        }
+        return data;
+    }
     return Py_NewRef(event->items[i]);
 }
 
@@ -119,7 +143,12 @@ event_tuple(PyObject *op)
     }
     PyTuple_SET_ITEM(tuple, 0, t);
     for (int i = 1; i < 8; i++) {
-        PyTuple_SET_ITEM(tuple, i, Py_NewRef(event->items[i]));
+        PyObject *item = event_item(op, i);
+        if (item == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i, item);
     }
     return tuple;
 }
@@ -218,16 +247,17 @@ static PyTypeObject CgrEventType = {
 };
 
 int
-cgr_event_init(PyObject *module)
+cgr_event_init(PyObject *module, CgrEventApi *api)
 {
     if (PyType_Ready(&CgrEventType) < 0 || PyModule_AddObjectRef(module, "Event", (PyObject *)&CgrEventType) < 0) {
         return -1;
     }
-    PyObject *capsule = PyCapsule_New(&CgrEventType, CGR_EVENT_CAPSULE, NULL);
+    api->event_type = &CgrEventType;
+    PyObject *capsule = PyCapsule_New(api, CGR_EVENT_CAPSULE, NULL);
     if (capsule == NULL) {
         return -1;
     }
-    int failed = PyModule_AddObject(module, "event_type", capsule);
+    int failed = PyModule_AddObject(module, "api", capsule);
     if (failed < 0) {
         Py_DECREF(capsule);
     }

@@ -104,11 +104,25 @@ cgr_code_slots_clear(FrameEvents *self)
     }
 }
 
-static PyObject *
-emit_code(FrameEvents *self, PyObject *kind, PyObject *data, PyCodeObject *code, PyObject *line)
+PyObject *
+cgr_emit_code(FrameEvents *self, PyObject *kind, PyObject *const *data, Py_ssize_t ndata, PyCodeObject *code,
+              PyObject *line)
 {
-    PyObject *args[4] = {kind, data, (PyObject *)code, line};
-    return PyObject_Vectorcall(self->emit, args, 4, NULL);
+    const CgrEventApi *api = cgr_event_api();
+    if (api != NULL && Py_TYPE(self->emit) == api->emit_code_type) {
+        return api->emit_code(self->emit, kind, data, ndata, (PyObject *)code, line);
+    }
+    PyObject *tuple = PyTuple_New(ndata);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < ndata; i++) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(data[i]));
+    }
+    PyObject *args[4] = {kind, tuple, (PyObject *)code, line};
+    PyObject *result = PyObject_Vectorcall(self->emit, args, 4, NULL);
+    Py_DECREF(tuple);
+    return result;
 }
 
 /* The namespace's `name` (fetched into *local the first time before 3.12): a
@@ -310,7 +324,7 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
     PyObject *key = PyLong_FromVoidPtr(frame);
-    PyObject *result = NULL, *data = NULL, *record = NULL, *names = NULL, *line = NULL;
+    PyObject *result = NULL, *record = NULL, *names = NULL, *line = NULL;
     if (key == NULL) {
         goto done;
     }
@@ -324,9 +338,9 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         line = line_at(self, frame, code);
-        data = line == NULL ? NULL : PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_resume, Py_None);
-        if (data != NULL) {
-            result = emit_code(self, self->call_kind, data, code, line);
+        if (line != NULL) {
+            PyObject *items[3] = {PyList_GET_ITEM(record, 0), self->s_resume, Py_None};
+            result = cgr_emit_code(self, self->call_kind, items, 3, code, line);
         }
         goto done;
     }
@@ -341,13 +355,13 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (pairs == NULL) {
         goto done;
     }
-    data = PyTuple_Pack(3, PyList_GET_ITEM(record, 0), self->s_call, pairs);
-    Py_DECREF(pairs);
-    CodeSlot *slot = data == NULL ? NULL : code_slot(self, code);
+    CodeSlot *slot = code_slot(self, code);
     line = slot == NULL ? NULL : Py_NewRef(slot->first_line);
     if (line != NULL) {
-        result = emit_code(self, self->call_kind, data, code, line);
+        PyObject *items[3] = {PyList_GET_ITEM(record, 0), self->s_call, pairs};
+        result = cgr_emit_code(self, self->call_kind, items, 3, code, line);
     }
+    Py_DECREF(pairs);
 
 done:
     Py_DECREF(code);
@@ -355,7 +369,6 @@ done:
     Py_XDECREF(record);
     Py_XDECREF(names);
     Py_XDECREF(line);
-    Py_XDECREF(data);
     return result;
 }
 
@@ -406,18 +419,18 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     Limits limits;
     PyObject *summary = cgr_read_limits(self->sampler, &limits) < 0 ? NULL : cgr_safe_summary(self->sampler, &limits, args[1]);
-    PyObject *data = summary == NULL ? NULL
-                                     : PyTuple_Pack(3, PyList_GET_ITEM(record, 0), yielded ? self->s_yield : self->s_return, summary);
-    Py_XDECREF(summary);
-    Py_DECREF(record);
-    if (data != NULL) {
+    if (summary != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
         PyObject *line = line_at(self, frame, code);
-        result = line == NULL ? NULL : emit_code(self, self->return_kind, data, code, line);
+        if (line != NULL) {
+            PyObject *items[3] = {PyList_GET_ITEM(record, 0), yielded ? self->s_yield : self->s_return, summary};
+            result = cgr_emit_code(self, self->return_kind, items, 3, code, line);
+        }
         Py_XDECREF(line);
         Py_DECREF(code);
-        Py_DECREF(data);
+        Py_DECREF(summary);
     }
+    Py_DECREF(record);
     return result;
 }
 

@@ -3,6 +3,7 @@
 #define CHRONODBG_FRAME_EVENTS_H
 
 #include "_sampler.h"
+#include "_event.h"
 
 /* What a call asks about its code object, kept per code (see code_slot in _frame_events.c). */
 typedef struct {
@@ -56,6 +57,10 @@ PyObject *FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t narg
 int cgr_with_lines(FrameEvents *self, PyCodeObject *code, int ask);
 /* Adds SettraceHook (_settrace_hook.c) to the module where this Python has it (3.11); -1 on error. */
 int cgr_settrace_hook_add(PyObject *module);
+/* emit(kind, data, code, line), the data given as its `ndata` items (at most 3): straight into the event when
+ * `emit` is the C EmitCode (_event.h), else as a tuple. What the call returns: None, or NULL with an error set. */
+PyObject *cgr_emit_code(FrameEvents *self, PyObject *kind, PyObject *const *data, Py_ssize_t ndata, PyCodeObject *code,
+                        PyObject *line);
 /* An Exception raised inside a sys.monitoring callback counts as a dropped event; returns None (or NULL for a BaseException). */
 PyObject *cgr_dropped(FrameEvents *self);
 /* The held of a name's line entry (_frame_events.c): a secret's is the redacted marker. */

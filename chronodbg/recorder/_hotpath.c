@@ -216,22 +216,35 @@ read_clock(Emitter *self, int64_t *ns, PyObject **t)
 }
 
 /* The event to buffer, stealing every reference given (released on failure): a CgrEvent at the native
- * clock's `ns` when `t` is NULL, else the Python path's tuple with `t`. NULL with an error set on failure. */
+ * clock's `ns` when `t` is NULL, else the Python path's tuple with `t`. The data is `data` when not NULL,
+ * else the `ndata` items at `inline_data` (stolen too), kept in the CgrEvent or made a tuple.
+ * NULL with an error set on failure. */
 static PyObject *
 new_event(PyObject *t, int64_t ns, PyObject *tid, PyObject *task, PyObject *kind, PyObject *obj, PyObject *site,
-          PyObject *data, PyObject *snap)
+          PyObject *data, PyObject *snap, PyObject *const *inline_data, Py_ssize_t ndata)
 {
     if (t == NULL) {
-        return cgr_event_new(ns, tid, task, kind, obj, site, data, snap);
+        return cgr_event_new(ns, tid, task, kind, obj, site, data, snap, inline_data, ndata);
+    }
+    if (data == NULL) {
+        data = PyTuple_New(ndata);
+        for (Py_ssize_t i = 0; i < ndata; i++) {
+            if (data != NULL) {
+                PyTuple_SET_ITEM(data, i, inline_data[i]);
+            }
+            else {
+                Py_DECREF(inline_data[i]);
+            }
+        }
     }
     PyObject *items[8] = {t, tid, task, kind, obj, site, data, snap};
-    PyObject *event = PyTuple_New(8);
+    PyObject *event = data == NULL ? NULL : PyTuple_New(8);
     for (int i = 0; i < 8; i++) {
         if (event != NULL) {
             PyTuple_SET_ITEM(event, i, items[i]);
         }
         else {
-            Py_DECREF(items[i]);
+            Py_XDECREF(items[i]);
         }
     }
     return event;
@@ -371,8 +384,14 @@ append_event(Emitter *self, PyObject *event)
         PyObject_GC_UnTrack(event);
     }
     else {
-        untrack_tree(((CgrEvent *)event)->items[6], 0);
-        untrack_tree(((CgrEvent *)event)->items[7], 0);
+        CgrEvent *own = (CgrEvent *)event;
+        if (own->items[6] != NULL) {
+            untrack_tree(own->items[6], 0);
+        }
+        for (Py_ssize_t i = 0; i < own->ndata; i++) {
+            untrack_tree(own->inline_data[i], 1);
+        }
+        untrack_tree(own->items[7], 0);
     }
     int failed = PyList_Append(self->buffer, event);
     Py_DECREF(event);
@@ -655,7 +674,7 @@ emit_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kw
         goto error;
     }
     /* new_event steals: the locals' references move into the event. */
-    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(obj), site, Py_NewRef(data), snap);
+    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(obj), site, Py_NewRef(data), snap, NULL, 0);
     t = tid = task = site = snap = NULL;
     Py_XDECREF(ident);
     Py_XDECREF(frame);
@@ -682,21 +701,19 @@ error:
     return handle_error(self);
 }
 
-/* emit_code(kind, data, code, line) */
+/* emit_code(kind, data, code, line), the data being `data` when not NULL, else the `ndata` items at
+ * `inline_data` (borrowed), which the event keeps in itself (see _event.h). */
 static PyObject *
-emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+emit_code_impl(Emitter *self, PyObject *kind, PyObject *data, PyObject *const *inline_data, Py_ssize_t ndata,
+               PyObject *code, PyObject *line)
 {
-    Emitter *self = (Emitter *)callable;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!emitter_usable(self)) {
-        return NULL;
-    }
-    if (kwnames != NULL || nargs != 4) {
-        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
-    }
-    PyObject *kind = args[0], *data = args[1], *code = args[2], *line = args[3];
     PyObject *t = NULL, *ident = NULL, *tid = NULL, *code_id = NULL, *site = NULL, *task = NULL;
     int64_t ns = 0;
+    /* Held from here: the callbacks below run Python code, which could drop what the caller lent. */
+    PyObject *held[CGR_INLINE_DATA];
+    for (Py_ssize_t i = 0; i < ndata; i++) {
+        held[i] = Py_NewRef(inline_data[i]);
+    }
 
     if (read_clock(self, &ns, &t) < 0) {
         goto error;
@@ -733,9 +750,10 @@ emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObjec
     if (task == NULL) {
         goto error;
     }
-    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(Py_None), site, Py_NewRef(data),
-                                Py_NewRef(Py_None));
+    PyObject *event = new_event(t, ns, tid, task, Py_NewRef(kind), Py_NewRef(Py_None), site, Py_XNewRef(data),
+                                Py_NewRef(Py_None), held, ndata);
     t = tid = task = site = NULL;
+    ndata = 0;
     Py_DECREF(ident);
     Py_XDECREF(code_id);
     ident = code_id = NULL;
@@ -751,7 +769,25 @@ error:
     Py_XDECREF(code_id);
     Py_XDECREF(site);
     Py_XDECREF(task);
+    for (Py_ssize_t i = 0; i < ndata; i++) {
+        Py_DECREF(held[i]);
+    }
     return handle_error(self);
+}
+
+/* emit_code(kind, data, code, line) */
+static PyObject *
+emit_code_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Emitter *self = (Emitter *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!emitter_usable(self)) {
+        return NULL;
+    }
+    if (kwnames != NULL || nargs != 4) {
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    }
+    return emit_code_impl(self, args[0], args[1], NULL, 0, args[2], args[3]);
 }
 
 /* The emits as called: what they allocate does not count towards a collection (see _gc_count.c). */
@@ -766,6 +802,29 @@ error:
 KEEP_YOUNG(emit_counted, emit_call)
 KEEP_YOUNG(emit_code_counted, emit_code_call)
 #undef KEEP_YOUNG
+
+static PyTypeObject EmitCodeType;
+
+/* The API's emit_code (_event.h): an EmitCode called with its data as items, as the tracers' C parts call it. */
+static PyObject *
+emit_code_items(PyObject *emitter, PyObject *kind, PyObject *const *data, Py_ssize_t ndata, PyObject *code,
+                PyObject *line)
+{
+    Emitter *self = (Emitter *)emitter;
+    if (Py_TYPE(emitter) != &EmitCodeType || ndata < 0 || ndata > CGR_INLINE_DATA) {
+        PyErr_SetString(PyExc_SystemError, "emit_code_items() needs an EmitCode and at most 3 items");
+        return NULL;
+    }
+    if (!emitter_usable(self)) {
+        return NULL;
+    }
+    CgrYoung young = cgr_young_save();
+    PyObject *result = emit_code_impl(self, kind, NULL, data, ndata, code, line);
+    cgr_young_restore(young);
+    return result;
+}
+
+static CgrEventApi event_api = {NULL, &EmitCodeType, emit_code_items};
 
 static int
 check_exact(PyObject *obj, PyTypeObject *type, const char *what)
@@ -987,7 +1046,8 @@ PyInit__hotpath(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "Emit", (PyObject *)&EmitType) < 0
-        || PyModule_AddObjectRef(module, "EmitCode", (PyObject *)&EmitCodeType) < 0 || cgr_event_init(module) < 0) {
+        || PyModule_AddObjectRef(module, "EmitCode", (PyObject *)&EmitCodeType) < 0
+        || cgr_event_init(module, &event_api) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -241,7 +241,7 @@ cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_INCREF(record);
-    PyObject *result = NULL, *data = NULL, *changed = NULL;
+    PyObject *result = NULL, *changed = NULL;
     int same = PyObject_RichCompareBool(PyList_GET_ITEM(record, 1), line, Py_EQ);
     if (same != 0) {
         result = same < 0 ? NULL : Py_NewRef(Py_None);
@@ -258,16 +258,14 @@ cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(known);
     changed = changed_locals(self, frame, known);
     Py_DECREF(known);
-    data = changed == NULL ? NULL : PyTuple_Pack(2, PyList_GET_ITEM(record, 0), changed);
-    if (data != NULL) {
+    if (changed != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *call[4] = {self->line_kind, data, (PyObject *)code, line};
-        result = PyObject_Vectorcall(self->emit, call, 4, NULL);
+        PyObject *items[2] = {PyList_GET_ITEM(record, 0), changed};
+        result = cgr_emit_code(self, self->line_kind, items, 2, code, line);
         Py_DECREF(code);
     }
 done:
     Py_XDECREF(changed);
-    Py_XDECREF(data);
     Py_DECREF(record);
     return result;
 }

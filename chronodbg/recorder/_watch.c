@@ -185,9 +185,16 @@ watch_feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         Py_INCREF(event);
-        PyObject *seq = PyLong_FromLongLong(first + i);
+        PyObject *as_tuple = NULL;
+        if (f[6] == NULL) {
+            /* Data kept in the event itself (_event.h): read the event as its tuple. */
+            as_tuple = PySequence_Tuple(event);
+            f = as_tuple == NULL ? NULL : ((PyTupleObject *)as_tuple)->ob_item;
+        }
+        PyObject *seq = f == NULL ? NULL : PyLong_FromLongLong(first + i);
         int failed = seq == NULL || feed_one(&m, k, event, f, seq) < 0;
         Py_XDECREF(seq);
+        Py_XDECREF(as_tuple);
         Py_DECREF(event);
         if (failed) {
             goto done;
