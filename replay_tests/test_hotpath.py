@@ -987,3 +987,28 @@ def test_a_code_events_data_is_kept_in_the_event_and_reads_packs_and_frees_as_it
     EXTENSION.free_events(rec.buffer)
     gc.collect()  # the frame's own locals and the frame: a cycle
     assert sys.getrefcount(value) == before
+
+
+@needs_extension
+def test_the_c_tracers_hand_a_python_emit_the_same_data_as_tuples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where `emit_code` is not the C EmitCode (a wrapper, a build without it), the C tracers call it with the data's tuple."""
+    from chronodbg.recorder.code_events import CodeEvents
+
+    rec = make("c", monkeypatch, level="lines")
+    got: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(rec, "emit_code", lambda kind, data, code, line: got.append((kind, data, code, line)))
+    events = CodeEvents(rec, "lines")
+    assert events.fast is not None and not rec.buffer
+
+    def called(first: int) -> int:
+        frame = sys._getframe()
+        events.enter(frame, False)
+        events.line(frame, frame.f_lineno)
+        events.leave(frame, first, False)
+        return first
+
+    called(7)
+    assert [type(data) for _, data, _, _ in got] == [tuple, tuple, tuple]
+    (call_kind, call, code, first_line), (_, line, _, _), (_, ret, _, _) = got
+    assert call_kind == Kind.CALL and code is called.__code__ and first_line == code.co_firstlineno
+    assert call == (call[0], "call", (("first", 7),)) and line[0] == call[0] and ret == (call[0], "return", 7)
