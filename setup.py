@@ -35,6 +35,7 @@ setup(
                 "chronodbg/recorder/_fast_locals.c",
                 "chronodbg/recorder/_summary.c",
                 "chronodbg/recorder/_frame_events.c",
+                "chronodbg/recorder/_frame_table.c",
                 "chronodbg/recorder/_line_events.c",
                 "chronodbg/recorder/_recorded.c",
                 "chronodbg/recorder/_settrace_hook.c",

@@ -283,7 +283,7 @@ names_of(FrameEvents *self, PyCodeObject *code)
 
 /* A new record [frame id, None, {} or None] for `frame`, in frames; returns it (a new reference). */
 static PyObject *
-new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
+new_record(FrameEvents *self, void *key, PyCodeObject *code)
 {
     PyObject *fid = self->frame_counter != NULL ? PyIter_Next(self->frame_counter) : PyObject_CallNoArgs(self->next_frame);
     if (fid == NULL) {
@@ -303,7 +303,7 @@ new_record(FrameEvents *self, PyObject *key, PyCodeObject *code)
     PyList_SET_ITEM(record, 0, fid);
     PyList_SET_ITEM(record, 1, Py_NewRef(Py_None));
     PyList_SET_ITEM(record, 2, known);
-    if (PyDict_SetItem(self->frames, key, record) < 0) {
+    if (cgr_frames_set(self->frames, key, record) < 0) {
         Py_CLEAR(record);
     }
     return record;
@@ -323,14 +323,11 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyCodeObject *code = PyFrame_GetCode(frame);
-    PyObject *key = PyLong_FromVoidPtr(frame);
+    void *key = frame;
     PyObject *result = NULL, *record = NULL, *names = NULL, *line = NULL;
-    if (key == NULL) {
-        goto done;
-    }
     if (resumed) {
-        record = Py_XNewRef(PyDict_GetItemWithError(self->frames, key));
-        if (record == NULL && (PyErr_Occurred() || (record = new_record(self, key, code)) == NULL)) {
+        record = Py_XNewRef(cgr_frames_get(self->frames, key));
+        if (record == NULL && (record = new_record(self, key, code)) == NULL) {
             goto done;
         }
         if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) < 1) {
@@ -365,7 +362,6 @@ FrameEvents_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 
 done:
     Py_DECREF(code);
-    Py_XDECREF(key);
     Py_XDECREF(record);
     Py_XDECREF(names);
     Py_XDECREF(line);
@@ -385,31 +381,9 @@ FrameEvents_leave(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (yielded < 0) {
         return NULL;
     }
-    PyObject *key = PyLong_FromVoidPtr(frame);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *record;
-    if (yielded) {
-        record = PyDict_GetItemWithError(self->frames, key);
-        Py_XINCREF(record);
-    }
-    else {
-        /* frames.pop(id(frame), None): one lookup (PyDict_Pop is 3.13's; the same function before it is _PyDict_Pop). */
-#if PY_VERSION_HEX >= 0x030D0000
-        if (PyDict_Pop(self->frames, key, &record) < 0) {
-            record = NULL;
-        }
-#else
-        record = _PyDict_Pop(self->frames, key, Py_None);
-        if (record == Py_None) {
-            Py_CLEAR(record);
-        }
-#endif
-    }
-    Py_DECREF(key);
+    PyObject *record = yielded ? Py_XNewRef(cgr_frames_get(self->frames, frame)) : cgr_frames_pop(self->frames, frame);
     if (record == NULL) {
-        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        return Py_NewRef(Py_None);
     }
     PyObject *result = NULL;
     if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) < 1) {
@@ -609,7 +583,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     PyObject *s_yield = PyUnicode_InternFromString("yield");
     PyObject *lines_known = PyDict_New();
     if (lines_known == NULL || frames == NULL || parameters == NULL || next_frame == NULL || lines_in == NULL || emit == NULL || rec == NULL || traced == NULL || !PyDict_CheckExact(traced) ||
-        s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !PyDict_CheckExact(frames) ||
+        s_call == NULL || s_resume == NULL || s_return == NULL || s_yield == NULL || !Py_IS_TYPE(frames, &cgr_FrameTableType) ||
         !PyDict_CheckExact(parameters)) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_TypeError, "FrameEvents: not a CodeEvents");
@@ -630,7 +604,7 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     Py_XSETREF(self->sampler, (Sampler *)Py_NewRef(sampler));
-    Py_XSETREF(self->frames, frames);
+    Py_XSETREF(self->frames, (FrameTable *)frames);
     Py_XSETREF(self->parameters, parameters);
     Py_XSETREF(self->parameters_of, Py_NewRef(parameters_of));
     Py_XSETREF(self->next_frame, next_frame);

@@ -21,10 +21,31 @@ typedef struct {
 
 #define CODE_SLOTS 512 /* a power of two */
 
+/* CodeEvents.frames for the C tracers (_frame_table.c): records by their frame's address. */
+typedef struct {
+    void *key;       /* the frame's address; NULL: empty */
+    PyObject *value; /* its record, a strong reference */
+} FrameSlot;
+
+typedef struct {
+    PyObject_HEAD
+    FrameSlot *slots; /* NULL until the first record */
+    size_t mask;      /* capacity - 1 */
+    Py_ssize_t used;
+} FrameTable;
+
+extern PyTypeObject cgr_FrameTableType;
+/* The record of the frame at `key`: borrowed, NULL (no error) when there is none. */
+PyObject *cgr_frames_get(FrameTable *table, void *key);
+/* Records `value` for the frame at `key`: 0, or -1 with an error set. */
+int cgr_frames_set(FrameTable *table, void *key, PyObject *value);
+/* Takes the record of the frame at `key` out: a new reference, NULL (no error) when there is none. */
+PyObject *cgr_frames_pop(FrameTable *table, void *key);
+
 typedef struct {
     PyObject_HEAD
     Sampler *sampler;
-    PyObject *frames;     /* CodeEvents.frames: id(frame) -> [frame id, last line, known] */
+    FrameTable *frames;   /* CodeEvents.frames: id(frame) -> [frame id, last line, known] */
     PyObject *parameters; /* CodeEvents._parameters: id(code) -> names */
     PyObject *parameters_of; /* code_events._parameters(code) */
     PyObject *next_frame; /* CodeEvents._next_frame */

@@ -227,14 +227,9 @@ cgr_line(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     PyFrameObject *frame = (PyFrameObject *)args[0];
     PyObject *line = args[1];
-    PyObject *key = PyLong_FromVoidPtr(frame);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *record = PyDict_GetItemWithError(self->frames, key);
-    Py_DECREF(key);
+    PyObject *record = cgr_frames_get(self->frames, frame);
     if (record == NULL) {
-        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        return Py_NewRef(Py_None);
     }
     if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != 3) {
         PyErr_SetString(PyExc_TypeError, "malformed frame record");

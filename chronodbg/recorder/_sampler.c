@@ -835,7 +835,7 @@ PyMODINIT_FUNC
 PyInit__sampler(void)
 {
     if (PyType_Ready(&cgr_SamplerType) < 0 || PyType_Ready(&cgr_FrameEventsType) < 0 || PyType_Ready(&cgr_UserOnlyType) < 0 ||
-        cgr_recorded_init() < 0) {
+        PyType_Ready(&cgr_FrameTableType) < 0 || cgr_recorded_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&sampler_module);
@@ -845,6 +845,7 @@ PyInit__sampler(void)
     if (PyModule_AddObjectRef(module, "Sampler", (PyObject *)&cgr_SamplerType) < 0 ||
         PyModule_AddObjectRef(module, "FrameEvents", (PyObject *)&cgr_FrameEventsType) < 0 ||
         PyModule_AddObjectRef(module, "UserOnly", (PyObject *)&cgr_UserOnlyType) < 0 ||
+        PyModule_AddObjectRef(module, "FrameTable", (PyObject *)&cgr_FrameTableType) < 0 ||
         cgr_settrace_hook_add(module) < 0) {
         Py_DECREF(module);
         return NULL;

@@ -32,7 +32,7 @@ import itertools
 import os
 from collections.abc import Callable
 from types import CodeType, FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronodbg import values as V
 from chronodbg.kinds import Kind
@@ -48,11 +48,15 @@ RAISE = Kind.RAISE
 RETURN = Kind.RETURN
 UNWIND = Kind.UNWIND
 
+if TYPE_CHECKING:
+    from chronodbg.recorder._sampler import FrameTable as FrameTableType
+
 FrameEvents: Any
+FrameTable: Any
 try:
-    from chronodbg.recorder._sampler import FrameEvents
+    from chronodbg.recorder._sampler import FrameEvents, FrameTable
 except ImportError:  # no C: the Python methods
-    FrameEvents = None
+    FrameEvents = FrameTable = None
 
 # Plain ints, not the enum: an event tuple holding only ints, strings and
 # such tuples is untracked by the garbage collector at its first collection;
@@ -85,8 +89,9 @@ class CodeEvents:
         self._frame_counter = itertools.count(1)
         self._next_frame = self._frame_counter.__next__
         #: id(frame) -> [frame id, last line, {name: (held value, type, id, summary)}]
-        #: for each frame that started and has not ended.
-        self.frames: dict[int, list[Any]] = {}
+        #: for each frame that started and has not ended. Where the C tracers run, a
+        #: FrameTable (_frame_table.c): the same records, kept by the frame's address.
+        self.frames: dict[int, list[Any]] | FrameTableType = {}
         #: thread ident -> (id of the exception, id of the user frame it is
         #: propagating into) after a user frame unwound.
         self.unwinding: dict[int, tuple[int, int]] = {}
@@ -105,6 +110,7 @@ class CodeEvents:
         self.fast: Any = None
         sampler = self.summariser.frame_locals
         if FrameEvents is not None and type(sampler) is Sampler:
+            self.frames = FrameTable()
             self.fast = FrameEvents(
                 self, sampler, _parameters, _CALL, _RETURN, _NOTHING, _LINE, _UNBOUND, _HIDDEN_GLOBALS
             )
