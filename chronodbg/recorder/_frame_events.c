@@ -7,8 +7,8 @@
  * CodeEvents.enter / .leave (code_events.py), which the tracers call from
  * their callbacks: a few Python frames per call, most of what the level
  * costs once the event itself is cheap. These do the same steps on the same
- * dicts (frames, parameters), so the Python methods that deal with lines and
- * exceptions read what these write.
+ * tables (frames, a FrameTable here, and parameters), so the Python methods
+ * that deal with lines and exceptions read what these write.
  */
 
 static int
