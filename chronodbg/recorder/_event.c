@@ -121,11 +121,7 @@ event_item(PyObject *op, Py_ssize_t i)
     }
     if (event->items[i] == NULL) {
         /* The inline data (_event.h), as the tuple it stands for. */
-        PyObject *data = PyTuple_New(event->ndata);
-        for (Py_ssize_t k = 0; data != NULL && k < event->ndata; k++) {
-            PyTuple_SET_ITEM(data, k, Py_NewRef(event->inline_data[k]));
-        }
-        return data;
+        return cgr_tuple_of(event->inline_data, event->ndata);
     }
     return Py_NewRef(event->items[i]);
 }
@@ -134,15 +130,11 @@ event_item(PyObject *op, Py_ssize_t i)
 static PyObject *
 event_tuple(PyObject *op)
 {
-    CgrEvent *event = (CgrEvent *)op;
     PyObject *tuple = PyTuple_New(8);
-    PyObject *t = tuple == NULL ? NULL : PyLong_FromLongLong(event->t);
-    if (t == NULL) {
-        Py_XDECREF(tuple);
+    if (tuple == NULL) {
         return NULL;
     }
-    PyTuple_SET_ITEM(tuple, 0, t);
-    for (int i = 1; i < 8; i++) {
+    for (int i = 0; i < 8; i++) {
         PyObject *item = event_item(op, i);
         if (item == NULL) {
             Py_DECREF(tuple);

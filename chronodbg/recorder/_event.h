@@ -92,6 +92,17 @@ cgr_event_type(void)
     return api == NULL ? NULL : api->event_type;
 }
 
+/* A tuple of the `n` objects at `items` (new references to them): a new reference, NULL with an error set. */
+static inline PyObject *
+cgr_tuple_of(PyObject *const *items, Py_ssize_t n)
+{
+    PyObject *tuple = PyTuple_New(n);
+    for (Py_ssize_t i = 0; tuple != NULL && i < n; i++) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(items[i]));
+    }
+    return tuple;
+}
+
 /* An event's items 1 to 7 at [1] to [7], for a CgrEvent of `type` (whose [6] is NULL when its data is inline)
  * or an exact 8-tuple; NULL for anything else. */
 static inline PyObject *const *

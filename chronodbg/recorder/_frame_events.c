@@ -108,16 +108,12 @@ PyObject *
 cgr_emit_code(FrameEvents *self, PyObject *kind, PyObject *const *data, Py_ssize_t ndata, PyCodeObject *code,
               PyObject *line)
 {
-    const CgrEventApi *api = cgr_event_api();
-    if (api != NULL && Py_TYPE(self->emit) == api->emit_code_type) {
-        return api->emit_code(self->emit, kind, data, ndata, (PyObject *)code, line);
+    if (self->emit_items != NULL) {
+        return self->emit_items(self->emit, kind, data, ndata, (PyObject *)code, line);
     }
-    PyObject *tuple = PyTuple_New(ndata);
+    PyObject *tuple = cgr_tuple_of(data, ndata);
     if (tuple == NULL) {
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < ndata; i++) {
-        PyTuple_SET_ITEM(tuple, i, Py_NewRef(data[i]));
     }
     PyObject *args[4] = {kind, tuple, (PyObject *)code, line};
     PyObject *result = PyObject_Vectorcall(self->emit, args, 4, NULL);
@@ -613,6 +609,9 @@ FrameEvents_init(FrameEvents *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->lines_in, lines_in);
     Py_XSETREF(self->lines_known, lines_known);
     Py_XSETREF(self->emit, emit);
+    /* Found once: an EmitCode's module is loaded while the EmitCode exists. */
+    const CgrEventApi *api = cgr_event_api();
+    self->emit_items = api != NULL && Py_TYPE(emit) == api->emit_code_type ? api->emit_code : NULL;
     Py_XSETREF(self->rec, rec);
     Py_XSETREF(self->traced, traced);
     Py_XSETREF(self->call_kind, Py_NewRef(call_kind));
@@ -665,6 +664,7 @@ FrameEvents_clear(FrameEvents *self)
     Py_CLEAR(self->lines_in);
     Py_CLEAR(self->lines_known);
     Py_CLEAR(self->emit);
+    self->emit_items = NULL;
     Py_CLEAR(self->call_kind);
     Py_CLEAR(self->return_kind);
     Py_CLEAR(self->nothing);

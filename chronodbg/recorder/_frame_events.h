@@ -52,6 +52,9 @@ typedef struct {
     PyObject *lines_in;   /* CodeEvents.lines_in, bound */
     PyObject *lines_known; /* id(code) -> lines_in(code): asked once per code, not once per call */
     PyObject *emit;       /* CodeEvents.emit (the recorder's emit_code) */
+    /* The C EmitCode's call by items (_event.h) when `emit` is one, else NULL: set with `emit`. */
+    PyObject *(*emit_items)(PyObject *emitter, PyObject *kind, PyObject *const *data, Py_ssize_t ndata,
+                            PyObject *code, PyObject *line);
     PyObject *call_kind, *return_kind; /* ints */
     PyObject *nothing;
     PyObject *s_call, *s_resume, *s_return, *s_yield;

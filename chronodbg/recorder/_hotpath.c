@@ -227,14 +227,9 @@ new_event(PyObject *t, int64_t ns, PyObject *tid, PyObject *task, PyObject *kind
         return cgr_event_new(ns, tid, task, kind, obj, site, data, snap, inline_data, ndata);
     }
     if (data == NULL) {
-        data = PyTuple_New(ndata);
+        data = cgr_tuple_of(inline_data, ndata);
         for (Py_ssize_t i = 0; i < ndata; i++) {
-            if (data != NULL) {
-                PyTuple_SET_ITEM(data, i, inline_data[i]);
-            }
-            else {
-                Py_DECREF(inline_data[i]);
-            }
+            Py_DECREF(inline_data[i]); /* stolen: the tuple holds its own */
         }
     }
     PyObject *items[8] = {t, tid, task, kind, obj, site, data, snap};
