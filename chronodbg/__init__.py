@@ -107,7 +107,7 @@ def start(
         max_size=max_size,
         ring=ring,
         program=sys.argv[0] if sys.argv else "",
-        argv=list(sys.argv),
+        argv=tuple(sys.argv),
     )
     return Recording(control.start(options))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -99,7 +100,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _options_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chronodbg record", add_help=False)
+    # Its help is HELP above, never argparse's: the formatter only checks each
+    # argument's metavar. Given a width, argparse does not import shutil (with
+    # bz2 and lzma) into the program to find the terminal's.
+    parser = _Parser(prog="chronodbg record", add_help=False, formatter_class=functools.partial(argparse.HelpFormatter, width=80))
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("-o", "--output")
     parser.add_argument("--include", action="append", default=[])
@@ -208,7 +212,7 @@ def main(argv: Sequence[str]) -> int:
         redact=redact,
         use_repr=ns.repr,
         program=target_name,
-        argv=[target_name, *target_args],
+        argv=(target_name, *target_args),
         announce=not ns.quiet,
         on_deadlock=ns.on_deadlock,
         level=ns.level,

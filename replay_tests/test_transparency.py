@@ -172,3 +172,22 @@ def test_sampling_locals_keeps_no_deleted_value_alive(tmp_path: Path, level: str
     # The samples themselves are there: the lock events carry the locals.
     acquires = [e for e in run.events if e["kind"] == "lock.acquire"]
     assert len(acquires) == 4 and all(e["locals"] for e in acquires)
+
+
+def test_recording_imports_nothing_the_program_did_not(tmp_path: Path) -> None:
+    """Each module the recorder imported into a program cost the program's start (issue 8), and shows in its sys.modules."""
+    program = tmp_path / "modules.py"
+    program.write_text(
+        "import sys, threading\n"
+        "lock = threading.Lock()\n"
+        "with lock:\n"
+        "    pass\n"
+        "heavy = ('dataclasses', 'inspect', 'concurrent.futures', 'logging', 'traceback', 'asyncio', 'shutil', 'ast')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    plain = run_plain(program, cwd=tmp_path)
+    for level in ("sync", "calls"):
+        run = record(tmp_path, program, options=("--level", level))
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == plain.stdout, level
+        assert run.by_kind("lock.acquire"), "the lock was recorded"

@@ -16,8 +16,7 @@ blocked (`stuck`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 #: ("thread", id) or ("task", id).
 Actor = tuple[str, int]
@@ -27,8 +26,7 @@ Actor = tuple[str, int]
 _ALL_TARGETS = frozenset({"task", "gather", "taskgroup", "shield", "wait_for"})
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     """One actor blocked: on what, since which event, and who alone can end it."""
 
     actor: Actor

@@ -13,7 +13,6 @@ the run came before.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -25,14 +24,16 @@ from chronodbg.logfile.writer import ChunkEntry, LogWriter, PackedChunk
 SECTIONS = ("strings", "sites", "objects", "threads", "tasks")
 
 
-@dataclass
 class RingState:
     """What the ring has dropped so far, for the header of each rewrite and for the footer."""
 
-    max_size: int
-    dropped_events: int = 0
-    dropped_chunks: int = 0
-    rewrites: int = 0
+    __slots__ = ("max_size", "dropped_events", "dropped_chunks", "rewrites")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.dropped_events = 0
+        self.dropped_chunks = 0
+        self.rewrites = 0
 
     def header_field(self) -> dict[str, int]:
         return {"max_size": self.max_size, "dropped_events": self.dropped_events, "dropped_chunks": self.dropped_chunks}

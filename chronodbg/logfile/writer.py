@@ -19,8 +19,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgpack
 
@@ -67,18 +66,21 @@ def _default(value: object) -> object:
     return f"<unpackable {type(value).__name__}>"
 
 
-@dataclass(frozen=True)
 class PackedChunk:
-    first_seq: int
-    count: int
-    body: bytes
-    defs: dict[str, list[Any]]
-    counts: dict[int, int]
-    last_t: int
+    """A chunk packed, not yet written: its events' body and the definitions they introduce."""
+
+    __slots__ = ("first_seq", "count", "body", "defs", "counts", "last_t")
+
+    def __init__(self, first_seq: int, count: int, body: bytes, defs: dict[str, list[Any]], counts: dict[int, int], last_t: int) -> None:
+        self.first_seq = first_seq
+        self.count = count
+        self.body = body
+        self.defs = defs
+        self.counts = counts
+        self.last_t = last_t
 
 
-@dataclass(frozen=True)
-class ChunkEntry:
+class ChunkEntry(NamedTuple):
     """A written chunk: where its frame is (offset, length with its MAC) and what it holds."""
 
     offset: int

@@ -26,9 +26,8 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 from chronodbg import kinds
 from chronodbg.errors import RecordError
@@ -74,9 +73,12 @@ Emit = Callable[..., None]
 EmitCode = Callable[[int, tuple[Any, ...], Any, int], None]
 
 
-@dataclass
-class Options:
-    """What to record and where; the CLI flags and the library's keyword arguments."""
+class Options(NamedTuple):
+    """What to record and where; the CLI flags and the library's keyword arguments.
+
+    A named tuple, not a dataclass: `dataclasses` imports `inspect`, about 10 ms
+    of every recorded program's start, and the program may not need either.
+    """
 
     path: str | None = None
     include: tuple[str, ...] = ()
@@ -92,7 +94,7 @@ class Options:
     redact: str | None = DEFAULT_REDACT
     use_repr: bool = False
     program: str = ""
-    argv: list[str] = field(default_factory=list)
+    argv: tuple[str, ...] = ()
     #: Print the one-line summary to stderr when recording ends (the CLI does).
     announce: bool = False
     #: What the watchdog does on a deadlock: "stop" (end the program with
@@ -105,11 +107,16 @@ class Options:
     #: At level calls, the files (globs, as --include) whose frames also record lines.
     lines: tuple[str, ...] = ()
     #: HMAC key signing every frame of the log (format 3); never written, never shown.
-    sign_key: bytes | None = field(default=None, repr=False)
+    sign_key: bytes | None = None
     #: Bytes the file may take; at the cap recording stops (the program goes
     #: on), or with `ring` the oldest chunks are dropped (logfile.ring).
     max_size: int | None = None
     ring: bool = False
+
+    def __repr__(self) -> str:
+        # The signing key is never shown.
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self, strict=True) if name != "sign_key")
+        return f"Options({shown})"
 
 
 class Recorder:

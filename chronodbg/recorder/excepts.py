@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import dis
-from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -51,21 +50,23 @@ RETURNS = frozenset(op for op in (RETURN_VALUE, OP.get("RETURN_CONST")) if op is
 ITERATION_ENDS = frozenset(OP[name] for name in ("FOR_ITER", "SEND", "END_SEND", "END_FOR", "CLEANUP_THROW") if name in OP)
 
 
-@dataclass
 class Handlers:
     """The except clauses of one code object."""
 
-    #: catch offset -> the line of its `except` clause.
-    catches: dict[int, int] = field(default_factory=dict)
-    #: offset of a clause's match jump -> (where it jumps when the clause does not match, its catch offset).
-    jumps: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: handler entry offset -> the catch offset of a bare `except:` it starts with,
-    #: or -1 for one that starts with a typed clause. Other handlers are clean-up.
-    entries: dict[int, int] = field(default_factory=dict)
-    #: (start, end, target) of every exception-table entry.
-    table: tuple[tuple[int, int, int], ...] = ()
-    #: Sorted (catch offset, end of that clause's body) ranges.
-    bodies: list[tuple[int, int]] = field(default_factory=list)
+    __slots__ = ("catches", "jumps", "entries", "table", "bodies")
+
+    def __init__(self) -> None:
+        #: catch offset -> the line of its `except` clause.
+        self.catches: dict[int, int] = {}
+        #: offset of a clause's match jump -> (where it jumps when the clause does not match, its catch offset).
+        self.jumps: dict[int, tuple[int, int]] = {}
+        #: handler entry offset -> the catch offset of a bare `except:` it starts with,
+        #: or -1 for one that starts with a typed clause. Other handlers are clean-up.
+        self.entries: dict[int, int] = {}
+        #: (start, end, target) of every exception-table entry.
+        self.table: tuple[tuple[int, int, int], ...] = ()
+        #: Sorted (catch offset, end of that clause's body) ranges.
+        self.bodies: list[tuple[int, int]] = []
 
     def covered(self, offset: int) -> bool:
         """Whether an exception raised at `offset` goes to a handler in this code."""

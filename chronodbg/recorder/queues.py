@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import _queue
 import _thread
-import concurrent.futures
+import os
 import queue
 import sys
 import time
@@ -41,7 +41,9 @@ QUEUE_WAIT = Kind.QUEUE_WAIT
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
 _now = time.monotonic_ns
-_FUTURES_DIR = concurrent.futures.__file__.rsplit("/", 1)[0] + "/"
+_FUTURES_BASE = "concurrent.futures._base"
+#: Where concurrent.futures lives, found without importing it (see install).
+_FUTURES_DIR = os.path.join(os.path.dirname(queue.__file__), "concurrent", "futures", "")
 
 
 def storage_hooks_in_c(rec: Recorder, patches: Patches, cls: type, threading_queue: bool) -> bool:
@@ -317,8 +319,8 @@ def install_simple_queue(rec: Recorder, patches: Patches, module: Any = queue) -
     patches.set(module, "SimpleQueue", SimpleQueue)
 
 
-def install_futures(rec: Recorder, patches: Patches) -> None:
-    Future = concurrent.futures.Future
+def install_futures(rec: Recorder, patches: Patches, module: Any) -> None:
+    Future = module.Future
     # Traced: a done-callback, run by set_result, is the program's code.
     original_init = traced(rec, Future.__init__)
     original_result = traced(rec, Future.result)
@@ -382,7 +384,13 @@ def install_futures(rec: Recorder, patches: Patches) -> None:
 def install(rec: Recorder, patches: Patches) -> None:
     install_queue(rec, patches)
     install_simple_queue(rec, patches)
-    install_futures(rec, patches)
+    # concurrent.futures is patched when the program imports it (asyncio
+    # does too): importing it here, with the logging it imports, cost every
+    # recorded program about 4 ms at start.
+    futures = sys.modules.get(_FUTURES_BASE)
+    if futures is not None:
+        install_futures(rec, patches, futures)
+    patches.after_import(_FUTURES_BASE, lambda: rec.active, lambda module: install_futures(rec, patches, module))
 
     def patch_fresh_queue(module: Any) -> None:
         # `importlib.reload(queue)` and test.support's

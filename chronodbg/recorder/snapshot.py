@@ -590,7 +590,6 @@ def _oid_of(value: Any, how: str | None) -> int | None:
 
 def _recorded_kind(cls: type) -> str | None:
     """How objects of `cls` carry their recorded id: 'slot', 'dict', 'task', 'thread', or None."""
-    import concurrent.futures
     import queue
     import threading
 
@@ -607,9 +606,12 @@ def _recorded_kind(cls: type) -> str | None:
         threading.Barrier,
         queue.Queue,
         queue.SimpleQueue,
-        concurrent.futures.Future,
     )
-    asyncio = sys.modules.get("asyncio")  # never imported here: only if the program has it
+    # Neither imported here: a Future exists only if the program imported them.
+    futures = sys.modules.get("concurrent.futures._base")
+    if futures is not None and hasattr(futures, "Future"):
+        bases += (futures.Future,)
+    asyncio = sys.modules.get("asyncio")
     if asyncio is not None and hasattr(asyncio, "tasks"):
         try:
             if issubclass(cls, asyncio.tasks._CTask) or issubclass(cls, asyncio.tasks._PyTask):

@@ -22,8 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chronodbg.analysis.waitgraph import Actor, Wait, WaitGraph, describe_deadlock, targets_of
 from chronodbg.kinds import Kind
@@ -101,8 +100,7 @@ _INLINE = (LOCK_ACQUIRE, LOCK_RELEASE, QUEUE_PUT, QUEUE_GET, TASK_RESUME, TASK_S
 _WATCHED = frozenset(_STARTS) | _ENDS | _WAKERS | {THREAD_END} | frozenset(_INLINE)
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
     """A finding seen once, waiting to be confirmed."""
 
     key: tuple[Any, ...]
@@ -110,8 +108,7 @@ class _Pending:
     frames: dict[int, tuple[int, int]]
 
 
-@dataclass
-class Finding:
+class Finding(NamedTuple):
     waits: list[Wait]
     cycle: bool
     #: The thread the deadlock event is recorded on.

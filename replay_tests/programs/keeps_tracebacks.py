@@ -43,7 +43,11 @@ def worker_fails():
 
 def future_result():
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(worker_fails).result(HANG_GUARD)
+        future = pool.submit(worker_fails)
+        # Done before result() looks: which of its lines raises depends on
+        # that, and the scheduling would decide it otherwise.
+        concurrent.futures.wait([future], HANG_GUARD)
+        future.result(HANG_GUARD)
 
 
 def over_release():
