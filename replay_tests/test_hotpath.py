@@ -1012,3 +1012,26 @@ def test_the_c_tracers_hand_a_python_emit_the_same_data_as_tuples(monkeypatch: p
     (call_kind, call, code, first_line), (_, line, _, _), (_, ret, _, _) = got
     assert call_kind == Kind.CALL and code is called.__code__ and first_line == code.co_firstlineno
     assert call == (call[0], "call", (("first", 7),)) and line[0] == call[0] and ret == (call[0], "return", 7)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_thread_s_id_and_task_follow_the_recorder_s_tables_at_each_event(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C emit keeps its last thread's id while the ids' table is unchanged; any change of it is seen at the next event."""
+    rec = make(path, monkeypatch)
+    frame, me = sys._getframe(), threading.get_ident()
+    rec.emit(Kind.MARK, None, (), frame)
+    first = rec.thread_ids[me]
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.thread_ids[me] = first + 40
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.emit_code(Kind.LINE, (1,), frame.f_code, frame.f_lineno)
+    other = rec.thread_ids.pop(me) + 1
+    rec.thread_ids[me] = other
+    rec.emit(Kind.MARK, None, (), frame)
+    rec.running_tasks[me] = 7
+    rec.emit(Kind.MARK, None, (), frame)
+    del rec.running_tasks[me]
+    rec.emit(Kind.MARK, None, (), frame)
+    assert [(event[1], event[2]) for event in rec.buffer[-7:]] == [
+        (first, None), (first, None), (first + 40, None), (first + 40, None), (other, None), (other, 7), (other, None)
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -550,3 +551,80 @@ def test_a_pair_of_a_name_and_a_scalar_summary_is_made_once() -> None:
     assert pairs[2]["x"] is not pairs[0]["x"] and pairs[2]["x"] == ("x", 6)
     # A container's summary is made anew each time, and so is its pair.
     assert pairs[1]["items"] is not pairs[0]["items"]
+
+
+@needs_c
+def test_samples_interleaved_across_codes_threads_and_replaced_entries_are_python_s() -> None:
+    """The C sampler's entry of its last (code, thread) never serves another frame, thread or a replaced entry."""
+    python, python_sample, c, c_sample = _pair()
+
+    def stepping(label: str) -> Any:
+        n = 0
+        while True:
+            n += 1
+            text = f"{label}{n}"  # noqa: F841 (a local that changes at each step)
+            frame = sys._getframe()
+            yield c_sample(frame, True), python_sample(frame, True)
+
+    def other(label: str) -> Any:
+        m = 0
+        while True:
+            m += 10
+            name = label  # noqa: F841
+            frame = sys._getframe()
+            yield c_sample(frame, True), python_sample(frame, True)
+
+    jobs: queue.Queue[Any] = queue.Queue()
+    results: queue.Queue[Any] = queue.Queue()
+
+    def worker() -> None:
+        while (job := jobs.get()) is not None:
+            results.put(job())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        a, b, o, elsewhere = stepping("a"), stepping("b"), other("o"), stepping("t")
+        # Python's entry put over the C one (the module-level fallback shares the dict).
+        replace = ("replace", lambda: c.sample_locals(a.gi_frame, True))
+        steps: list[Any] = [a, a, b, a, o, o, a, "thread", a, "clear", a, "thread", "thread", a, replace, a, o, b, b, a]
+        seen = 0
+        for step in steps:
+            if step == "clear":
+                c._frames.clear()
+                continue
+            if isinstance(step, tuple):
+                step[1]()
+                continue
+            if step == "thread":
+                jobs.put(lambda: next(elsewhere))
+                got, want = results.get(timeout=60)
+            else:
+                got, want = next(step)
+            assert _comparable(got) == _comparable(want), (seen, got, want)
+            seen += 1
+        assert seen == 18
+    finally:
+        jobs.put(None)
+        thread.join(60)
+
+
+@needs_c
+def test_an_entry_taken_out_of_the_dict_is_not_served_again() -> None:
+    _, _, c, c_sample = _pair()
+
+    def cleared_between() -> tuple[Any, Any]:
+        x = 1
+        frame = sys._getframe()
+        c_sample(frame, True)
+        (entry,) = c._frames.values()
+        c._frames.clear()
+        x = 2  # noqa: F841
+        return entry, c_sample(frame, True)
+
+    entry, snap = cleared_between()
+    assert dict(snap)["x"] == 2
+    # A new entry in the dict; the one taken out (held here) left as it was.
+    (fresh,) = c._frames.values()
+    assert fresh is not entry and fresh[0] is snap
+    assert dict(entry[0])["x"] == 1

@@ -88,6 +88,11 @@ typedef struct {
      * the GIL, and a reference is taken before any callback. */
     unsigned long ident;
     PyObject *ident_obj;
+    /* thread_id's last answer, `tid_obj` for the thread `tid_ident`, good
+     * while thread_ids keeps the version `tid_version` (see thread_id). */
+    unsigned long tid_ident;
+    uint64_t tid_version;
+    PyObject *tid_obj;
     /* See cached_site (Emit) and code_site_slot (EmitCode). */
     SiteSlot site_slots[SITE_SLOTS];
 } Emitter;
@@ -130,6 +135,7 @@ emitter_clear(Emitter *self)
     Py_CLEAR(self->stop_codes);
     Py_CLEAR(self->frame_locals);
     Py_CLEAR(self->ident_obj);
+    Py_CLEAR(self->tid_obj);
     for (size_t i = 0; i < SITE_SLOTS; i++) {
         Py_CLEAR(self->site_slots[i].code);
         Py_CLEAR(self->site_slots[i].site);
@@ -284,11 +290,50 @@ get_or_call(PyObject *d, PyObject *key, PyObject *call, PyObject *const *args, s
     return PyObject_Vectorcall(call, args, nargs, NULL);
 }
 
-/* thread_ids.get(ident) or current_thread_id() */
+/* A dict's version tag: a new, interpreter-wide unique number at each change
+ * of any dict, through 3.13 (3.14 keeps none: there every lookup is made). */
+#if PY_VERSION_HEX < 0x030E0000
+#define CGR_DICT_VERSIONS 1
+static uint64_t
+dict_version(PyObject *dict)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    return ((PyDictObject *)dict)->ma_version_tag;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+#endif
+
+/* thread_ids.get(ident) or current_thread_id(), for `ident` the current
+ * thread's (current_ident's last). A thread's id changes only by a change of
+ * thread_ids (a thread registered, started or ended), so while the dict keeps
+ * its version the last answer for the same thread stands: one compare where
+ * there was a dict lookup per event. */
 static PyObject *
 thread_id(Emitter *self, PyObject *ident)
 {
-    return get_or_call(self->thread_ids, ident, self->current_thread_id, NULL, 0);
+#ifdef CGR_DICT_VERSIONS
+    uint64_t version = dict_version(self->thread_ids);
+    if (self->tid_obj != NULL && self->tid_ident == self->ident && self->tid_version == version) {
+        return Py_NewRef(self->tid_obj);
+    }
+    unsigned long for_ident = self->ident;
+#endif
+    PyObject *tid = get_or_call(self->thread_ids, ident, self->current_thread_id, NULL, 0);
+#ifdef CGR_DICT_VERSIONS
+    /* Kept only when the dict did not change meanwhile (a thread registered
+     * by current_thread_id is kept at its next event). */
+    if (tid != NULL && dict_version(self->thread_ids) == version) {
+        Py_XSETREF(self->tid_obj, Py_NewRef(tid));
+        self->tid_ident = for_ident;
+        self->tid_version = version;
+    }
+#endif
+    return tid;
 }
 
 /* sites.get((id(code), line)) or site_id(code, line); `code_id` is id(code). */
@@ -309,6 +354,10 @@ site_of(Emitter *self, PyObject *code, PyObject *code_id, PyObject *line)
 static PyObject *
 running_task(Emitter *self, PyObject *ident)
 {
+    if (PyDict_GET_SIZE(self->running_tasks) == 0) {
+        /* No task runs (a program of threads alone): no lookup. */
+        return Py_NewRef(Py_None);
+    }
     PyObject *task = PyDict_GetItemWithError(self->running_tasks, ident);
     if (task == NULL) {
         return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);

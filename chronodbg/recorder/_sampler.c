@@ -269,6 +269,8 @@ frame_key(Sampler *self, PyCodeObject *code, unsigned long thread)
         Py_XSETREF(self->last_key, Py_NewRef(key));
         self->last_key_code = (uintptr_t)code;
         self->last_key_thread = thread;
+        /* Remembered for the key replaced. */
+        self->last_entry = NULL;
     }
     return key;
 }
@@ -473,6 +475,19 @@ unchanged_since(Sampler *self, const Locals *locals, const Limits *limits, PyObj
     return n == n_before;
 }
 
+/* The entry `frames` holds now under `key`, well-formed, for the next sample
+ * of the same code and thread (only while `key` is the last one made). */
+static void
+remember_entry(Sampler *self, PyObject *key, PyObject *entry)
+{
+#ifdef CGR_DICT_VERSIONS
+    if (key == self->last_key) {
+        self->last_entry = entry;
+        self->last_entry_version = dict_version(self->frames);
+    }
+#endif
+}
+
 static PyObject *
 sample(Sampler *self, PyObject *frame_obj, int calling)
 {
@@ -500,13 +515,26 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
     if (key == NULL) {
         goto done;
     }
-    entry = PyDict_GetItemWithError(self->frames, key);
-    if (entry == NULL && PyErr_Occurred()) {
-        goto done;
+    int known;
+#ifdef CGR_DICT_VERSIONS
+    if (key == self->last_key && self->last_entry != NULL && self->last_entry_version == dict_version(self->frames)) {
+        /* The same frame's code and thread as the last sample, and the dict
+         * unchanged since: the entry found then, well-formed then and
+         * changed since only by the update in place below. */
+        entry = Py_NewRef(self->last_entry);
+        known = 1;
     }
-    /* Held: summarising can run Python code, which may sample this code again and replace the entry. */
-    Py_XINCREF(entry);
-    int known = entry_of(entry, code, thread);
+    else
+#endif
+    {
+        entry = PyDict_GetItemWithError(self->frames, key);
+        if (entry == NULL && PyErr_Occurred()) {
+            goto done;
+        }
+        /* Held: summarising can run Python code, which may sample this code again and replace the entry. */
+        Py_XINCREF(entry);
+        known = entry_of(entry, code, thread);
+    }
     PyObject *before = known ? PyTuple_GET_ITEM(entry, 0) : NULL;
     PyObject *before_helds = known ? PyTuple_GET_ITEM(entry, 1) : NULL;
     int unchanged = known, helds_changed = !known;
@@ -551,6 +579,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         }
         if (same) {
             result = Py_NewRef(before);
+            remember_entry(self, key, entry);
             goto done;
         }
     }
@@ -614,6 +643,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         PyTuple_SET_ITEM(entry, 1, Py_NewRef(helds));
         Py_DECREF(old_snapshot);
         Py_DECREF(old_helds);
+        remember_entry(self, key, entry);
     }
     else if (helds_changed) {
         if (!known && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
@@ -632,6 +662,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             Py_DECREF(snapshot);
             goto done;
         }
+        remember_entry(self, key, fresh);
         Py_DECREF(fresh);
     }
     result = snapshot;
@@ -727,6 +758,7 @@ Sampler_init(Sampler *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->redacted, Py_NewRef(redacted));
     Py_XSETREF(self->tag_error, Py_NewRef(tag_error));
     Py_XSETREF(self->frames, frames);
+    self->last_entry = NULL;
     Py_XSETREF(self->secret, secret);
     Py_XSETREF(self->is_secret, is_secret);
     Py_XSETREF(self->plain, plain);
@@ -796,6 +828,7 @@ Sampler_clear(Sampler *self)
     Py_CLEAR(self->recorded);
     Py_CLEAR(self->recorded_key);
     Py_CLEAR(self->last_key);
+    self->last_entry = NULL;
     return 0;
 }
 

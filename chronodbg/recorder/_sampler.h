@@ -46,6 +46,11 @@ typedef struct {
     PyObject *last_key;
     uintptr_t last_key_code;
     unsigned long last_key_thread;
+    /* The well-formed entry `frames` held under last_key when `frames` had
+     * the version last_entry_version (borrowed: while that version stands,
+     * the dict holds it). See sample(). */
+    PyObject *last_entry;
+    uint64_t last_entry_version;
 } Sampler;
 
 
