@@ -170,7 +170,12 @@ def write(fd, data):
         return n
     return real_write(fd, data)
 
-os.write = write
+real_writev = os.writev
+
+def writev(fd, parts):
+    return write(fd, b"".join(parts)) if fd > 2 else real_writev(fd, parts)
+
+os.write, os.writev = write, writev
 chronodbg.start(sys.argv[1])
 lock = threading.Lock()
 total = 0

@@ -230,14 +230,14 @@ def test_a_write_error_counts_what_the_loop_packed_as_dropped(tmp_path: Path, mo
     rec.written_at = time.monotonic()
     rec.pack_here()
     assert rec.events_written == 3 and rec._out
-    real_write = os.write
+    real_writev = os.writev
 
-    def full(fd: int, data: bytes) -> int:
+    def full(fd: int, parts: list[bytes]) -> int:
         if fd == rec._fd:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(fd, data)
+        return real_writev(fd, parts)
 
-    monkeypatch.setattr(core.os, "write", full)
+    monkeypatch.setattr(os, "writev", full)
     rec.emit(Kind.MARK, None, (), None)
     rec.drain()
     # The three packed by the loop and the one packed now: none reached the file.

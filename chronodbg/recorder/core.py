@@ -34,7 +34,7 @@ from chronodbg.errors import RecordError
 from chronodbg.kinds import Kind
 from chronodbg.logfile.format import CHUNK_EVENTS, FORMAT_VERSION
 from chronodbg.logfile.ring import RingState, merged_definitions, rewrite
-from chronodbg.logfile.writer import LogWriter, PackedChunk, native_packer
+from chronodbg.logfile.writer import LogWriter, PackedChunk, PendingBytes, native_packer
 from chronodbg.recorder.hotpath import built_hooks, events_freer, locks_path
 from chronodbg.recorder.objects import ObjectTable
 from chronodbg.recorder.snapshot import DEFAULT_REDACT, Summariser
@@ -185,7 +185,7 @@ class Recorder:
         self._fd: int | None = None
         self.memory: bytearray | None = None
         #: Packed bytes not yet written to the file (see drain), and how many events they hold.
-        self._out: bytearray | None = None
+        self._out: PendingBytes | None = None
         self._out_events = 0
         self.bytes_on_disk = 0
         #: True while the writer packs with the GC off (a fork then must not
@@ -235,7 +235,7 @@ class Recorder:
                 os.close(self._fd)
                 self._fd = None
                 raise RecordError(f"cannot keep a ring in {path}: --ring needs a regular file")
-            self._out = bytearray()
+            self._out = PendingBytes()
             self.log = LogWriter(self._out.extend, self.options.sign_key)
             if self.ring is not None:
                 self.log.chunks = []
@@ -504,12 +504,7 @@ class Recorder:
             return
         self.written_at = _monotonic()
         while out:
-            written = os.write(fd, out)
-            self.bytes_on_disk += written
-            if written == len(out):
-                out.clear()
-            else:
-                del out[:written]
+            self.bytes_on_disk += out.write_some(fd)
         self._out_events = 0
 
     def drain(self, from_writer: bool = False) -> None:
