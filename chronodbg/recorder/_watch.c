@@ -31,8 +31,15 @@ item(PyObject *data, Py_ssize_t i)
 static int
 discard(PyObject *d, PyObject *key)
 {
-    int there = PyDict_Contains(d, key);
-    return there <= 0 ? there : PyDict_DelItem(d, key);
+    /* One lookup where there were two (contains, then delete): a lock's
+     * holder goes at each release. */
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_Pop(d, key, NULL) < 0 ? -1 : 0;
+#else
+    PyObject *value = _PyDict_Pop(d, key, Py_None);
+    Py_XDECREF(value);
+    return value == NULL ? -1 : 0;
+#endif
 }
 
 /* callback(event, seq): 0, or -1 on error. */
@@ -78,21 +85,30 @@ typedef struct {
 
 /* One event of a kind fed here (`k`), its items 1 to 7 at f[1] to f[7]: 0, or -1 on error. */
 static int
-feed_one(const Model *m, int k, PyObject *event, PyObject *const *f, PyObject *seq)
+feed_one(const Model *m, int k, PyObject *event, PyObject *const *f, long long n)
 {
     PyObject *tid = f[1], *obj = f[4], *data = f[6];
-    int waiting;
+    /* The event's seq as an int, made only where it is kept or passed on
+     * (not for a release, a resume or a wake). */
+    PyObject *seq = NULL;
+    int result, waiting;
     switch (k) {
     case ACQUIRE: {
         PyObject *depth = item(data, 1);
         int first = depth == NULL ? -1 : PyObject_RichCompareBool(depth, s_one, Py_EQ);
         Py_XDECREF(depth);
-        if (first < 0 || (first && (PyDict_SetItem(m->holder, obj, event) < 0 ||
-                                    PyDict_SetItem(m->held_since, obj, seq) < 0))) {
+        if (first < 0) {
             return -1;
         }
+        seq = PyLong_FromLongLong(n);
+        if (seq == NULL || (first && (PyDict_SetItem(m->holder, obj, event) < 0 ||
+                                      PyDict_SetItem(m->held_since, obj, seq) < 0))) {
+            result = -1;
+            break;
+        }
         waiting = PyDict_Contains(m->thread_waits, tid);
-        return waiting <= 0 ? waiting : call2(m->apply, event, seq);
+        result = waiting <= 0 ? waiting : call2(m->apply, event, seq);
+        break;
     }
     case RELEASE: {
         PyObject *left = item(data, 0);
@@ -106,10 +122,15 @@ feed_one(const Model *m, int k, PyObject *event, PyObject *const *f, PyObject *s
     case PUT:
     case GET:
         waiting = PyDict_Contains(m->thread_waits, tid);
-        if (waiting != 0) {
-            return waiting < 0 ? -1 : call2(m->apply, event, seq);
+        if (waiting < 0 || (waiting == 0 && obj == Py_None)) {
+            return waiting;
         }
-        return obj == Py_None ? 0 : PyDict_SetItem(m->woken_at, obj, seq);
+        seq = PyLong_FromLongLong(n);
+        if (seq == NULL) {
+            return -1;
+        }
+        result = waiting ? call2(m->apply, event, seq) : PyDict_SetItem(m->woken_at, obj, seq);
+        break;
     case RESUME: {
         PyObject *task = f[2];
         return task == Py_None ? 0 : discard(m->task_waits, task);
@@ -120,16 +141,21 @@ feed_one(const Model *m, int k, PyObject *event, PyObject *const *f, PyObject *s
         Py_XDECREF(task);
         return failed ? -1 : 0;
     }
-    case SUSPEND:
-        return suspended(m->task_waits, f, seq);
     case DONE: {
-        PyObject *result = PyObject_CallOneArg(m->task_done, f[2]);
-        Py_XDECREF(result);
-        return result == NULL ? -1 : 0;
+        PyObject *done = PyObject_CallOneArg(m->task_done, f[2]);
+        Py_XDECREF(done);
+        return done == NULL ? -1 : 0;
     }
     default:
-        return call2(m->other, event, seq);
+        seq = PyLong_FromLongLong(n);
+        if (seq == NULL) {
+            return -1;
+        }
+        result = k == SUSPEND ? suspended(m->task_waits, f, seq) : call2(m->other, event, seq);
+        break;
     }
+    Py_XDECREF(seq);
+    return result;
 }
 
 /* watch_feed(watchdog, batch, first_seq, kinds, watched) */
@@ -191,9 +217,7 @@ watch_feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             as_tuple = PySequence_Tuple(event);
             f = as_tuple == NULL ? NULL : ((PyTupleObject *)as_tuple)->ob_item;
         }
-        PyObject *seq = f == NULL ? NULL : PyLong_FromLongLong(first + i);
-        int failed = seq == NULL || feed_one(&m, k, event, f, seq) < 0;
-        Py_XDECREF(seq);
+        int failed = f == NULL || feed_one(&m, k, event, f, first + i) < 0;
         Py_XDECREF(as_tuple);
         Py_DECREF(event);
         if (failed) {
