@@ -791,6 +791,51 @@ PyDoc_STRVAR(pack_chunk_doc,
 "when the events hold anything but exact builtin types it packs here, and\n"
 "the Python path must run instead.");
 
+/* What pack_chunk keeps between calls (under the GIL): a chunk's buffers
+ * and its snapshot table, up to SPARE_LIMIT bytes each. */
+#define SPARE_LIMIT ((size_t)4 << 20)
+static struct {
+    Buf ev, sn, hd;
+    IdTable ids;
+    int busy;
+} spare;
+
+static void
+free_buf(Buf *b)
+{
+    PyMem_Free(b->buf);
+    b->buf = NULL;
+    b->len = b->cap = 0;
+}
+
+/* After a pack: its buffers and table become the spare, emptied by the next
+ * pack, when they were the spare's (`reused`) or there is none; else they
+ * are freed. A buffer past SPARE_LIMIT is freed, and a table past it ends
+ * the spare. */
+static void
+keep_spare(int reused, Buf *ev, Buf *sn, Buf *hd, IdTable *ids)
+{
+    int keep = reused || (!spare.busy && spare.ids.keys == NULL);
+    if (!keep || (ids->mask + 1) * (sizeof(PyObject *) + sizeof(Py_ssize_t)) > SPARE_LIMIT) {
+        free_buf(ev);
+        free_buf(sn);
+        free_buf(hd);
+        id_table_free(ids);
+        if (reused) {
+            memset(&spare, 0, sizeof(spare));
+        }
+        return;
+    }
+    Buf *bufs[] = {ev, sn, hd};
+    for (size_t i = 0; i < 3; i++) {
+        if (bufs[i]->cap > SPARE_LIMIT) {
+            free_buf(bufs[i]);
+        }
+    }
+    spare.ev = *ev, spare.sn = *sn, spare.hd = *hd, spare.ids = *ids;
+    spare.busy = 0;
+}
+
 static PyObject *
 pack_chunk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -804,7 +849,19 @@ pack_chunk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     Py_ssize_t nsnap = 0;
     int64_t last_t = 0;
-    if (id_table_init(&ids, 64) < 0)
+    /* The last chunk's buffers and table, emptied, unless another pack is
+     * using them (a call made while one runs): no growing them again from
+     * nothing at every chunk. */
+    int reused = !spare.busy && spare.ids.keys != NULL;
+    if (reused) {
+        spare.busy = 1;
+        ev = spare.ev, sn = spare.sn, hd = spare.hd, ids = spare.ids;
+        ev.len = sn.len = hd.len = 0;
+        /* Stale addresses could match new objects: every slot is emptied. */
+        memset(ids.keys, 0, (ids.mask + 1) * sizeof(PyObject *));
+        ids.used = 0;
+    }
+    else if (id_table_init(&ids, 64) < 0)
         return NULL;
     memset(kinds.slot_of, 0xff, sizeof(kinds.slot_of));
     kinds.slots = NULL;
@@ -814,13 +871,10 @@ pack_chunk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = make_result(&ev, &sn, &hd, &kinds, nsnap, last_t);
     else if (r == FALLBACK)
         result = Py_NewRef(Py_None);
-    PyMem_Free(ev.buf);
-    PyMem_Free(sn.buf);
-    PyMem_Free(hd.buf);
     for (Py_ssize_t i = 0; i < kinds.n; i++)
         Py_DECREF(kinds.slots[i].kind);
     PyMem_Free(kinds.slots);
-    id_table_free(&ids);
+    keep_spare(reused, &ev, &sn, &hd, &ids);
     return result;
 }
 
