@@ -1035,3 +1035,41 @@ def test_a_thread_s_id_and_task_follow_the_recorder_s_tables_at_each_event(path:
     assert [(event[1], event[2]) for event in rec.buffer[-7:]] == [
         (first, None), (first, None), (first + 40, None), (first + 40, None), (other, None), (other, 7), (other, None)
     ]
+
+
+@pytest.mark.parametrize("cls", locks.WRAPPERS, ids=lambda cls: cls.__name__)
+def test_a_lock_s_acquire_data_and_an_emit_that_raises(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each wrapper class records (waited, depth) as the Python one does, and an emit that raises leaves the lock free."""
+    rec = make("c" if locks._built is not None else "python", monkeypatch)
+    rec.active = True
+    reentrant = cls in locks._RLOCK_CLASSES
+    lock = cls(rec, rec.register_object("RLock" if reentrant else "Lock", sys._getframe()))
+    with lock:
+        if reentrant:
+            with lock:
+                pass
+    acquires = [event[6] for event in rec.buffer if event[3] == Kind.LOCK_ACQUIRE]
+    assert acquires == ([(0, 1), (0, 2)] if reentrant else [(0, 1)])
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rec, "emit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with lock:
+            pytest.fail("entered")
+    # Not held: another thread takes it at once, and an RLock's depth is back to 0.
+    taken: list[bool] = []
+
+    def take() -> None:
+        taken.append(lock._lock.acquire(False))
+        if taken[0]:
+            lock._lock.release()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join(60)
+    assert taken == [True]
+    if reentrant:
+        assert lock._depth == 0
+    rec.active = False

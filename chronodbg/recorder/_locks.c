@@ -45,6 +45,7 @@
 static PyObject *kind_acquire, *kind_release;
 static PyObject *contended;      /* locks._contended */
 static PyObject *release_data;   /* (0,) */
+static PyObject *acquire_data;   /* (0, 1): an acquire that did not wait, depth 1 */
 static PyObject *str_active, *str_emit, *str_acquire, *str_release, *str_locked, *str_is_owned;
 static PyObject *str_acquire_py, *str_release_py;
 
@@ -317,6 +318,22 @@ acquire_default(LockCore *self, int reentrant)
     }
     int got = call_truth(lock, str_acquire, Py_False);
     if (got < 0) {
+        goto done;
+    }
+    if (got && (!reentrant || self->depth == 0)) {
+        /* Uncontended at depth 1, nearly every acquire: one shared data tuple. */
+        if (reentrant) {
+            self->depth = 1;
+        }
+        if (emit(self, rec, kind_acquire, Py_NewRef(acquire_data)) < 0) {
+            if (reentrant) {
+                self->depth = 0;
+            }
+            release_keeping_error(lock);
+            goto done;
+        }
+        count_lock(self, 1);
+        result = Py_NewRef(Py_True);
         goto done;
     }
     if (got) {
@@ -639,7 +656,8 @@ PyInit__locks(void)
     INTERN(str_release_py, "_release_py");
 #undef INTERN
     release_data = Py_BuildValue("(i)", 0);
-    if (release_data == NULL) {
+    acquire_data = Py_BuildValue("(ii)", 0, 1);
+    if (release_data == NULL || acquire_data == NULL) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&locks_module);
