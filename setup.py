@@ -25,7 +25,12 @@ setup(
         Extension(
             "chronodbg.recorder._hotpath",
             sources=["chronodbg/recorder/_hotpath.c", "chronodbg/recorder/_event.c", "chronodbg/recorder/_gc_count.c"],
-            depends=["chronodbg/recorder/_chain.h", "chronodbg/recorder/_event.h", "chronodbg/recorder/_gc_count.h"],
+            depends=[
+                "chronodbg/recorder/_chain.h",
+                "chronodbg/recorder/_dict_version.h",
+                "chronodbg/recorder/_event.h",
+                "chronodbg/recorder/_gc_count.h",
+            ],
             optional=True,
         ),
         Extension(
@@ -44,6 +49,7 @@ setup(
             ],
             depends=[
                 "chronodbg/recorder/_sampler.h",
+                "chronodbg/recorder/_dict_version.h",
                 "chronodbg/recorder/_frame_events.h",
                 "chronodbg/recorder/_event.h",
                 "chronodbg/recorder/_gc_count.h",

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "_chain.h"
+#include "_dict_version.h"
 #include "_event.h"
 #include "_gc_count.h"
 
@@ -289,24 +290,6 @@ get_or_call(PyObject *d, PyObject *key, PyObject *call, PyObject *const *args, s
     }
     return PyObject_Vectorcall(call, args, nargs, NULL);
 }
-
-/* A dict's version tag: a new, interpreter-wide unique number at each change
- * of any dict, through 3.13 (3.14 keeps none: there every lookup is made). */
-#if PY_VERSION_HEX < 0x030E0000
-#define CGR_DICT_VERSIONS 1
-static uint64_t
-dict_version(PyObject *dict)
-{
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-#endif
-    return ((PyDictObject *)dict)->ma_version_tag;
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-}
-#endif
 
 /* thread_ids.get(ident) or current_thread_id(), for `ident` the current
  * thread's (current_ident's last). A thread's id changes only by a change of

@@ -19,6 +19,7 @@
  * object's identity, where Python's tuple comparison would consult a
  * metaclass's __eq__ for two distinct types.
  */
+#include "_dict_version.h"
 #include "_frame_events.h"
 
 /* Summariser.safe_value(value) in C: what every event's data summaries go through. */
@@ -66,24 +67,7 @@ static PyMethodDef Sampler_methods[] = {
  * and an unchanged one costs a few pointer comparisons.
  */
 
-/* A dict's version tag: a new, interpreter-wide unique number at each change of
- * any dict, through 3.13 (3.14 keeps no such number; there every summary is
- * made again and compared, as the Python method does). */
-#if PY_VERSION_HEX < 0x030E0000
-#define CGR_DICT_VERSIONS 1
-static uint64_t
-dict_version(PyObject *dict)
-{
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-#endif
-    return ((PyDictObject *)dict)->ma_version_tag;
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-}
-
+#ifdef CGR_DICT_VERSIONS
 /* Whether every item of a dict's summary is an atomic value (no container and
  * no object whose summary could change while the dict itself does not). */
 static int
