@@ -628,3 +628,45 @@ def test_an_entry_taken_out_of_the_dict_is_not_served_again() -> None:
     (fresh,) = c._frames.values()
     assert fresh is not entry and fresh[0] is snap
     assert dict(entry[0])["x"] == 1
+
+
+@needs_c
+def test_a_sample_inside_a_summary_of_the_same_frame_leaves_the_remembered_entry_right() -> None:
+    """With --repr a summary runs the program's code, which may sample the same code and thread again and replace its entry.
+
+    The outer sample then holds an entry the dict no longer does: it may change it in place (nothing
+    else holds it but whoever kept it, here the test), but must not remember it as the dict's.
+    """
+    _, _, c, c_sample = _pair()
+    c.use_repr = True
+
+    class Box:
+        """Shared state whose repr (the default one) never changes."""
+
+    box = Box()
+    box.again, box.snaps, box.kept = None, [], None
+
+    class Reentrant:
+        def __repr__(self) -> str:
+            frame, box.again = box.again, None
+            if frame is not None:
+                c_sample(frame, True)  # finds x changed too: stores a new entry over the one the outer holds
+            return "outer"
+
+    def sampled() -> None:
+        x = 1
+        obj = Reentrant()  # noqa: F841
+        box.frame = sys._getframe()
+        box.snaps.append(c_sample(box.frame, True))
+        (box.kept,) = c._frames.values()
+        x = 2
+        box.again = box.frame
+        box.snaps.append(c_sample(box.frame, True))
+        x = 3  # noqa: F841
+        box.snaps.append(c_sample(box.frame, True))
+
+    sampled()
+    snaps = box.snaps
+    assert [dict(snap)["x"] for snap in snaps] == [1, 2, 3]
+    (entry,) = c._frames.values()
+    assert entry is not box.kept and entry[0] is snaps[2]

@@ -459,16 +459,21 @@ unchanged_since(Sampler *self, const Locals *locals, const Limits *limits, PyObj
     return n == n_before;
 }
 
-/* The entry `frames` holds now under `key`, well-formed, for the next sample
- * of the same code and thread (only while `key` is the last one made). */
+/* Remember `entry`, well-formed, as what `frames` holds under `key` for the
+ * next sample of the same code and thread: only while `key` is the last one
+ * made, and only if the dict is still at `seen`, the version at which it
+ * was known to hold it (summarising can run Python code that samples this
+ * code again and puts another entry there). */
 static void
-remember_entry(Sampler *self, PyObject *key, PyObject *entry)
+remember_entry(Sampler *self, PyObject *key, PyObject *entry, uint64_t seen)
 {
 #ifdef CGR_DICT_VERSIONS
-    if (key == self->last_key) {
+    if (key == self->last_key && dict_version(self->frames) == seen) {
         self->last_entry = entry;
-        self->last_entry_version = dict_version(self->frames);
+        self->last_entry_version = seen;
     }
+#else
+    (void)self, (void)key, (void)entry, (void)seen;
 #endif
 }
 
@@ -500,7 +505,10 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         goto done;
     }
     int known;
+    /* The frames' version when `entry` was found there (0 where there are no versions). */
+    uint64_t seen = 0;
 #ifdef CGR_DICT_VERSIONS
+    seen = dict_version(self->frames);
     if (key == self->last_key && self->last_entry != NULL && self->last_entry_version == dict_version(self->frames)) {
         /* The same frame's code and thread as the last sample, and the dict
          * unchanged since: the entry found then, well-formed then and
@@ -563,7 +571,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         }
         if (same) {
             result = Py_NewRef(before);
-            remember_entry(self, key, entry);
+            remember_entry(self, key, entry, seen);
             goto done;
         }
     }
@@ -627,7 +635,7 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
         PyTuple_SET_ITEM(entry, 1, Py_NewRef(helds));
         Py_DECREF(old_snapshot);
         Py_DECREF(old_helds);
-        remember_entry(self, key, entry);
+        remember_entry(self, key, entry, seen);
     }
     else if (helds_changed) {
         if (!known && PyDict_GET_SIZE(self->frames) >= FRAME_CACHE_LIMIT) {
@@ -646,7 +654,13 @@ sample(Sampler *self, PyObject *frame_obj, int calling)
             Py_DECREF(snapshot);
             goto done;
         }
-        remember_entry(self, key, fresh);
+#ifdef CGR_DICT_VERSIONS
+        /* Stored: remembered if the dict still holds it (the entry replaced was released meanwhile). */
+        if (PyDict_GetItemWithError(self->frames, key) == fresh) {
+            remember_entry(self, key, fresh, dict_version(self->frames));
+        }
+        PyErr_Clear(); /* an int key's lookup raises nothing; nothing is left set if it did */
+#endif
         Py_DECREF(fresh);
     }
     result = snapshot;
