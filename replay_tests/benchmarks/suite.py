@@ -494,12 +494,12 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
   `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
   A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-28 (thirteenth pass): every chronodbg variant of the five workloads, 5 pairs after a
-  tenth-size warm-up, without peers, on three Pythons, took 12.5 minutes in one invocation (`--no-peers`; 11.6
-  in a run of the pass's third commit an hour before, 12.9 in the twelfth pass, 14.3 in the eleventh, 15.7 in the
+- How long, here on 2026-11-28 (fourteenth pass): every chronodbg variant of the five workloads, 5 pairs after a
+  tenth-size warm-up, without peers, on three Pythons, took 11.4 minutes in one invocation (`--no-peers`; 12.5
+  in the thirteenth pass, 12.9 in the twelfth, 14.3 in the eleventh, 15.7 in the
   tenth, 15.6 in the ninth, 19.6 in the eighth, with a full-size warm-up, 23.6 in the seventh, 28.5 in the sixth,
-  42 in the fifth); the runs themselves are 12.2 minutes of it and W3 7.7 of those (`--level calls` 6.1–12.2 s
-  and `lines` 7.9–14.4 s a run). The peers
+  42 in the fifth); the runs themselves are 11.1 minutes of it (3.11 4.2, 3.12 3.6, 3.13 3.3) and W3 7.1 of
+  those (`--level calls` 5.6–11.3 s and `lines` 7.3–13.4 s a run). The peers
   add more than that (VizTracer about 2 minutes a run on W3, pyttd past its time limit on W3–W5), so the
   default run (every level, the peers, 5 pairs, three Pythons) takes well over an hour, not the issue's 15
   minutes. `--pairs N`, `--levels`,
