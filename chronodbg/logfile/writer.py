@@ -73,10 +73,12 @@ _IOV_MAX = 1024
 class PendingBytes:
     """Bytes packed for the file, not yet written: the parts as they came, written with writev().
 
-    A bytearray took each chunk by copying it in and, cleared after each
-    write, was allocated afresh for the next: every chunk's pages were faulted
-    in again (3% of W4's time at `--level calls`). The parts are immutable
-    bytes (a frame's header, its body, its MAC), held rather than copied.
+    The parts are immutable bytes (a frame's header, its body, its MAC), held
+    rather than copied into one buffer: a bytearray took each chunk by copying
+    it in, and, cleared after each write, was allocated (its pages faulted in)
+    afresh for the next. The bodies held here are new memory each too, so the
+    page faults moved rather than went (docs/performance.md, fourteenth pass);
+    the copy of every byte is what this spares.
     """
 
     __slots__ = ("_parts", "_size")
