@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -191,3 +192,34 @@ def test_recording_imports_nothing_the_program_did_not(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         assert run.stdout == plain.stdout, level
         assert run.by_kind("lock.acquire"), "the lock was recorded"
+
+
+def test_a_stream_of_the_program_s_own_is_flushed_as_often_as_under_python(tmp_path: Path) -> None:
+    """`python app.py` flushes sys.stderr and sys.stdout once the script's code ends, and again at exit.
+
+    Recorded under `python -m chronodbg`, the recorder does the first; under the `chronodbg` script (a
+    script itself), python does it when that script ends. Either way the program's stream sees both.
+    """
+    program = tmp_path / "flushes.py"
+    program.write_text(
+        "import io, os, sys\n"
+        "class Counting(io.StringIO):\n"
+        "    def flush(self):\n"
+        "        os.write(1, b'flushed\\n')\n"
+        "sys.stderr = Counting()\n"
+    )
+    launcher = tmp_path / "launcher.py"  # what the console script `chronodbg` is
+    launcher.write_text("import sys\nfrom chronodbg.cli import main\nsys.exit(main())\n")
+    plain = run_plain(program, cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stdout == b"flushed\n" * 2
+    as_module = chronodbg("record", "-q", "-o", str(tmp_path / "m.cgr"), str(program), cwd=tmp_path)
+    as_script = subprocess.run(
+        [sys.executable, str(launcher), "record", "-q", "-o", str(tmp_path / "s.cgr"), str(program)],
+        capture_output=True,
+        cwd=tmp_path,
+        env=env(),
+        timeout=120,
+    )
+    for run in (as_module, as_script):
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == plain.stdout

@@ -73,11 +73,16 @@ def run(rec: Recorder, target: Target, code: types.CodeType | None) -> None:
             sys.argv = [target.name, *target.args]
             if not sys.flags.safe_path:
                 sys.path[0] = os.path.dirname(os.path.realpath(path))
+            # A launcher that is itself a script (the `chronodbg` console
+            # script) is flushed by python once it ends, as the script would be.
+            outer = sys.modules.get("__main__")
+            launcher_flushes = getattr(outer, "__spec__", None) is None and hasattr(outer, "__file__")
             module = _fresh_main(path)
             try:
                 exec(code, module.__dict__)
             finally:
-                _flush_io()
+                if not launcher_flushes:
+                    _flush_io()
     except SystemExit as exc:
         rec.exit_code = _exit_status(exc.code)
         rec.exit_how = "sys.exit"
@@ -102,8 +107,10 @@ def _flush_io() -> None:
     """Flush sys.stderr, then sys.stdout, ignoring what that raises.
 
     `python app.py` does this once the script's code returns or raises
-    (`python -m` does not): a stream the program installed sees this flush
-    before the interpreter's own at exit.
+    (`python -m` and `python -c` do not): a stream the program installed
+    sees this flush before the interpreter's own at exit. Under `python -m
+    chronodbg` nothing else would do it; under the `chronodbg` script,
+    python does it when that script ends.
     """
     for name in ("stderr", "stdout"):
         stream = getattr(sys, name, None)
