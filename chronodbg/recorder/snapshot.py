@@ -607,7 +607,7 @@ def _recorded_kind(cls: type) -> str | None:
         queue.Queue,
         queue.SimpleQueue,
     )
-    # Neither imported here: a Future exists only if the program imported them.
+    # concurrent.futures and asyncio are never imported here: their objects exist only if the program imported them.
     futures = sys.modules.get("concurrent.futures._base")
     if futures is not None and hasattr(futures, "Future"):
         bases += (futures.Future,)
