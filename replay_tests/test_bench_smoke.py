@@ -115,3 +115,80 @@ def test_the_warm_up_round_runs_at_its_own_size_and_is_not_counted(tmp_path: Pat
     result = br.run_case(br.Case(w.workload, pinned=False), 20_000, 2, tmp_path, setup, lambda text: None, hooks)
     assert asked == [2_000, 20_000, 20_000]
     assert len(result.variants["plain"].runs) == 2
+
+
+def test_a_peer_runs_in_its_own_rounds_and_a_run_past_its_limit_is_kept_as_a_lower_bound(tmp_path: Path) -> None:
+    """Peers run in the first --reference-pairs counted rounds, no warm-up; one that outruns its limit is stopped
+    there, kept as a lower bound (not dropped), and not run again."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    import dataclasses
+    import os
+
+    from replay_tests.benchmarks import bench_record as br
+    from replay_tests.benchmarks import suite
+
+    ran: list[tuple[str, int]] = []
+    ours = br.Variant("`--level sync`", "chronodbg", level="sync")
+    quick = dataclasses.replace(suite.PYTTD, name="quick peer")
+
+    def command(case: Any, variant: Any, size: int, out: Path, setup: Any) -> list[str]:
+        ran.append((variant.name, size))
+        if variant is suite.VIZ:  # never finishes: only its limit ends it
+            return [sys.executable, "-c", "import threading; threading.Event().wait()"]
+        return [sys.executable, "-c", f"open({str(out)!r}, 'w').close(); print('checksum 1')"]
+
+    w = suite.WORKLOADS["W1"]
+    setup = br.Setup([br.PLAIN, ours, suite.VIZ, quick], True, dict(os.environ), None, 0)
+    limits: dict[str, set[str]] = {}
+
+    def limit(variant: br.Variant, this_round: dict[str, br.Run]) -> float | None:
+        limits.setdefault(variant.name, set(this_round))
+        return 0.5 if variant is suite.VIZ else None
+
+    hooks = dataclasses.replace(
+        br.Hooks(),
+        command=command,
+        printed=suite.checksum_line,
+        warmup_size=lambda size: size // 10,
+        rounds={suite.VIZ.name: 2, quick.name: 1},
+        limit=limit,
+        suffixes=suite.HOOKS.suffixes,
+        count=lambda *args: True,
+    )
+    result = br.run_case(br.Case(w.workload, pinned=False), 100, 3, tmp_path, setup, lambda text: None, hooks)
+    assert ran == [
+        ("plain", 10), ("`--level sync`", 10),
+        ("plain", 100), ("`--level sync`", 100), ("VizTracer", 100), ("quick peer", 100),
+        ("plain", 100), ("`--level sync`", 100),
+        ("plain", 100), ("`--level sync`", 100),
+    ]  # fmt: skip
+    assert limits[suite.VIZ.name] == {"plain", "`--level sync`"}, "a limit sees the runs of its round before it"
+    viz = result.variants[suite.VIZ.name]
+    assert viz.failed is None and [(r.round, r.wall, r.stopped) for r in viz.runs] == [(1, 0.5, True)]
+    assert [r.round for r in result.variants[quick.name].runs] == [1]
+    assert len(result.ratios(suite.VIZ.name)) == 1 and result.ratios(suite.VIZ.name, "cpu") == []
+    row = suite.variant_json(result, suite.VIZ)
+    assert row["stopped"] == "stopped at 0.5 s in round 1" and "maxrss_mb" not in row
+    assert suite._ratio_cell(row).startswith("> ")
+
+
+def test_a_stopped_peer_settles_a_comparison_only_from_below() -> None:
+    """A peer stopped at its limit ran at least that long: chronodbg below that bound is below the peer;
+    above it, the comparison is unknown, unless chronodbg's own limit already says missed."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    from replay_tests.benchmarks import suite
+
+    plain = {"name": "plain", "tool": "plain", "wall": 0.1}
+    lines = {"name": "`--level lines`", "tool": "chronodbg", "level": "lines", "ratios": [28.0, 29.0, 30.0]}
+    peer = {"name": "pyttd", "tool": "pyttd", "ratios": [60.0], "stopped": "stopped at 6.0 s in round 1"}
+    runs = [{"machine": {"python": "3.12.1"}, "cases": [_case("W4", [plain, lines, peer])]}]
+    row = next(line for line in suite.targets(runs, []).splitlines() if line.startswith("| lines level, W4"))
+    assert "3.12.1 W4 29.00x vs pyttd > 60.0x (stopped)" in row and row.endswith("| met |")
+    runs[0]["cases"] = [_case("W4", [plain, {**lines, "ratios": [70.0]}, peer])]
+    row = next(line for line in suite.targets(runs, []).splitlines() if line.startswith("| lines level, W4"))
+    assert row.endswith("| not measured |")
+    calls = {"name": "`--level calls`", "tool": "chronodbg", "level": "calls", "ratios": [3.0]}
+    viz = {"name": "VizTracer --include_files", "tool": "viztracer-include", "ratios": [2.0], "stopped": "s"}
+    runs[0]["cases"] = [_case("W1", [plain, calls, viz])]
+    row = next(line for line in suite.targets(runs, []).splitlines() if line.startswith("| calls level, W1–W4, 3.12+"))
+    assert "vs > 2.0x (stopped)" in row and row.endswith("| missed |"), "3.0x is over the 2.5x target either way"

@@ -36,6 +36,7 @@ The file is named bench_*.py so pytest does not collect it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import mmap
@@ -155,6 +156,10 @@ class Run:
     vcsw: int
     #: The child's peak resident set size in KiB (ru_maxrss); 0 when unknown.
     maxrss_kb: int = 0
+    #: The counted round it ran in (1 is the first).
+    round: int = 0
+    #: Killed at a time limit of run_case's hooks: `wall` is that limit, a lower bound on the run's time.
+    stopped: bool = False
 
     @property
     def cpu(self) -> float:
@@ -187,10 +192,13 @@ class CaseResult:
     variants: dict[str, VariantResult]
 
     def ratios(self, variant: str, attr: str = "wall") -> list[float]:
-        """variant / plain within each round, for wall time or CPU time."""
-        plain = self.variants[PLAIN.name].runs
-        other = self.variants[variant].runs
-        return [getattr(b, attr) / getattr(a, attr) for a, b in zip(plain, other, strict=True)]
+        """variant / plain within each round the variant ran in, for wall time or CPU time.
+
+        A stopped run's wall ratio is a lower bound; it has no CPU time, so no CPU ratio.
+        """
+        plain = {run.round: run for run in self.variants[PLAIN.name].runs}
+        other = [run for run in self.variants[variant].runs if attr == "wall" or not run.stopped]
+        return [getattr(run, attr) / getattr(plain[run.round], attr) for run in other]
 
     def ok(self, variant: str) -> bool:
         v = self.variants.get(variant)
@@ -397,7 +405,7 @@ def run_once(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return Run(timeout, 0.0, 0.0, 0), b"", f"timed out after {timeout:.0f} s"
+            return Run(timeout, 0.0, 0.0, 0, stopped=True), b"", f"timed out after {timeout:.0f} s"
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -524,6 +532,11 @@ class Hooks:
     warmup: bool = True
     #: The warm-up round's size, from the counted rounds' (the same by default).
     warmup_size: Callable[[int], int] | None = None
+    #: Counted rounds a variant runs in, by name (every round by default); such a variant skips the warm-up.
+    rounds: dict[str, int] = field(default_factory=dict)
+    #: Seconds a variant's run may take, from the runs of its round so far (by variant name), or None for no
+    #: limit. A run past it is stopped and kept, its wall time a lower bound, and the variant runs no more rounds.
+    limit: Callable[[Variant, dict[str, Run]], float | None] | None = None
 
 
 def run_case(
@@ -536,15 +549,27 @@ def run_case(
     last_printed: dict[str, bytes] = {}
     for round_no in range(0 if hooks.warmup else 1, pairs + 1):
         plain_printed = b""
+        this_round: dict[str, Run] = {}
         for variant in setup.variants:
             result = variants[variant.name]
-            if result.failed:
+            rounds = hooks.rounds.get(variant.name)
+            if result.failed or (rounds is not None and not 1 <= round_no <= rounds):
+                continue
+            if result.runs and result.runs[-1].stopped:
                 continue
             out = outputs[variant.name]
             out.unlink(missing_ok=True)  # so no run pays for truncating the previous one's file
             run_size = size if round_no or hooks.warmup_size is None else hooks.warmup_size(size)
             cmd = hooks.command(case, variant, run_size, out, setup)
-            run, printed, failed = run_once(cmd, workdir, setup.env, hooks.timeouts.get(variant.tool, RUN_TIMEOUT))
+            timeout = hooks.timeouts.get(variant.tool, RUN_TIMEOUT)
+            limit = hooks.limit(variant, this_round) if hooks.limit is not None and round_no else None
+            run, printed, failed = run_once(cmd, workdir, setup.env, timeout if limit is None else min(limit, timeout))
+            if run.stopped and limit is not None and limit < timeout:
+                run, failed = dataclasses.replace(run, round=round_no), None
+                result.runs.append(run)
+                log(f"  {case_label(case)} round {round_no} {variant.name}: stopped at its limit, {limit:.1f} s")
+                continue
+            this_round[variant.name] = run = dataclasses.replace(run, round=round_no)
             last_printed[variant.name] = printed
             where = f"{case_label(case)} round {round_no}{' (warm-up)' if not round_no else ''} {variant.name}"
             if variant is PLAIN:
@@ -566,7 +591,8 @@ def run_case(
         # Events and bytes of the last counted run; they vary a little between
         # runs with the interleaving (a contended acquire adds a wait event).
         result, out = variants[variant.name], outputs[variant.name]
-        if result.failed:
+        if result.failed or not result.runs or result.runs[-1].stopped:
+            out.unlink(missing_ok=True)  # a stopped run's output is unfinished: its events are not counted
             continue
         result.bytes = out.stat().st_size
         if hooks.count is not None and hooks.count(variant, out, last_printed[variant.name], result):

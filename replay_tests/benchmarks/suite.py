@@ -39,10 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 if __package__ in (None, ""):  # run as a script: make `replay_tests.benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -54,6 +54,8 @@ REPO = br.REPO
 KEY = "The benchmark suite (issue 8)"
 #: The warm-up round runs each workload at this fraction of its size.
 WARMUP_DIVISOR = 10
+#: A peer's run is never stopped before this many seconds (see peer_limit).
+PEER_LIMIT_FLOOR = 3.0
 Log = br.Log
 
 
@@ -174,11 +176,37 @@ def record_part(ns: argparse.Namespace, workdir: Path, log: Log) -> dict[str, An
             timeouts={p.tool: ns.peer_timeout for p in PEERS},
             warmup=not (ns.smoke or ns.no_warmup),
             warmup_size=lambda size, smoke=w.smoke: max(smoke, size // WARMUP_DIVISOR),
+            rounds={v.name: ns.reference_pairs for v in setup.variants if is_reference(v)},
+            limit=peer_limit(ns.peer_limit),
         )
         log(f"suite: {sys.version.split()[0]} {label} ({w.workload.describe.format(n=f'{size:,}')})")
         res = br.run_case(br.Case(w.workload, pinned=False), size, ns.pairs, workdir, setup, log, hooks)
         cases.append({"workload": label, "size": size, "variants": [variant_json(res, v) for v in setup.variants]})
     return {"machine": info, "notes": setup.notes, "viztracer": setup.viztracer_version, "cases": cases}
+
+
+def is_reference(variant: br.Variant) -> bool:
+    """A variant no target's ratio is taken from: a peer, or chronodbg with `--locals none` (its bytes per event)."""
+    return variant in PEERS or variant.locals_none
+
+
+def peer_limit(factor: float) -> Callable[[br.Variant, dict[str, br.Run]], float | None] | None:
+    """A peer's run stops once it has taken `factor` times as long as chronodbg's slowest run of its round.
+
+    Every target compares chronodbg with a peer: a peer stopped there is at least that much slower than
+    every level of chronodbg, which settles the comparison, and a peer that takes minutes a run (VizTracer
+    and pyttd on W3) does not take the suite's time. Never below PEER_LIMIT_FLOOR seconds.
+    """
+    if not factor:
+        return None
+
+    def limit(variant: br.Variant, this_round: dict[str, br.Run]) -> float | None:
+        if variant not in PEERS:
+            return None
+        ours = [run.wall for name, run in this_round.items() if name.startswith("`--level")]
+        return max(PEER_LIMIT_FLOOR, factor * max(ours)) if ours else None
+
+    return limit
 
 
 def variant_json(res: br.CaseResult, variant: br.Variant) -> dict[str, Any]:
@@ -189,10 +217,15 @@ def variant_json(res: br.CaseResult, variant: br.Variant) -> dict[str, Any]:
     if v.failed or not v.runs:
         return row
     row["wall"] = v.median("wall")
-    row["maxrss_mb"] = statistics.median(r.maxrss_kb for r in v.runs) / 1024
+    finished = [r.maxrss_kb for r in v.runs if not r.stopped]
+    if finished:
+        row["maxrss_mb"] = statistics.median(finished) / 1024
     if variant is not br.PLAIN:
         row["ratios"] = res.ratios(variant.name)
         row["cpu_ratios"] = res.ratios(variant.name, "cpu")
+    stopped = [r for r in v.runs if r.stopped]
+    if stopped:
+        row["stopped"] = f"stopped at {stopped[0].wall:.1f} s in round {stopped[0].round}"
     return row
 
 
@@ -245,6 +278,7 @@ def pyenv_pythons(log: Log) -> Iterator[str]:
 def child_args(ns: argparse.Namespace) -> list[str]:
     """The options a child run for another Python gets: those that say what to record."""
     args = ["--pairs", str(ns.pairs), "--levels", ",".join(ns.levels), "--peer-timeout", str(ns.peer_timeout)]
+    args += ["--reference-pairs", str(ns.reference_pairs), "--peer-limit", str(ns.peer_limit)]
     args += [a for label in ns.workload or () for a in ("--workload", label)]
     return args + ["--smoke"] * ns.smoke + ["--no-peers"] * ns.no_peers + ["--no-warmup"] * ns.no_warmup
 
@@ -286,6 +320,7 @@ def replay_part(sizes: list[int], tries: int, workdir: Path, log: Log) -> list[d
 
 
 def _ratio(row: dict[str, Any]) -> float | None:
+    """The median ratio; for a row with a stopped run, a lower bound (a median never falls as a value rises)."""
     return float(statistics.median(row["ratios"])) if row.get("ratios") else None
 
 
@@ -303,6 +338,10 @@ def _ratio_cell(row: dict[str, Any]) -> str:
         return "failed (see notes)"
     if not r:
         return "–"
+    if row.get("stopped"):
+        return f"> {statistics.median(r):.1f}x ({row['stopped']})"
+    if len(r) == 1:
+        return f"{r[0]:.2f}x (one round)"
     return f"{statistics.median(r):.2f}x ({min(r):.2f}–{max(r):.2f})"
 
 
@@ -321,7 +360,7 @@ def record_table(run: dict[str, Any]) -> str:
             if row.get("overflow"):
                 events += " (buffer full)"
             per = f"{row['bytes'] / row['events']:.1f}" if row.get("events") and row.get("bytes") else "–"
-            wall = f"{row['wall']:.2f}" if "wall" in row else "–"
+            wall = ("> " if row.get("stopped") else "") + f"{row['wall']:.2f}" if "wall" in row else "–"
             rss = f"{row['maxrss_mb']:.0f}" if "maxrss_mb" in row else "–"
             rows.append(
                 f"| {what if i == 0 else ''} | {row['name']} | {wall} | {_ratio_cell(row)} | {cpu} | {events} | {per} | {rss} |"
@@ -405,6 +444,11 @@ def targets(runs: list[dict[str, Any]], replay: list[dict[str, Any]]) -> str:
             text = f"{py} {label} {r:.2f}x" + (
                 f" vs {other:.2f}x" if other is not None else (" (peer not run)" if peer else "")
             )
+            if peer and other is not None and by[peer].get("stopped"):
+                # A stopped peer's ratio is a lower bound: below it settles "below the peer", above it nothing.
+                text = f"{py} {label} {r:.2f}x vs > {other:.1f}x (stopped)"
+                checks.append((text, ok if r < other else (False if limit is not None and r > limit else None)))
+                continue
             if peer and other is None and peer in by:
                 # A peer killed at its time limit ran at least that long: a lower bound on its ratio.
                 bound = _timed_out_ratio(by[peer], by.get("plain"))
@@ -523,8 +567,45 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
 - Not done here: the pinned-to-one-CPU runs of the lock workload (bench_record.py has them)."""
 
 
+class How(NamedTuple):
+    """How a run was made and how long it took (None where an older --json run did not say)."""
+
+    seconds: dict[str, float] | None
+    command: list[str] | None
+    reference_pairs: int | None
+    peer_limit: float | None
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.command:
+            out.append(f"- command: `{' '.join(self.command)}`")
+        if self.reference_pairs is not None:
+            limit = (
+                f"; a peer's run stopped at {self.peer_limit:g}x chronodbg's slowest run of its round"
+                f" (at least {PEER_LIMIT_FLOOR:.0f} s), its ratio then a lower bound"
+                if self.peer_limit
+                else "; no limit on a peer's run but --peer-timeout"
+            )
+            out.append(f"- the peers and `--locals none`: {self.reference_pairs} counted round(s){limit}")
+        if self.seconds:
+            parts = ", ".join(
+                f"{name} {value / 60:.1f}" for name, value in self.seconds.items() if name not in ("setup", "total")
+            )
+            out.append(
+                f"- took {self.seconds['total'] / 60:.1f} minutes: finding the Pythons (and making their venvs)"
+                f" {self.seconds['setup'] / 60:.1f}, {parts}"
+            )
+        return out
+
+
 def section(
-    runs: list[dict[str, Any]], replay: list[dict[str, Any]], pairs: int, warmup: bool, started: str, ended: str
+    runs: list[dict[str, Any]],
+    replay: list[dict[str, Any]],
+    pairs: int,
+    warmup: bool,
+    started: str,
+    ended: str,
+    took: How | None = None,
 ) -> str:
     first = runs[0]["machine"] if runs else {}
     lines = [f"<!-- bench_record: {KEY} -->", f"## {KEY}", "", ABOUT, "", "### Results", ""]
@@ -538,6 +619,7 @@ def section(
         + (" after a warm-up round (at a tenth of the size)" if warmup else ", no warm-up round (`--no-warmup`)")
         + "; medians over them",
     ]
+    lines += took.lines() if took else []
     for run in runs:
         lines += [f"- {run['machine']['python']}: {note}" for note in run["notes"]]
         lines += [
@@ -595,9 +677,14 @@ def main(argv: list[str] | None = None) -> int:
         ("--no-warmup", flag, "no warm-up round (to fit a slow workload in the time there is; the docs say so)"),
         ("--peer-timeout", {"type": float, **option}, "seconds before a peer's run is killed and the peer dropped"
          " for that workload (default 300; 15 with --smoke)"),
+        ("--peer-limit", {"type": float, "default": 2.0}, "stop a peer's run once it has taken this many times"
+         f" as long as chronodbg's slowest run of its round (at least {PEER_LIMIT_FLOOR:.0f} s), keeping that"
+         " as a lower bound (default 2; 0: no limit)"),
+        ("--reference-pairs", {"type": int, **option}, "counted rounds the peers and `--locals none` run in"
+         " (default 1; no target takes a ratio from them)"),
         ("--no-record", flag, "skip the recording part"),
-        ("--replay-sizes", {"type": parse_sizes, **option}, "crafted recordings to replay, e.g. 1e6,1e7"
-         " (default 1e6; 2e4 with --smoke; '' for none)"),
+        ("--replay-sizes", {"type": parse_sizes, **option}, "crafted recordings to replay"
+         " (default 1e6,1e7; 2e4 with --smoke; '' for none)"),
         ("--tries", {"type": int, "default": 1000}, "random points for goto and step/back (default 1000)"),
         ("--write-docs", flag, f"write the section {KEY!r} of docs/performance.md"),
         ("--json", {"metavar": "PATH"}, "also write the results as JSON"),
@@ -612,7 +699,10 @@ def main(argv: list[str] | None = None) -> int:
     if ns.smoke and ns.write_docs:
         parser.error("--smoke numbers are not measurements; do not --write-docs them")
     ns.peer_timeout = ns.peer_timeout or (15.0 if ns.smoke else 300.0)
-    sizes = ns.replay_sizes if ns.replay_sizes is not None else ([20_000] if ns.smoke else [1_000_000])
+    ns.reference_pairs = min(ns.pairs, ns.reference_pairs if ns.reference_pairs is not None else 1)
+    if ns.reference_pairs < 1:
+        parser.error("--reference-pairs must be at least 1")
+    sizes = ns.replay_sizes if ns.replay_sizes is not None else ([20_000] if ns.smoke else [1_000_000, 10_000_000])
     tries = 100 if ns.smoke else ns.tries
 
     def log(message: str) -> None:
@@ -623,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(Path(ns.report_json).read_text())
         runs, replay, started, ended = data["runs"], data["replay"], data["load_start"], data["load_end"]
         ns.pairs, ns.no_warmup = data["pairs"], data.get("no_warmup", False)
+        took = How(data.get("seconds"), data.get("command"), data.get("reference_pairs"), data.get("peer_limit"))
     else:
         with tempfile.TemporaryDirectory(prefix="chronodbg-suite-") as tmp:
             workdir = Path(tmp)
@@ -633,8 +724,16 @@ def main(argv: list[str] | None = None) -> int:
             pythons = list(ns.python or [])
             if ns.all_pythons:
                 pythons += list(pyenv_pythons(log))
-            runs = [] if ns.no_record else [record_on(py, ns, workdir, log) for py in (pythons or [sys.executable])]
+            seconds: dict[str, float] = {"setup": time.perf_counter() - start}
+            runs = []
+            for py in [] if ns.no_record else pythons or [sys.executable]:
+                began = time.perf_counter()
+                runs.append(record_on(py, ns, workdir, log))
+                seconds[runs[-1]["machine"]["python"]] = time.perf_counter() - began
+            began = time.perf_counter()
             replay = replay_part(sizes, tries, workdir, log)
+            seconds["replay"] = time.perf_counter() - began
+            seconds["total"] = time.perf_counter() - start
         ended = br.loadavg()
         if ns.json:
             data = {
@@ -644,9 +743,15 @@ def main(argv: list[str] | None = None) -> int:
                 "load_end": ended,
                 "pairs": ns.pairs,
                 "no_warmup": ns.no_warmup,
+                "reference_pairs": ns.reference_pairs,
+                "peer_limit": ns.peer_limit,
+                "seconds": seconds,
+                "command": ["suite.py", *(argv if argv is not None else sys.argv[1:])],
             }
             Path(ns.json).write_text(json.dumps(data, indent=1) + "\n")
-    text = section(runs, replay, ns.pairs, not ns.no_warmup, started, ended)
+    if not ns.report_json:
+        took = How(seconds, ["suite.py", *(argv if argv is not None else sys.argv[1:])], ns.reference_pairs, ns.peer_limit)
+    text = section(runs, replay, ns.pairs, not ns.no_warmup, started, ended, took)
     print(text)
     log(f"suite: done in {time.perf_counter() - start:.0f} s")
     failures = chronodbg_failures(runs)
