@@ -192,3 +192,25 @@ def test_a_stopped_peer_settles_a_comparison_only_from_below() -> None:
     runs[0]["cases"] = [_case("W1", [plain, calls, viz])]
     row = next(line for line in suite.targets(runs, []).splitlines() if line.startswith("| calls level, W1–W4, 3.12+"))
     assert "vs > 2.0x (stopped)" in row and row.endswith("| missed |"), "3.0x is over the 2.5x target either way"
+
+
+def test_a_peer_s_limit_follows_chronodbg_at_the_level_it_is_compared_with() -> None:
+    """VizTracer's runs are stopped at a multiple of chronodbg's `--level calls` run of the round, pyttd's of
+    `--level lines`; never below the floor; the slowest level where the peer's own was not run; none for chronodbg."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    from replay_tests.benchmarks import bench_record as br
+    from replay_tests.benchmarks import suite
+
+    levels = [br.Variant(f"`--level {lv}`", "chronodbg", level=lv) for lv in ("sync", "calls", "lines")]
+    none = br.Variant("`--level sync` `--locals none`", "chronodbg", level="sync", locals_none=True)
+    variants = [br.PLAIN, *levels, none, *suite.PEERS]
+    walls = {"plain": 1.0, "`--level sync`": 4.0, "`--level calls`": 6.0, "`--level lines`": 8.0, none.name: 30.0}
+    this_round = {name: br.Run(wall, 0.0, 0.0, 0) for name, wall in walls.items()}
+    limit = suite.peer_limit(2.0, variants)
+    assert limit is not None and suite.peer_limit(0.0, variants) is None
+    assert [limit(v, this_round) for v in suite.PEERS] == [12.0, 12.0, 16.0]
+    assert limit(levels[1], this_round) is None and limit(br.PLAIN, this_round) is None
+    quick = {name: br.Run(0.5, 0.0, 0.0, 0) for name in walls}
+    assert limit(suite.VIZ, quick) == suite.PEER_LIMIT_FLOOR
+    sync_only = suite.peer_limit(2.0, [br.PLAIN, levels[0], *suite.PEERS])
+    assert sync_only is not None and sync_only(suite.PYTTD, this_round) == 8.0

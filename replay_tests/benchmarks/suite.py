@@ -1,15 +1,17 @@
 """The benchmark suite of issue 8: recording overhead next to plain Python, VizTracer and pyttd, and replay speed.
 
-    python replay_tests/benchmarks/suite.py                     # every workload, level and peer on this Python; replay on 1M events
+    python replay_tests/benchmarks/suite.py --all-pythons       # the whole suite: 3.11, 3.12 and 3.13 from pyenv, < 15 min
+    python replay_tests/benchmarks/suite.py                     # every workload, level and peer on this Python; replay
     python replay_tests/benchmarks/suite.py --smoke             # everything tiny, < 1 min: fails only on crashes
-    python replay_tests/benchmarks/suite.py --all-pythons       # 3.11, 3.12 and 3.13 from pyenv (venvs made as needed)
     python replay_tests/benchmarks/suite.py --python /tmp/venv3.12.1/bin/python --pairs 3
-    python replay_tests/benchmarks/suite.py --replay-sizes 1e6,1e7 --write-docs
+    python replay_tests/benchmarks/suite.py --no-record --replay-sizes 1e7        # replay on 10M events only
 
 Recording: the five pinned workloads (workloads/locks.py, queues.py, w3_aio.py, w4_calls.py, w5_mixed.py,
 each printing a `checksum` line) run through bench_record.py's machinery:
 within a round every variant runs once, one after the other (plain, chronodbg
-at each level, the peers), a warm-up round (at a tenth of the size) and then --pairs counted rounds;
+at each level, the peers), a warm-up round (at a tenth of the size) and then --pairs counted rounds
+(the peers and `--locals none` in the first --reference-pairs of them, a peer's run stopped at
+--peer-limit times chronodbg's run of its round at the level it is compared with);
 the ratio of a round is variant / plain of that round, and the table gives
 the median and the spread of those ratios, the events recorded, bytes per
 event and the child's peak RSS (ru_maxrss via wait4). Every variant must
@@ -91,6 +93,8 @@ VIZ = br.VIZTRACER
 VIZ_FILE = br.Variant("VizTracer --include_files", "viztracer-include")
 PYTTD = br.Variant("pyttd", "pyttd")
 PEERS = (VIZ, VIZ_FILE, PYTTD)
+#: The level of chronodbg each peer is compared with: VizTracer records calls, pyttd lines.
+PEER_LEVEL = {VIZ.tool: "calls", VIZ_FILE.tool: "calls", PYTTD.tool: "lines"}
 _CHECKSUM = re.compile(rb"^checksum .*$", re.MULTILINE)
 _FRAMES = re.compile(rb"'frame_count': (\d+)")
 
@@ -177,7 +181,7 @@ def record_part(ns: argparse.Namespace, workdir: Path, log: Log) -> dict[str, An
             warmup=not (ns.smoke or ns.no_warmup),
             warmup_size=lambda size, smoke=w.smoke: max(smoke, size // WARMUP_DIVISOR),
             rounds={v.name: ns.reference_pairs for v in setup.variants if is_reference(v)},
-            limit=peer_limit(ns.peer_limit),
+            limit=peer_limit(ns.peer_limit, setup.variants),
         )
         log(f"suite: {sys.version.split()[0]} {label} ({w.workload.describe.format(n=f'{size:,}')})")
         res = br.run_case(br.Case(w.workload, pinned=False), size, ns.pairs, workdir, setup, log, hooks)
@@ -190,21 +194,26 @@ def is_reference(variant: br.Variant) -> bool:
     return variant in PEERS or variant.locals_none
 
 
-def peer_limit(factor: float) -> Callable[[br.Variant, dict[str, br.Run]], float | None] | None:
-    """A peer's run stops once it has taken `factor` times as long as chronodbg's slowest run of its round.
+def peer_limit(
+    factor: float, variants: list[br.Variant]
+) -> Callable[[br.Variant, dict[str, br.Run]], float | None] | None:
+    """A peer's run stops once it has taken `factor` times as long as chronodbg's run of its round at the level
+    the targets compare it with (PEER_LEVEL; the slowest level run where that one was not), never before
+    PEER_LIMIT_FLOOR seconds.
 
-    Every target compares chronodbg with a peer: a peer stopped there is at least that much slower than
-    every level of chronodbg, which settles the comparison, and a peer that takes minutes a run (VizTracer
-    and pyttd on W3) does not take the suite's time. Never below PEER_LIMIT_FLOOR seconds.
+    A peer stopped there is at least `factor` times slower than chronodbg at that level, which settles the
+    comparison, and a peer that takes minutes a run (VizTracer and pyttd on W3) does not take the suite's time.
     """
     if not factor:
         return None
+    ours = {v.level: v.name for v in variants if v.tool == "chronodbg" and not v.locals_none}
 
     def limit(variant: br.Variant, this_round: dict[str, br.Run]) -> float | None:
         if variant not in PEERS:
             return None
-        ours = [run.wall for name, run in this_round.items() if name.startswith("`--level")]
-        return max(PEER_LIMIT_FLOOR, factor * max(ours)) if ours else None
+        same = this_round.get(ours.get(PEER_LEVEL[variant.tool], ""))
+        walls = [same.wall] if same else [this_round[name].wall for name in ours.values() if name in this_round]
+        return max(PEER_LIMIT_FLOOR, factor * max(walls)) if walls else None
 
     return limit
 
@@ -519,38 +528,47 @@ def targets(runs: list[dict[str, Any]], replay: list[dict[str, Any]]) -> str:
 
 
 ABOUT = """\
-`python replay_tests/benchmarks/suite.py` is one command for what issue 8 asks: the five pinned workloads
-(replay_tests/benchmarks/workloads/: W1 locks.py, W2 queues.py, W3 w3_aio.py, W4 w4_calls.py, W5 w5_mixed.py), each run plain, recorded by chronodbg at
-`--level sync` (also with `--locals none`, for bytes per event without locals), `calls` and `lines`, and recorded by
-the peers: VizTracer as a user runs it (`python -m viztracer`), VizTracer restricted to the workload file
-(`--include_files`), and pyttd (`python -m pyttd record`, CPython 3.12+). Variants alternate within each round (a
-warm-up round at a tenth of the size, then `--pairs` counted ones, 5 by default); a ratio is variant / plain of the same round, so machine
-load hits both sides alike. Every variant must print the plain run's `checksum` line. Peak RSS is the child's
-ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events are crafted with the LogWriter
-(gen_recording.py) and measured in a fresh interpreter by bench_replay.py's code.
+`python replay_tests/benchmarks/suite.py --all-pythons` is one command for what issue 8 asks: the five pinned
+workloads (replay_tests/benchmarks/workloads/: W1 locks.py, W2 queues.py, W3 w3_aio.py, W4 w4_calls.py, W5
+w5_mixed.py), each run plain, recorded by chronodbg at `--level sync` (also with `--locals none`, for bytes per event
+without locals), `calls` and `lines`, and recorded by the peers: VizTracer as a user runs it (`python -m viztracer`),
+VizTracer restricted to the workload file (`--include_files`), and pyttd (`python -m pyttd record`, CPython 3.12+);
+on CPython 3.11, 3.12 and 3.13; then replay on crafted recordings of 1M and 10M events. From a clean clone, with
+its extras:
 
+```sh
+python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .venv-bench/bin/python replay_tests/benchmarks/suite.py --all-pythons
+```
+
+- Rounds: a warm-up round at a tenth of the size, then `--pairs` counted ones (5 by default). Plain and chronodbg at
+  each level run in every round, one after the other; a ratio is variant / plain of the same round, so machine load
+  hits both sides alike, and the table gives the median and the spread over the rounds. Every variant must print
+  the plain run's `checksum` line. Peak RSS is the child's ru_maxrss.
+- The peers and chronodbg's `--locals none` run in the first counted round only (`--reference-pairs`, default 1):
+  no target is their ratio itself. The targets compare chronodbg's ratios with the peers', and bytes per event do
+  not change between rounds.
+- A peer's run is stopped once it has taken twice as long (`--peer-limit`, default 2) as chronodbg's run of the
+  same round at the level the targets compare it with: `--level calls` for VizTracer (both ways), `--level lines`
+  for pyttd; never before 3 s. Its row then shows a lower bound ("> 11.0x (stopped at 12.4 s in round 1)"), and
+  its events are not counted (it was killed before it wrote them). A peer stopped there is at least twice as slow
+  as chronodbg at that level, which settles the comparison the targets make. Without the limit, VizTracer took
+  about 2 minutes a run on W3 here, and pyttd more than 2 on W3–W5: the suite took over an hour.
+  `--peer-limit 0 --reference-pairs 5` measures them in full.
+- Replay: recordings of 1M and 10M events are crafted with the LogWriter (gen_recording.py, a few seconds) and
+  measured in a fresh interpreter by bench_replay.py's code (`--replay-sizes`, default 1e6,1e7).
 - `--smoke`: tiny sizes, one round and no warm-up, 20k-event replay: about a minute; fails only on crashes and
   wrong checksums (replay_tests/test_bench_smoke.py runs it in the test suite).
-- `--python PATH` (repeatable) runs the recording part on those Pythons instead of this one; each must import this
-  checkout's chronodbg (`pip install -e .[bench]` in its venv). `--all-pythons` takes 3.11, 3.12 and 3.13 from
-  `pyenv versions --bare`; a pyenv Python that does not import this checkout gets a venv of the suite's own under
-  `~/.cache/chronodbg-bench/venv-X.Y.Z` with `pip install -e .[bench]`, made once and reused.
-- Peers come from the `bench` extra (`pip install -e .[bench]`): viztracer, and py-tt-debug where
-  `python_version >= "3.12"` (its wheels are for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11).
-  A peer that is missing or fails is skipped or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-28 (fourteenth pass): every chronodbg variant of the five workloads, 5 pairs after a
-  tenth-size warm-up, without peers, on three Pythons, took 11.4 minutes in one invocation (`--no-peers`; 12.5
-  in the thirteenth pass, 12.9 in the twelfth, 14.3 in the eleventh, 15.7 in the
-  tenth, 15.6 in the ninth, 19.6 in the eighth, with a full-size warm-up, 23.6 in the seventh, 28.5 in the sixth,
-  42 in the fifth); the runs themselves are 11.1 minutes of it (3.11 4.2, 3.12 3.6, 3.13 3.3) and W3 7.1 of
-  those (`--level calls` 5.6–11.3 s and `lines` 7.3–13.4 s a run). The peers
-  add more than that (VizTracer about 2 minutes a run on W3, pyttd past its time limit on W3–W5), so the
-  default run (every level, the peers, 5 pairs, three Pythons) takes well over an hour, not the issue's 15
-  minutes. `--pairs N`, `--levels`,
-  `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time; `--json PATH` keeps the
-  results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them again, e.g. after
-  merging runs made separately. The results behind the tables below are kept in `docs/suite-results.json`
-  (`--report-json docs/suite-results.json` prints them again).
+- `--all-pythons` takes 3.11, 3.12 and 3.13 from `pyenv versions --bare`; a pyenv Python that does not import this
+  checkout gets a venv of the suite's own under `~/.cache/chronodbg-bench/venv-X.Y.Z` with `pip install -e .[bench]`,
+  made once and reused. Without it the suite records on the Python that runs it; `--python PATH` (repeatable)
+  names others, each of which must import this checkout's chronodbg (`pip install -e .[bench]` in its venv).
+- Peers come from the `bench` extra: viztracer, and py-tt-debug where `python_version >= "3.12"` (its wheels are
+  for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11). A peer that is missing or fails is skipped
+  or dropped with its reason in the notes; it never fails the run.
+- HOW_LONG
+- `--pairs N`, `--levels`, `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time;
+  `--json PATH` keeps the results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them
+  again. The results behind the tables below are kept in `docs/suite-results.json`.
 - `--write-docs` replaces this section. The workloads are sized by the issue's event counts (W1–W3), not by seconds;
   W4 (24 rounds, 2.16M calls) and W5 (10,000 jobs) are sized to keep the calls and lines levels within minutes.
 - VizTracer `--include_files FILE` (1.1.1) does not trace a function of FILE that runs below a frame of another
@@ -563,7 +581,7 @@ ru_maxrss. Then recordings of 1M (and with `--replay-sizes 1e6,1e7` 10M) events 
   rest), and prints `Recording complete: {'frame_count': N, ...}` on stdout: its events are that frame count (one
   per line, call and return it records), its bytes the SQLite database. Seen here: on threaded workloads it exits 1
   now and then at the end with `sqlite3.DatabaseError: file is not a database` (also with `--checkpoint-interval 0`),
-  and on W3 (asyncio) it ran for minutes on 2,000 messages; such runs drop the peer for that workload (`--peer-timeout`).
+  which drops it for that workload; on W3 (asyncio) it ran for minutes on 2,000 messages.
 - Not done here: the pinned-to-one-CPU runs of the lock workload (bench_record.py has them)."""
 
 
@@ -581,8 +599,9 @@ class How(NamedTuple):
             out.append(f"- command: `{' '.join(self.command)}`")
         if self.reference_pairs is not None:
             limit = (
-                f"; a peer's run stopped at {self.peer_limit:g}x chronodbg's slowest run of its round"
-                f" (at least {PEER_LIMIT_FLOOR:.0f} s), its ratio then a lower bound"
+                f"; a peer's run stopped at {self.peer_limit:g}x chronodbg's run of its round at the level it is"
+                f" compared with (calls for VizTracer, lines for pyttd; at least {PEER_LIMIT_FLOOR:.0f} s), its ratio"
+                " then a lower bound"
                 if self.peer_limit
                 else "; no limit on a peer's run but --peer-timeout"
             )
@@ -678,7 +697,8 @@ def main(argv: list[str] | None = None) -> int:
         ("--peer-timeout", {"type": float, **option}, "seconds before a peer's run is killed and the peer dropped"
          " for that workload (default 300; 15 with --smoke)"),
         ("--peer-limit", {"type": float, "default": 2.0}, "stop a peer's run once it has taken this many times"
-         f" as long as chronodbg's slowest run of its round (at least {PEER_LIMIT_FLOOR:.0f} s), keeping that"
+         f" as long as chronodbg's run of its round at the level it is compared with (calls for VizTracer, lines"
+         f" for pyttd; at least {PEER_LIMIT_FLOOR:.0f} s), keeping that"
          " as a lower bound (default 2; 0: no limit)"),
         ("--reference-pairs", {"type": int, **option}, "counted rounds the peers and `--locals none` run in"
          " (default 1; no target takes a ratio from them)"),
