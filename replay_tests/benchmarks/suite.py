@@ -245,9 +245,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chronodbg-bench"
 
 
-def imports_chronodbg(python: str) -> bool:
-    """Whether `python` imports this checkout's chronodbg (from a neutral directory)."""
-    code = "import chronodbg, sys; sys.stdout.write(chronodbg.__file__)"
+def imports_checkout_and_peers(python: str) -> bool:
+    """Whether `python` imports this checkout's chronodbg and the bench extra's VizTracer (from a neutral directory)."""
+    code = "import chronodbg, sys, viztracer; sys.stdout.write(chronodbg.__file__)"
     proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     return proc.returncode == 0 and Path(proc.stdout).resolve().is_relative_to(REPO)
 
@@ -270,15 +270,18 @@ def pyenv_pythons(log: Log) -> Iterator[str]:
         version = versions[-1]
         prefix = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, timeout=60).stdout.strip()
         python = str(Path(prefix) / "bin" / "python")
-        if imports_chronodbg(python):
+        if imports_checkout_and_peers(python):
             yield python
+            continue
+        if version == ".".join(map(str, sys.version_info[:3])) and imports_checkout_and_peers(sys.executable):
+            yield sys.executable  # the venv running the suite is one already (`pip install -e .[bench]`)
             continue
         venv = cache_dir() / f"venv-{version}"
         if not (venv / "bin" / "python").exists():
             log(f"suite: making {venv} (`pip install -e .[bench]`) for CPython {version}")
             subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=600)
         vpython = str(venv / "bin" / "python")
-        if not imports_chronodbg(vpython):
+        if not imports_checkout_and_peers(vpython):
             pip = [vpython, "-m", "pip", "install", "-q", "-e", f"{REPO}[bench]"]
             subprocess.run(pip, check=True, timeout=1800)
         yield vpython
@@ -560,7 +563,7 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .ven
   wrong checksums (replay_tests/test_bench_smoke.py runs it in the test suite).
 - `--all-pythons` takes 3.11, 3.12 and 3.13 from `pyenv versions --bare`; a pyenv Python that does not import this
   checkout gets a venv of the suite's own under `~/.cache/chronodbg-bench/venv-X.Y.Z` with `pip install -e .[bench]`,
-  made once and reused. Without it the suite records on the Python that runs it; `--python PATH` (repeatable)
+  made once and reused, unless the Python running the suite is that version and imports this checkout. Without it the suite records on the Python that runs it; `--python PATH` (repeatable)
   names others, each of which must import this checkout's chronodbg (`pip install -e .[bench]` in its venv).
 - Peers come from the `bench` extra: viztracer, and py-tt-debug where `python_version >= "3.12"` (its wheels are
   for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11). A peer that is missing or fails is skipped
