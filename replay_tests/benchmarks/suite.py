@@ -57,7 +57,7 @@ KEY = "The benchmark suite (issue 8)"
 #: The warm-up round runs each workload at this fraction of its size.
 WARMUP_DIVISOR = 10
 #: A peer's run is never stopped before this many seconds (see peer_limit).
-PEER_LIMIT_FLOOR = 3.0
+PEER_LIMIT_FLOOR = 2.0
 Log = br.Log
 
 
@@ -550,10 +550,10 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .ven
 - The peers and chronodbg's `--locals none` run in the first counted round only (`--reference-pairs`, default 1):
   no target is their ratio itself. The targets compare chronodbg's ratios with the peers', and bytes per event do
   not change between rounds.
-- A peer's run is stopped once it has taken twice as long (`--peer-limit`, default 2) as chronodbg's run of the
+- A peer's run is stopped once it has taken 1.5 times as long (`--peer-limit`, default 1.5) as chronodbg's run of the
   same round at the level the targets compare it with: `--level calls` for VizTracer (both ways), `--level lines`
-  for pyttd; never before 3 s. Its row then shows a lower bound ("> 11.0x (stopped at 12.4 s in round 1)"), and
-  its events are not counted (it was killed before it wrote them). A peer stopped there is at least twice as slow
+  for pyttd; never before 2 s. Its row then shows a lower bound ("> 11.0x (stopped at 12.4 s in round 1)"), and
+  its events are not counted (it was killed before it wrote them). A peer stopped there is at least 1.5 times as slow
   as chronodbg at that level, which settles the comparison the targets make. Without the limit, VizTracer took
   about 2 minutes a run on W3 here, and pyttd more than 2 on W3–W5: the suite took over an hour.
   `--peer-limit 0 --reference-pairs 5` measures them in full.
@@ -699,10 +699,10 @@ def main(argv: list[str] | None = None) -> int:
         ("--no-warmup", flag, "no warm-up round (to fit a slow workload in the time there is; the docs say so)"),
         ("--peer-timeout", {"type": float, **option}, "seconds before a peer's run is killed and the peer dropped"
          " for that workload (default 300; 15 with --smoke)"),
-        ("--peer-limit", {"type": float, "default": 2.0}, "stop a peer's run once it has taken this many times"
+        ("--peer-limit", {"type": float, "default": 1.5}, "stop a peer's run once it has taken this many times"
          f" as long as chronodbg's run of its round at the level it is compared with (calls for VizTracer, lines"
          f" for pyttd; at least {PEER_LIMIT_FLOOR:.0f} s), keeping that"
-         " as a lower bound (default 2; 0: no limit)"),
+         " as a lower bound (default 1.5; 0: no limit)"),
         ("--reference-pairs", {"type": int, **option}, "counted rounds the peers and `--locals none` run in"
          " (default 1; no target takes a ratio from them)"),
         ("--no-record", flag, "skip the recording part"),
