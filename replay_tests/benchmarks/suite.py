@@ -552,7 +552,7 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .ven
   not change between rounds.
 - A peer's run is stopped once it has taken 1.5 times as long (`--peer-limit`, default 1.5) as chronodbg's run of the
   same round at the level the targets compare it with: `--level calls` for VizTracer (both ways), `--level lines`
-  for pyttd; never before 2 s. Its row then shows a lower bound ("> 11.0x (stopped at 12.4 s in round 1)"), and
+  for pyttd; never before 2 s. Its row then shows a lower bound ("> 7.9x (stopped at 10.0 s in round 1)"), and
   its events are not counted (it was killed before it wrote them). A peer stopped there is at least 1.5 times as slow
   as chronodbg at that level, which settles the comparison the targets make. Without the limit, VizTracer took
   about 2 minutes a run on W3 here, and pyttd more than 2 on W3–W5: the suite took over an hour.
@@ -568,7 +568,11 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .ven
 - Peers come from the `bench` extra: viztracer, and py-tt-debug where `python_version >= "3.12"` (its wheels are
   for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11). A peer that is missing or fails is skipped
   or dropped with its reason in the notes; it never fails the run.
-- HOW_LONG
+- How long, here on 2026-11-28 (fifteenth pass): the command above took 14.0 minutes from a clean clone, with
+  `~/.cache/chronodbg-bench` deleted first (13.8 the suite itself, of which making the venvs of 3.12 and 3.13 0.3,
+  the runs 12.5: chronodbg's 9.6, the peers' 2.2; replay 0.7). Four other runs of it that day took 13.8 to 15.0
+  minutes, two of them with a looser peer limit (docs/performance.md, fifteenth pass): the recorder's own runs
+  were up to a fifth slower in one hour than in the next, which is about the margin left under 15 minutes.
 - `--pairs N`, `--levels`, `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time;
   `--json PATH` keeps the results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them
   again. The results behind the tables below are kept in `docs/suite-results.json`.
