@@ -214,3 +214,28 @@ def test_a_peer_s_limit_follows_chronodbg_at_the_level_it_is_compared_with() -> 
     assert limit(suite.VIZ, quick) == suite.PEER_LIMIT_FLOOR
     sync_only = suite.peer_limit(2.0, [br.PLAIN, levels[0], *suite.PEERS])
     assert sync_only is not None and sync_only(suite.PYTTD, this_round) == 8.0
+
+
+def test_the_suite_does_not_measure_on_a_python_whose_start_imports_an_editable_hook(tmp_path: Path) -> None:
+    """setuptools' default editable install makes every start of the venv's Python, plain runs included, import its
+    finder; the suite takes such a Python as unfit and says why in a --python run's notes."""
+    sys.path.insert(0, str(SUITE.parents[2]))
+    from replay_tests.benchmarks import suite
+
+    def python_with(site: Path) -> str:
+        fake = tmp_path / f"python-{site.name}"
+        run = "import site, sys; site.addsitedir(sys.argv.pop(1)); exec(sys.argv[2])"
+        fake.write_text(f"#!/bin/sh\nexec {sys.executable} -S -c '{run}' {site} \"$@\"\n")
+        fake.chmod(0o755)
+        return str(fake)
+
+    hooked, plain = tmp_path / "hooked", tmp_path / "plain"
+    for site in (hooked, plain):
+        site.mkdir()
+    (hooked / "__editable___demo_finder.py").write_text("")
+    (hooked / "hook.pth").write_text("import __editable___demo_finder\n")
+    assert suite.starts_with_import_hook(python_with(hooked)), "the .pth imports the finder at every start"
+    assert not suite.starts_with_import_hook(python_with(plain))
+    assert not suite.fit_to_measure(python_with(hooked))
+    assert suite.starts_with_import_hook() == any(m.startswith("__editable___") for m in sys.modules)
+    assert "editable_mode=compat" in " ".join(suite.EDITABLE)

@@ -161,6 +161,11 @@ def record_part(ns: argparse.Namespace, workdir: Path, log: Log) -> dict[str, An
         setup.variants = [v for v in setup.variants if not v.locals_none]
     if not ns.no_peers and VIZ in setup.variants:
         setup.variants.append(VIZ_FILE)
+    if starts_with_import_hook():
+        setup.notes.append(
+            "this Python's start imports setuptools' editable finder, plain runs included (about 10 ms here):"
+            " install with `pip install -e '.[bench]' --config-settings editable_mode=compat` for ratios like a user's"
+        )
     if not ns.no_peers:
         why = probe_pyttd()
         if why is None:
@@ -245,8 +250,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chronodbg-bench"
 
 
-def imports_checkout_and_peers(python: str) -> bool:
-    """Whether `python` imports this checkout's chronodbg and the bench extra's VizTracer (from a neutral directory)."""
+#: `pip install -e` as the suite's venvs need it: setuptools' default editable install puts an import hook in a
+#: .pth file, and every start of that venv's Python, plain runs included, imports it (pathlib, re, urllib:
+#: about 10 ms here), which made W1's plain run a fifth longer than a user's. "compat" is a path entry instead.
+EDITABLE = ["-e", f"{REPO}[bench]", "--config-settings", "editable_mode=compat"]
+
+
+def starts_with_import_hook(python: str | None = None) -> bool:
+    """Whether this Python's start (or `python`'s) imported setuptools' editable finder (see EDITABLE)."""
+    if python is None:
+        return any(name.startswith("__editable___") for name in sys.modules)
+    code = "import sys; sys.stdout.write(str(any(n.startswith('__editable___') for n in sys.modules)))"
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
+    return proc.stdout == "True"
+
+
+def fit_to_measure(python: str) -> bool:
+    """Whether `python` imports this checkout's chronodbg and the bench extra's VizTracer (from a neutral
+    directory), with no editable finder imported at its start."""
+    if starts_with_import_hook(python):
+        return False
     code = "import chronodbg, sys, viztracer; sys.stdout.write(chronodbg.__file__)"
     proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     return proc.returncode == 0 and Path(proc.stdout).resolve().is_relative_to(REPO)
@@ -270,19 +293,19 @@ def pyenv_pythons(log: Log) -> Iterator[str]:
         version = versions[-1]
         prefix = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, timeout=60).stdout.strip()
         python = str(Path(prefix) / "bin" / "python")
-        if imports_checkout_and_peers(python):
+        if fit_to_measure(python):
             yield python
             continue
-        if version == ".".join(map(str, sys.version_info[:3])) and imports_checkout_and_peers(sys.executable):
-            yield sys.executable  # the venv running the suite is one already (`pip install -e .[bench]`)
+        if version == ".".join(map(str, sys.version_info[:3])) and fit_to_measure(sys.executable):
+            yield sys.executable  # the venv running the suite is one already
             continue
         venv = cache_dir() / f"venv-{version}"
         if not (venv / "bin" / "python").exists():
-            log(f"suite: making {venv} (`pip install -e .[bench]`) for CPython {version}")
+            log(f"suite: making {venv} (`pip install {' '.join(EDITABLE)}`) for CPython {version}")
             subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=600)
         vpython = str(venv / "bin" / "python")
-        if not imports_checkout_and_peers(vpython):
-            pip = [vpython, "-m", "pip", "install", "-q", "-e", f"{REPO}[bench]"]
+        if not fit_to_measure(vpython):
+            pip = [vpython, "-m", "pip", "install", "-q", *EDITABLE]
             subprocess.run(pip, check=True, timeout=1800)
         yield vpython
 
@@ -540,8 +563,14 @@ on CPython 3.11, 3.12 and 3.13; then replay on crafted recordings of 1M and 10M 
 its extras:
 
 ```sh
-python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .venv-bench/bin/python replay_tests/benchmarks/suite.py --all-pythons
+python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' --config-settings editable_mode=compat && .venv-bench/bin/python replay_tests/benchmarks/suite.py --all-pythons
 ```
+
+`editable_mode=compat` matters: setuptools' default editable install adds an import hook that every start of the
+venv's Python imports, plain runs included (pathlib, re, urllib: about 10 ms here), which made W1's plain run a
+fifth longer than a user's and its ratio a fifth lower (3.68x against 4.39x side by side, 3.12). The suite's own
+venvs are made that way, it does not record on a Python whose start imports the hook under `--all-pythons`, and it
+says so in the notes of a `--python` that does.
 
 - Rounds: a warm-up round at a tenth of the size, then `--pairs` counted ones (5 by default). Plain and chronodbg at
   each level run in every round, one after the other; a ratio is variant / plain of the same round, so machine load
@@ -562,9 +591,10 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]' && .ven
 - `--smoke`: tiny sizes, one round and no warm-up, 20k-event replay: about a minute; fails only on crashes and
   wrong checksums (replay_tests/test_bench_smoke.py runs it in the test suite).
 - `--all-pythons` takes 3.11, 3.12 and 3.13 from `pyenv versions --bare`; a pyenv Python that does not import this
-  checkout gets a venv of the suite's own under `~/.cache/chronodbg-bench/venv-X.Y.Z` with `pip install -e .[bench]`,
-  made once and reused, unless the Python running the suite is that version and imports this checkout. Without it the suite records on the Python that runs it; `--python PATH` (repeatable)
-  names others, each of which must import this checkout's chronodbg (`pip install -e .[bench]` in its venv).
+  checkout (and VizTracer) without the hook gets a venv of the suite's own under `~/.cache/chronodbg-bench/venv-X.Y.Z`,
+  made once and reused, unless the Python running the suite is that version and fits. Without it the suite records on the Python that runs it; `--python PATH` (repeatable)
+  names others, each of which must import this checkout's chronodbg (`pip install -e '.[bench]' --config-settings
+  editable_mode=compat` in its venv).
 - Peers come from the `bench` extra: viztracer, and py-tt-debug where `python_version >= "3.12"` (its wheels are
   for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11). A peer that is missing or fails is skipped
   or dropped with its reason in the notes; it never fails the run.
