@@ -598,11 +598,12 @@ says so in the notes of a `--python` that does.
 - Peers come from the `bench` extra: viztracer, and py-tt-debug where `python_version >= "3.12"` (its wheels are
   for CPython 3.12+; `pip download py-tt-debug` finds nothing for 3.11). A peer that is missing or fails is skipped
   or dropped with its reason in the notes; it never fails the run.
-- How long, here on 2026-11-28 (fifteenth pass): the command above took 14.0 minutes from a clean clone, with
-  `~/.cache/chronodbg-bench` deleted first (13.8 the suite itself, of which making the venvs of 3.12 and 3.13 0.3,
-  the runs 12.5: chronodbg's 9.6, the peers' 2.2; replay 0.7). Four other runs of it that day took 13.8 to 15.0
-  minutes, two of them with a looser peer limit (docs/performance.md, fifteenth pass): the recorder's own runs
-  were up to a fifth slower in one hour than in the next, which is about the margin left under 15 minutes.
+- How long, here on 2026-11-28 (fifteenth pass): the command above took 13.0 minutes from a clean clone, with
+  `~/.cache/chronodbg-bench` deleted first (12.9 the suite itself, of which making the venvs of 3.12 and 3.13 0.3,
+  the runs 11.6: chronodbg's 8.9, the peers' 2.0; replay 0.7). Five runs before it that day, in venvs with the
+  editable import hook and two of them with a looser peer limit, took 13.8 to 15.0 minutes (docs/performance.md,
+  fifteenth pass): the recorder's own runs were up to a fifth slower in one hour than in the next here, which is
+  about the margin left under 15 minutes.
 - `--pairs N`, `--levels`, `--workload`, `--no-peers` and `--no-warmup` trade coverage and precision for time;
   `--json PATH` keeps the results and `--report-json PATH [--write-docs]` prints (and writes) the tables from them
   again. The results behind the tables below are kept in `docs/suite-results.json`.
