@@ -581,7 +581,7 @@ says so in the notes of a `--python` that does.
   not change between rounds.
 - A peer's run is stopped once it has taken 1.5 times as long (`--peer-limit`, default 1.5) as chronodbg's run of the
   same round at the level the targets compare it with: `--level calls` for VizTracer (both ways), `--level lines`
-  for pyttd; never before 2 s. Its row then shows a lower bound ("> 7.9x (stopped at 10.0 s in round 1)"), and
+  for pyttd; never before 2 s. Its row then shows a lower bound ("> 7.7x (stopped at 9.4 s in round 1)"), and
   its events are not counted (it was killed before it wrote them). A peer stopped there is at least 1.5 times as slow
   as chronodbg at that level, which settles the comparison the targets make. Without the limit, VizTracer took
   about 2 minutes a run on W3 here, and pyttd more than 2 on W3–W5: the suite took over an hour.
